@@ -1,0 +1,102 @@
+// FastCGI: the synchronous accept loop of Perl's FCGI and Raku's FastCGI::NativeCall, on fcgi2.
+import { fcgiError, isErrorWithCode } from './errors';
+import type { HeaderFields } from './headers';
+import { normalizeListenOptions, type ListenOptions } from './listen';
+import { native, type NativeAcceptLoop, type NativeAddress } from './native';
+import { kRetire, Request, type Output, type Role } from './request';
+import type { Env } from './env';
+
+export class FastCGI {
+  readonly #io: NativeAcceptLoop;
+  #request: Request | undefined;
+  #closed = false;
+
+  /**
+   * Listens on `{ path }`, `{ host, port }` or `{ fd }`; with no options on fd 0 (spawn-fcgi, mod_fcgid).
+   * Throws a TypeError/RangeError for bad options and a system error (code EADDRINUSE, EEXIST, ...) when
+   * the socket cannot be created.
+   */
+  constructor(options?: ListenOptions) {
+    const nativeOptions = normalizeListenOptions(options);
+    try {
+      this.#io = new native.AcceptLoop(nativeOptions);
+    } catch (err) {
+      if (options === undefined && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
+        err.message =
+          `FastCGI: no listen options were given and fd 0 is not a listening socket (${err.message}). ` +
+          'Start the app under spawn-fcgi or mod_fcgid, or pass { path } or { port }.';
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Finishes the previous request and waits for the next. Returns false when shutdown was requested:
+   * SIGTERM (a request in progress finishes first) or close(). While the loop runs, SIGTERM ends it
+   * gracefully instead of killing the process.
+   */
+  accept(): boolean {
+    this.#request?.[kRetire]();
+    this.#request = undefined;
+    if (this.#closed) return false;
+    if (!this.#io.accept()) {
+      this.#closed = true;
+      return false;
+    }
+    this.#request = new Request(this.#io);
+    return true;
+  }
+
+  /** The current request (also reachable through the members below). */
+  get request(): Request {
+    if (this.#request === undefined) throw fcgiError('FCGI_NO_REQUEST', 'no current request: call accept() first');
+    return this.#request;
+  }
+
+  get env(): Env {
+    return this.request.env;
+  }
+  param(name: string): string | undefined {
+    return this.request.param(name);
+  }
+  get role(): Role {
+    return this.request.role;
+  }
+  header(fields: HeaderFields): this {
+    this.request.header(fields);
+    return this;
+  }
+  status(code: number, reason?: string): this {
+    this.request.status(code, reason);
+    return this;
+  }
+  print(data: Output): boolean {
+    return this.request.print(data);
+  }
+  read(max?: number): Buffer {
+    return this.request.read(max);
+  }
+  error(data: Output): boolean {
+    return this.request.error(data);
+  }
+  flush(): boolean {
+    return this.request.flush();
+  }
+  finish(): void {
+    this.#request?.finish();
+    this.#request = undefined;
+  }
+
+  /** Where it listens. */
+  address(): NativeAddress | null {
+    return this.#io.address();
+  }
+
+  /** Finishes the current request, stops listening and removes the unix socket file. */
+  close(): void {
+    this.#request?.[kRetire]();
+    this.#request = undefined;
+    this.#closed = true;
+    this.#io.close();
+  }
+}

@@ -1,0 +1,107 @@
+// The CGI response head (Status + header fields): validation and formatting, shared by the sync and async requests.
+import { STATUS_CODES } from 'http';
+import { argRangeError, argTypeError, argValueError, fcgiError } from './errors';
+
+export type HeaderValue = string | number | readonly (string | number)[];
+/** Header fields; an array gives a repeated field (Set-Cookie). `Status` may be given here too. */
+export type HeaderFields = Readonly<Record<string, HeaderValue | undefined>>;
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// CR, LF and NUL would split or end the header block (response splitting); other C0 controls and DEL
+// are refused as Node's http does. TAB is allowed.
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+function checkValue(name: string, value: string | number): string {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw argValueError(`header "${name}"`, `must be a finite number, got ${value}`);
+    return String(value);
+  }
+  if (typeof value !== 'string') throw argTypeError(`header "${name}"`, 'a string, a number or an array of them', value);
+  if (BAD_VALUE.test(value)) {
+    const err = new TypeError(`Invalid character in the value of header "${name}" (CR, LF, NUL and control characters are not allowed)`) as TypeError & {
+      code: string;
+    };
+    err.code = 'ERR_INVALID_HEADER';
+    throw err;
+  }
+  return value;
+}
+
+function statusLine(code: number, reason?: string): string {
+  if (typeof code !== 'number') throw argTypeError('code', 'of type number', code);
+  if (!Number.isInteger(code) || code < 100 || code > 999) throw argRangeError('code', 'an integer from 100 to 999', code);
+  const text = reason === undefined ? STATUS_CODES[code] ?? '' : checkValue('Status', reason);
+  return text ? `${code} ${text}` : String(code);
+}
+
+/** Collects the response head until the first body byte; then it is sent once and frozen. */
+export class ResponseHead {
+  private fields = '';
+  private status: string | undefined;
+  /** header() or status() was called: the head is ours to send. */
+  used = false;
+  /** The head went out (or raw output started): no more header()/status(). */
+  sent = false;
+
+  private checkOpen(what: string): void {
+    if (this.sent) {
+      throw fcgiError('FCGI_HEADERS_SENT', `${what}: the response head was already sent (or raw output started with print() before header())`);
+    }
+  }
+
+  add(fields: HeaderFields): void {
+    this.checkOpen('header()');
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw argTypeError('fields', 'an object', fields);
+    let out = '';
+    for (const name of Object.keys(fields)) {
+      const value = fields[name];
+      if (value === undefined) continue;
+      if (!TOKEN.test(name)) {
+        const err = new TypeError(`Invalid header name ${JSON.stringify(name)}: must be an HTTP token (no CR, LF, NUL, spaces or colons)`) as TypeError & {
+          code: string;
+        };
+        err.code = 'ERR_INVALID_HEADER';
+        throw err;
+      }
+      if (name.toLowerCase() === 'status') {
+        this.status = typeof value === 'number' ? statusLine(value) : parseStatusField(checkValue(name, value as string));
+        continue;
+      }
+      if (Array.isArray(value)) {
+        for (const v of value as readonly (string | number)[]) out += `${name}: ${checkValue(name, v)}\r\n`;
+      } else {
+        out += `${name}: ${checkValue(name, value as string | number)}\r\n`;
+      }
+    }
+    this.fields += out;
+    this.used = true;
+  }
+
+  setStatus(code: number, reason?: string): void {
+    this.checkOpen('status()');
+    this.status = statusLine(code, reason);
+    this.used = true;
+  }
+
+  /** The status code set so far (200 when none). */
+  get statusCode(): number {
+    return this.status === undefined ? 200 : Number.parseInt(this.status, 10);
+  }
+
+  /** Marks raw output: the application writes its own CGI headers. */
+  markRaw(): void {
+    this.sent = true;
+  }
+
+  /** The head as CGI text, ending with the blank line; marks it sent. */
+  take(): string {
+    this.sent = true;
+    return (this.status === undefined ? '' : `Status: ${this.status}\r\n`) + this.fields + '\r\n';
+  }
+}
+
+function parseStatusField(value: string): string {
+  const m = /^(\d{3})(?:\s+(.*))?$/.exec(value.trim());
+  if (!m) throw argValueError('header "Status"', `must be "<3-digit code> [reason]", got ${JSON.stringify(value)}`);
+  return statusLine(Number(m[1]), m[2]);
+}

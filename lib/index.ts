@@ -1,0 +1,8 @@
+// Public exports of libfcgi.
+export { FastCGI } from './fastcgi';
+export { Request, type Role, type Output } from './request';
+export type { Env } from './env';
+export type { HeaderFields, HeaderValue } from './headers';
+export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, TimeoutOptions } from './listen';
+export type { NativeAddress as Address } from './native';
+export { isErrorWithCode, type LibfcgiError, type LibfcgiErrorCode } from './errors';

@@ -1,0 +1,105 @@
+// Listen option validation and defaults: one plain object for native, errors that name the bad argument.
+import { argRangeError, argTypeError, argValueError } from './errors';
+
+/** Listen on a unix socket file. A stale file is replaced; a live socket or a non-socket is refused. */
+export interface UnixListenOptions extends TimeoutOptions {
+  path: string;
+  backlog?: number;
+  /** Permissions of the socket file, e.g. 0o660 (set before the socket starts listening). */
+  mode?: number;
+}
+/** Listen on TCP (IPv4 or IPv6). */
+export interface TcpListenOptions extends TimeoutOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** 0 picks a free port (see address()). */
+  port: number;
+  backlog?: number;
+}
+/** Use an inherited listening socket (spawn-fcgi and mod_fcgid: fd 0; systemd: fd 3). */
+export interface FdListenOptions extends TimeoutOptions {
+  fd: number;
+}
+/** Timeouts in milliseconds (0 disables one). */
+export interface TimeoutOptions {
+  /** A peer silent this long while we read its request is dropped. Default 60000. */
+  readTimeout?: number;
+  /** A peer that does not take our output for this long is dropped. Default 60000. */
+  writeTimeout?: number;
+  /** A kept-alive connection without a new request for this long is closed. Default 60000. */
+  idleTimeout?: number;
+}
+export type ListenOptions = UnixListenOptions | TcpListenOptions | FdListenOptions;
+
+/** What native receives. */
+export interface NativeListenOptions {
+  kind: 'unix' | 'tcp' | 'fd';
+  path?: string;
+  mode?: number;
+  host?: string;
+  port?: number;
+  fd?: number;
+  backlog: number;
+  readTimeout: number;
+  writeTimeout: number;
+  idleTimeout: number;
+}
+
+export const DEFAULT_BACKLOG = 511; // Node's net default
+export const DEFAULT_TIMEOUT_MS = 60_000;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const UNIX_PATH_MAX = 107; // sun_path is 108 bytes with the terminating NUL
+
+const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'readTimeout', 'writeTimeout', 'idleTimeout']);
+
+function checkInt(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw argTypeError(name, 'of type number', v);
+  if (!Number.isInteger(v) || v < min || v > max) throw argRangeError(name, `an integer >= ${min} and <= ${max}`, v);
+  return v;
+}
+
+/**
+ * Validates listen options and applies defaults. `undefined` means "fd 0", for processes started by
+ * spawn-fcgi or mod_fcgid. `extraKeys` are option names the caller handles itself (allowed, ignored here).
+ */
+export function normalizeListenOptions(options: unknown, extraKeys: readonly string[] = []): NativeListenOptions {
+  if (options === undefined) options = { fd: 0 };
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw argTypeError('options', 'an object', options);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key) && !extraKeys.includes(key)) throw argValueError(`options.${key}`, 'is not a known option');
+  }
+  const ways = ['path', 'port', 'fd'].filter((k) => o[k] !== undefined);
+  if (ways.length !== 1) {
+    throw argValueError('options', `must give exactly one of path, port or fd (got ${ways.length === 0 ? 'none' : ways.join(', ')})`);
+  }
+  const timeouts = {
+    readTimeout: o.readTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.readTimeout', o.readTimeout, 0, MAX_TIMEOUT_MS),
+    writeTimeout: o.writeTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.writeTimeout', o.writeTimeout, 0, MAX_TIMEOUT_MS),
+    idleTimeout: o.idleTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.idleTimeout', o.idleTimeout, 0, MAX_TIMEOUT_MS),
+  };
+  const backlog = o.backlog === undefined ? DEFAULT_BACKLOG : checkInt('options.backlog', o.backlog, 1, 2 ** 31 - 1);
+
+  if (o.path !== undefined) {
+    if (typeof o.path !== 'string') throw argTypeError('options.path', 'of type string', o.path);
+    if (o.path.length === 0 || o.path.includes('\0')) throw argValueError('options.path', 'must be a non-empty path without NUL bytes');
+    const bytes = Buffer.byteLength(o.path);
+    if (bytes > UNIX_PATH_MAX) throw argRangeError('options.path', `at most ${UNIX_PATH_MAX} bytes long (a unix socket limit)`, `${bytes} bytes`);
+    if (o.host !== undefined) throw argValueError('options.host', 'cannot be combined with options.path');
+    const mode = o.mode === undefined ? undefined : checkInt('options.mode', o.mode, 0, 0o777);
+    return { kind: 'unix', path: o.path, mode, backlog, ...timeouts };
+  }
+  if (o.mode !== undefined) throw argValueError('options.mode', 'applies only to a unix socket (options.path)');
+  if (o.port !== undefined) {
+    const port = checkInt('options.port', o.port, 0, 65535);
+    const host = o.host === undefined ? '127.0.0.1' : o.host;
+    if (typeof host !== 'string' || host.length === 0) throw argTypeError('options.host', 'a non-empty string', host);
+    return { kind: 'tcp', host, port, backlog, ...timeouts };
+  }
+  if (o.host !== undefined) throw argValueError('options.host', 'needs options.port');
+  const fd = checkInt('options.fd', o.fd, 0, 2 ** 31 - 1);
+  if (o.backlog !== undefined) throw argValueError('options.backlog', 'does not apply to an inherited socket (options.fd)');
+  return { kind: 'fd', fd, backlog, ...timeouts };
+}

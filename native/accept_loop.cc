@@ -1,0 +1,193 @@
+// The synchronous accept loop: blocking by design (it is the accept-loop API), never blocking forever.
+#include "accept_loop.h"
+
+#include <signal.h>
+
+#include "errors.h"
+#include "options.h"
+
+namespace libfcgi {
+
+Napi::Function AcceptLoop::Define(Napi::Env env) {
+  return DefineClass(env, "AcceptLoop",
+                     {
+                         InstanceMethod<&AcceptLoop::Accept>("accept"),
+                         InstanceMethod<&AcceptLoop::Params>("params"),
+                         InstanceMethod<&AcceptLoop::Role>("role"),
+                         InstanceMethod<&AcceptLoop::Write>("write"),
+                         InstanceMethod<&AcceptLoop::WriteError>("writeError"),
+                         InstanceMethod<&AcceptLoop::Read>("read"),
+                         InstanceMethod<&AcceptLoop::Flush>("flush"),
+                         InstanceMethod<&AcceptLoop::Finish>("finish"),
+                         InstanceMethod<&AcceptLoop::SetExitStatus>("setExitStatus"),
+                         InstanceMethod<&AcceptLoop::Close>("close"),
+                         InstanceMethod<&AcceptLoop::Address>("address"),
+                         InstanceMethod<&AcceptLoop::RequestShutdown>("requestShutdown"),
+                     });
+}
+
+AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AcceptLoop>(info) {
+  Napi::Env env = info.Env();
+  EnsureLibraryInit();
+  FCGX_InitRequest(&req_, -1, 0);
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    MakeTypeError(env, "ERR_INVALID_ARG_TYPE", "options must be an object").ThrowAsJavaScriptException();
+    return;
+  }
+  ListenOptions opts;
+  Timeouts timeouts;
+  if (!ReadListenOptions(info[0].As<Napi::Object>(), &opts, &timeouts)) return;
+  SysError err;
+  listener_ = Listener::Create(opts, timeouts, &err);
+  if (!listener_) MakeSystemError(env, err).ThrowAsJavaScriptException();
+}
+
+AcceptLoop::~AcceptLoop() { CloseAll(); }
+
+void AcceptLoop::OnSigterm(uv_signal_t* handle, int) {
+  static_cast<AcceptLoop*>(handle->data)->shutdown_ = true;
+}
+
+void AcceptLoop::StartSignalWatch() {
+  if (sigActive_) return;
+  if (!sigLoopInit_) {
+    if (uv_loop_init(&sigLoop_) != 0) return;
+    uv_signal_init(&sigLoop_, &sigterm_);
+    sigterm_.data = this;
+    sigLoopInit_ = true;
+  }
+  sigActive_ = uv_signal_start(&sigterm_, OnSigterm, SIGTERM) == 0;
+}
+
+void AcceptLoop::StopSignalWatch() {
+  if (!sigLoopInit_) return;
+  uv_signal_stop(&sigterm_);  // the last SIGTERM watcher gone: libuv restores the default action
+  sigActive_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_run(&sigLoop_, UV_RUN_NOWAIT);
+  uv_loop_close(&sigLoop_);
+  sigLoopInit_ = false;
+}
+
+void AcceptLoop::CloseAll() {
+  if (inRequest_ && listener_) {
+    FinishRequest(&req_, listener_.get());
+    inRequest_ = false;
+  }
+  StopSignalWatch();
+  if (listener_) listener_->Close();
+}
+
+Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!listener_) return Napi::Boolean::New(env, false);
+  if (inRequest_) {
+    FinishRequest(&req_, listener_.get());
+    inRequest_ = false;
+  }
+  StartSignalWatch();
+  for (;;) {
+    if (sigActive_) uv_run(&sigLoop_, UV_RUN_NOWAIT);  // a SIGTERM that came during the last request
+    if (shutdown_ || listener_->closed()) break;
+    WaitResult w = AcceptRequest(&req_, listener_.get(), sigActive_ ? uv_backend_fd(&sigLoop_) : -1);
+    if (w == WaitResult::kConnection) {
+      inRequest_ = true;
+      return Napi::Boolean::New(env, true);
+    }
+    if (w == WaitResult::kClosed) break;
+    // kExtraReadable: the signal loop has an event; the next iteration runs it.
+  }
+  CloseAll();
+  return Napi::Boolean::New(env, false);
+}
+
+bool AcceptLoop::RequireRequest(Napi::Env env) {
+  if (inRequest_) return true;
+  MakeFcgiError(env, "FCGI_NO_REQUEST", "no current request: call accept() first (or the request was finished)")
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
+Napi::Value AcceptLoop::Params(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  std::string joined = JoinParams(&req_);
+  // latin1: params are bytes; this keeps every byte (as Node's http does for header values).
+  napi_value out;
+  napi_create_string_latin1(env, joined.data(), joined.size(), &out);
+  return Napi::Value(env, out);
+}
+
+Napi::Value AcceptLoop::Role(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  return Napi::String::New(env, RoleName(req_.role));
+}
+
+Napi::Value AcceptLoop::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  return Napi::Boolean::New(env, WriteJsValue(env, info[0], req_.out));
+}
+
+Napi::Value AcceptLoop::WriteError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  return Napi::Boolean::New(env, WriteJsValue(env, info[0], req_.err));
+}
+
+Napi::Value AcceptLoop::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  double max = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  std::string buf;
+  if (max >= 0) {
+    buf.resize(static_cast<size_t>(std::min(max, 1073741824.0)));
+    int n = FCGX_GetStr(&buf[0], static_cast<int>(buf.size()), req_.in);
+    buf.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  } else {
+    char chunk[65536];
+    int n;
+    while ((n = FCGX_GetStr(chunk, sizeof chunk, req_.in)) > 0) buf.append(chunk, static_cast<size_t>(n));
+  }
+  return Napi::Buffer<char>::Copy(env, buf.data(), buf.size());
+}
+
+Napi::Value AcceptLoop::Flush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  return Napi::Boolean::New(env, FCGX_FFlush(req_.out) == 0);
+}
+
+Napi::Value AcceptLoop::Finish(const Napi::CallbackInfo& info) {
+  if (inRequest_) {
+    FinishRequest(&req_, listener_.get());
+    inRequest_ = false;
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value AcceptLoop::SetExitStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  FCGX_SetExitStatus(info[0].As<Napi::Number>().Int32Value(), req_.out);
+  return env.Undefined();
+}
+
+Napi::Value AcceptLoop::Close(const Napi::CallbackInfo& info) {
+  CloseAll();
+  return info.Env().Undefined();
+}
+
+Napi::Value AcceptLoop::Address(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!listener_) return env.Null();
+  return DescribeListener(env, *listener_);
+}
+
+Napi::Value AcceptLoop::RequestShutdown(const Napi::CallbackInfo& info) {
+  shutdown_ = true;
+  return info.Env().Undefined();
+}
+
+}  // namespace libfcgi

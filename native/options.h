@@ -1,0 +1,17 @@
+// Reads the plain options object that lib/listen.ts validated (native re-checks types cheaply, never aborts).
+#pragma once
+
+#include <napi.h>
+
+#include "socket.h"
+
+namespace libfcgi {
+
+// Fills opts/timeouts from { kind, path, mode, host, port, fd, backlog, readTimeout, writeTimeout,
+// idleTimeout }. Throws a JS TypeError (and returns false) on a wrong type.
+bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* timeouts);
+
+// { path?, address, port?, family } for the JS `address()` method.
+Napi::Object DescribeListener(Napi::Env env, const Listener& listener);
+
+}  // namespace libfcgi

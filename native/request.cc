@@ -1,0 +1,117 @@
+// FCGX_Request lifecycle on top of fcgi2: accept through our Listener, finish with keep-alive or lingering close.
+#include "request.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace libfcgi {
+
+void EnsureLibraryInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { FCGX_Init(); });
+}
+
+WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd) {
+  for (;;) {
+    int fd = -1;
+    WaitResult w = listener->NextConnection(extraFd, &fd);
+    if (w != WaitResult::kConnection) return w;
+    // fcgi2 reads from an already open ipcFd. listen_sock -1 makes its own accept() fail (EBADF) instead of
+    // blocking, so a failed connection returns here; keepConnection stops the Finish_r at the top of
+    // FCGX_Accept_r from closing the new fd; detached makes a failed connection close without the
+    // blocking 2 s drain of OS_Close.
+    req->ipcFd = fd;
+    req->listen_sock = -1;
+    req->keepConnection = 1;
+    req->detached = 1;
+    int rc = FCGX_Accept_r(req);
+    req->detached = 0;
+    if (rc == 0) return WaitResult::kConnection;
+    req->ipcFd = -1;  // fcgi2 closed it
+  }
+}
+
+void FinishRequest(FCGX_Request* req, Listener* listener) {
+  if (req->in == nullptr) return;
+  bool keep = req->keepConnection != 0;
+  if (keep && !FCGX_HasSeenEOF(req->in)) {
+    // Unread request body would be parsed as the start of the next request on this connection.
+    char trash[8192];
+    while (FCGX_GetStr(trash, sizeof trash, req->in) > 0) {
+    }
+  }
+  if (FCGX_FClose(req->err) != 0) keep = false;
+  if (FCGX_FClose(req->out) != 0) keep = false;
+  if (FCGX_GetError(req->in) != 0) keep = false;
+  int fd = req->ipcFd;
+  req->ipcFd = -1;
+  FCGX_Free(req, 0);
+  if (fd < 0) return;
+  if (keep) {
+    listener->ReturnIdle(fd);
+  } else {
+    listener->Linger(fd);
+  }
+}
+
+std::string JoinParams(const FCGX_Request* req) {
+  std::string out;
+  if (req->envp == nullptr) return out;
+  size_t total = 0;
+  for (char** p = req->envp; *p; ++p) total += std::strlen(*p) + 1;
+  out.reserve(total);
+  for (char** p = req->envp; *p; ++p) {
+    if (p != req->envp) out.push_back('\0');
+    out.append(*p);
+  }
+  return out;
+}
+
+bool WriteJsValue(Napi::Env env, Napi::Value value, FCGX_Stream* stream) {
+  if (stream == nullptr || stream->isClosed) return false;
+  if (value.IsString()) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, value, nullptr, 0, &len);
+    if (len == 0) return true;
+    size_t room = static_cast<size_t>(stream->stop - stream->wrNext);
+    if (len < room) {
+      // Encode straight into libfcgi's output buffer (room for the NUL napi appends; we do not advance over it).
+      size_t copied = 0;
+      napi_get_value_string_utf8(env, value, reinterpret_cast<char*>(stream->wrNext), room, &copied);
+      stream->wrNext += copied;
+      return true;
+    }
+    std::string buf(len + 1, '\0');
+    size_t copied = 0;
+    napi_get_value_string_utf8(env, value, &buf[0], buf.size(), &copied);
+    return FCGX_PutStr(buf.data(), static_cast<int>(copied), stream) == static_cast<int>(copied);
+  }
+  if (value.IsTypedArray()) {
+    Napi::TypedArray ta = value.As<Napi::TypedArray>();
+    const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    size_t remaining = ta.ByteLength();
+    // FCGX_PutStr takes an int length: write very large buffers in pieces.
+    while (remaining > 0) {
+      int chunk = static_cast<int>(std::min<size_t>(remaining, 1 << 30));
+      if (FCGX_PutStr(data, chunk, stream) != chunk) return false;
+      data += chunk;
+      remaining -= static_cast<size_t>(chunk);
+    }
+    return true;
+  }
+  return false;
+}
+
+const char* RoleName(int role) {
+  switch (role) {
+    case FCGI_RESPONDER: return "RESPONDER";
+    case FCGI_AUTHORIZER: return "AUTHORIZER";
+    case FCGI_FILTER: return "FILTER";
+    default: return "UNKNOWN";
+  }
+}
+
+}  // namespace libfcgi

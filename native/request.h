@@ -1,0 +1,36 @@
+// One FCGX_Request through its life: accepted from a Listener, read and written, finished (kept or closed).
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+extern "C" {
+#include "fastcgi.h"
+#include "fcgiapp.h"
+}
+
+#include "socket.h"
+
+namespace libfcgi {
+
+// Process-wide library initialisation (FCGX_Init), once, from any thread.
+void EnsureLibraryInit();
+
+// Waits for the next request on the listener and reads its BEGIN_REQUEST and PARAMS through fcgi2.
+// Connections that fail (protocol error, unknown role, peer gone) are closed and the wait goes on.
+WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd);
+
+// Ends the request: END_REQUEST, then the connection goes back to the listener (kept) or lingers closed.
+void FinishRequest(FCGX_Request* req, Listener* listener);
+
+// The request's params as "NAME=VALUE\0NAME=VALUE" (one string for JS to split: one crossing, not one per param).
+std::string JoinParams(const FCGX_Request* req);
+
+// Writes a JS string (as UTF-8, straight into libfcgi's buffer when it fits) or Uint8Array to the stream.
+// Returns false when the stream is in error (peer gone).
+bool WriteJsValue(Napi::Env env, Napi::Value value, FCGX_Stream* stream);
+
+const char* RoleName(int role);
+
+}  // namespace libfcgi
