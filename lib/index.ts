@@ -3,6 +3,6 @@ export { FastCGI } from './fastcgi';
 export { Request, type Role, type Output } from './request';
 export type { Env } from './env';
 export type { HeaderFields, HeaderValue } from './headers';
-export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, TimeoutOptions } from './listen';
+export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, TimeoutOptions, LimitOptions } from './listen';
 export type { NativeAddress as Address } from './native';
 export { isErrorWithCode, type LibfcgiError, type LibfcgiErrorCode } from './errors';

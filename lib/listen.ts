@@ -2,14 +2,14 @@
 import { argRangeError, argTypeError, argValueError } from './errors';
 
 /** Listen on a unix socket file. A stale file is replaced; a live socket or a non-socket is refused. */
-export interface UnixListenOptions extends TimeoutOptions {
+export interface UnixListenOptions extends TimeoutOptions, LimitOptions {
   path: string;
   backlog?: number;
   /** Permissions of the socket file, e.g. 0o660 (set before the socket starts listening). */
   mode?: number;
 }
 /** Listen on TCP (IPv4 or IPv6). */
-export interface TcpListenOptions extends TimeoutOptions {
+export interface TcpListenOptions extends TimeoutOptions, LimitOptions {
   /** Default '127.0.0.1'. */
   host?: string;
   /** 0 picks a free port (see address()). */
@@ -17,7 +17,7 @@ export interface TcpListenOptions extends TimeoutOptions {
   backlog?: number;
 }
 /** Use an inherited listening socket (spawn-fcgi and mod_fcgid: fd 0; systemd: fd 3). */
-export interface FdListenOptions extends TimeoutOptions {
+export interface FdListenOptions extends TimeoutOptions, LimitOptions {
   fd: number;
 }
 /** Timeouts in milliseconds (0 disables one). */
@@ -28,6 +28,15 @@ export interface TimeoutOptions {
   writeTimeout?: number;
   /** A kept-alive connection without a new request for this long is closed. Default 60000. */
   idleTimeout?: number;
+}
+/** Bounds on the params (CGI environment) of one request; a request over them is refused. */
+export interface LimitOptions {
+  /** Longest param name in bytes. Default 65536. */
+  maxParamNameLength?: number;
+  /** Longest param value in bytes. Default 1 MiB. */
+  maxParamValueLength?: number;
+  /** All params of a request together, in bytes. Default 4 MiB. */
+  maxParamsSize?: number;
 }
 export type ListenOptions = UnixListenOptions | TcpListenOptions | FdListenOptions;
 
@@ -43,14 +52,18 @@ export interface NativeListenOptions {
   readTimeout: number;
   writeTimeout: number;
   idleTimeout: number;
+  maxParamNameLength?: number;
+  maxParamValueLength?: number;
+  maxParamsSize?: number;
 }
 
 export const DEFAULT_BACKLOG = 511; // Node's net default
 export const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const MAX_PARAMS_BYTES = 2 ** 30;
 const UNIX_PATH_MAX = 107; // sun_path is 108 bytes with the terminating NUL
 
-const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'readTimeout', 'writeTimeout', 'idleTimeout']);
+const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'readTimeout', 'writeTimeout', 'idleTimeout', 'maxParamNameLength', 'maxParamValueLength', 'maxParamsSize']);
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number') throw argTypeError(name, 'of type number', v);
@@ -79,6 +92,9 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
     readTimeout: o.readTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.readTimeout', o.readTimeout, 0, MAX_TIMEOUT_MS),
     writeTimeout: o.writeTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.writeTimeout', o.writeTimeout, 0, MAX_TIMEOUT_MS),
     idleTimeout: o.idleTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.idleTimeout', o.idleTimeout, 0, MAX_TIMEOUT_MS),
+    maxParamNameLength: o.maxParamNameLength === undefined ? undefined : checkInt('options.maxParamNameLength', o.maxParamNameLength, 1, MAX_PARAMS_BYTES),
+    maxParamValueLength: o.maxParamValueLength === undefined ? undefined : checkInt('options.maxParamValueLength', o.maxParamValueLength, 1, MAX_PARAMS_BYTES),
+    maxParamsSize: o.maxParamsSize === undefined ? undefined : checkInt('options.maxParamsSize', o.maxParamsSize, 1, MAX_PARAMS_BYTES),
   };
   const backlog = o.backlog === undefined ? DEFAULT_BACKLOG : checkInt('options.backlog', o.backlog, 1, 2 ** 31 - 1);
 

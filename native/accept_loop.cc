@@ -36,7 +36,9 @@ AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Accept
   }
   ListenOptions opts;
   Timeouts timeouts;
-  if (!ReadListenOptions(info[0].As<Napi::Object>(), &opts, &timeouts)) return;
+  ParamLimits limits;
+  if (!ReadListenOptions(info[0].As<Napi::Object>(), &opts, &timeouts, &limits)) return;
+  InitRequest(&req_, limits);
   SysError err;
   listener_ = Listener::Create(opts, timeouts, &err);
   if (!listener_) MakeSystemError(env, err).ThrowAsJavaScriptException();

@@ -33,9 +33,21 @@ bool ReadString(const Napi::Object& obj, const char* name, std::string* out) {
   return true;
 }
 
+bool ReadSize(const Napi::Object& obj, const char* name, size_t* out) {
+  Napi::Value v = obj.Get(name);
+  if (v.IsUndefined()) return true;
+  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) {
+    MakeTypeError(obj.Env(), "ERR_INVALID_ARG_TYPE", std::string("options.") + name + " must be a non-negative number")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<size_t>(v.As<Napi::Number>().DoubleValue());
+  return true;
+}
+
 }  // namespace
 
-bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* timeouts) {
+bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* timeouts, ParamLimits* limits) {
   std::string kind;
   if (!ReadString(obj, "kind", &kind)) return false;
   if (kind == "unix") {
@@ -52,7 +64,9 @@ bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* t
   return ReadString(obj, "path", &opts->path) && ReadInt(obj, "mode", &opts->mode) &&
          ReadString(obj, "host", &opts->host) && ReadInt(obj, "port", &opts->port) && ReadInt(obj, "fd", &opts->fd) &&
          ReadInt(obj, "backlog", &opts->backlog) && ReadInt(obj, "readTimeout", &timeouts->readMs) &&
-         ReadInt(obj, "writeTimeout", &timeouts->writeMs) && ReadInt(obj, "idleTimeout", &timeouts->idleMs);
+         ReadInt(obj, "writeTimeout", &timeouts->writeMs) && ReadInt(obj, "idleTimeout", &timeouts->idleMs) &&
+         ReadSize(obj, "maxParamNameLength", &limits->maxNameLength) &&
+         ReadSize(obj, "maxParamValueLength", &limits->maxValueLength) && ReadSize(obj, "maxParamsSize", &limits->maxTotal);
 }
 
 Napi::Object DescribeListener(Napi::Env env, const Listener& listener) {

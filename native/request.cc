@@ -14,6 +14,13 @@ void EnsureLibraryInit() {
   std::call_once(once, [] { FCGX_Init(); });
 }
 
+void InitRequest(FCGX_Request* req, const ParamLimits& limits) {
+  FCGX_InitRequest(req, -1, 0);
+  req->maxParamNameLen = limits.maxNameLength;
+  req->maxParamValueLen = limits.maxValueLength;
+  req->maxParamsTotal = limits.maxTotal;
+}
+
 WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd) {
   for (;;) {
     int fd = -1;

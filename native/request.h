@@ -17,6 +17,9 @@ namespace libfcgi {
 // Process-wide library initialisation (FCGX_Init), once, from any thread.
 void EnsureLibraryInit();
 
+// FCGX_InitRequest plus our params limits.
+void InitRequest(FCGX_Request* req, const ParamLimits& limits);
+
 // Waits for the next request on the listener and reads its BEGIN_REQUEST and PARAMS through fcgi2.
 // Connections that fail (protocol error, unknown role, peer gone) are closed and the wait goes on.
 WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd);

@@ -22,6 +22,13 @@ struct ListenOptions {
   int backlog = 511;
 };
 
+// Bounds on a request's params (patch 0001 reads them from FCGX_Request); 0 = fcgi2's default.
+struct ParamLimits {
+  size_t maxNameLength = 0;
+  size_t maxValueLength = 0;
+  size_t maxTotal = 0;
+};
+
 struct Timeouts {
   int readMs = 60000;   // a peer silent this long in the middle of a request is dropped
   int writeMs = 60000;  // a peer not reading our output this long is dropped
