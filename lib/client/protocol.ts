@@ -1,0 +1,359 @@
+// FastCGI 1.0 wire format: constants, record encoding, name-value pairs and the fixed-size record bodies.
+import { clientError } from './errors';
+
+const EMPTY = Buffer.alloc(0);
+
+export const FCGI_VERSION_1 = 1;
+/** Bytes in a record header; the spec promises future versions never shrink it. */
+export const FCGI_HEADER_LEN = 8;
+/** contentLength is 16 bits. */
+export const FCGI_MAX_CONTENT_LENGTH = 0xffff;
+/** paddingLength is 8 bits. */
+export const FCGI_MAX_PADDING_LENGTH = 0xff;
+/** Management records (GET_VALUES, ...) use request id 0. */
+export const FCGI_NULL_REQUEST_ID = 0;
+/** Name-value lengths are 31 bits (the high bit of the 4-byte form marks the form). */
+export const FCGI_MAX_PARAM_LENGTH = 0x7fffffff;
+/** The flag bit of FCGI_BeginRequestBody.flags: the application keeps the connection open after the request. */
+export const FCGI_KEEP_CONN = 1;
+
+/** Record types (FCGI_Header.type). */
+export const RecordType = {
+  BEGIN_REQUEST: 1,
+  ABORT_REQUEST: 2,
+  END_REQUEST: 3,
+  PARAMS: 4,
+  STDIN: 5,
+  STDOUT: 6,
+  STDERR: 7,
+  DATA: 8,
+  GET_VALUES: 9,
+  GET_VALUES_RESULT: 10,
+  UNKNOWN_TYPE: 11,
+} as const;
+export type RecordTypeName = keyof typeof RecordType;
+
+/** Roles (FCGI_BeginRequestBody.role). */
+export const Role = { RESPONDER: 1, AUTHORIZER: 2, FILTER: 3 } as const;
+export type RoleName = keyof typeof Role;
+
+/** END_REQUEST protocolStatus values. */
+export const ProtocolStatus = {
+  REQUEST_COMPLETE: 0,
+  CANT_MPX_CONN: 1,
+  OVERLOADED: 2,
+  UNKNOWN_ROLE: 3,
+} as const;
+export type ProtocolStatusName = keyof typeof ProtocolStatus;
+
+/** The variables the spec defines for FCGI_GET_VALUES. */
+export const FCGI_MAX_CONNS = 'FCGI_MAX_CONNS';
+export const FCGI_MAX_REQS = 'FCGI_MAX_REQS';
+export const FCGI_MPXS_CONNS = 'FCGI_MPXS_CONNS';
+
+/** One decoded record. `content` excludes the padding, which receivers must skip. */
+export interface FastCGIRecord {
+  version: number;
+  type: number;
+  requestId: number;
+  content: Buffer;
+  paddingLength: number;
+}
+
+export interface BeginRequestBody {
+  role: number;
+  flags: number;
+  keepConn: boolean;
+}
+
+export interface EndRequestBody {
+  appStatus: number;
+  protocolStatus: number;
+}
+
+/** A name or value of a pair: strings are sent as UTF-8, byte arrays as they are. */
+export type ParamBytes = string | Uint8Array;
+/** Name-value pairs: an object, a Map, or any iterable of [name, value] (which keeps order and repeats). */
+export type ParamsInput = Readonly<Record<string, ParamBytes>> | Iterable<readonly [ParamBytes, ParamBytes]>;
+
+const NAMES_BY_TYPE: Record<number, string> = Object.fromEntries(
+  Object.entries(RecordType).map(([name, value]) => [value, name]),
+);
+
+/** `STDOUT` for 6, `type 42` for types the spec does not define; for messages. */
+export function recordTypeName(type: number): string {
+  return NAMES_BY_TYPE[type] ?? `type ${type}`;
+}
+
+/** Throws a RangeError naming `what` unless `value` is an integer in [min, max]. */
+export function checkInteger(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new (typeof value === 'number' ? RangeError : TypeError)(
+      `${what} must be an integer from ${min} to ${max}, got ${describe(value)}`,
+    );
+  }
+  if (value < min || value > max) {
+    throw new RangeError(`${what} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') {
+    return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  }
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return `${typeof value} ${String(value)}`;
+}
+
+/** Views any Uint8Array as a Buffer without copying. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The 8-byte record header; the client writes it next to the content so large content is never copied. */
+export function encodeHeader(type: number, requestId: number, contentLength: number, paddingLength = 0): Buffer {
+  checkInteger(type, 'type', 0, 0xff);
+  checkInteger(requestId, 'requestId', 0, 0xffff);
+  checkInteger(contentLength, 'content length', 0, FCGI_MAX_CONTENT_LENGTH);
+  checkInteger(paddingLength, 'paddingLength', 0, FCGI_MAX_PADDING_LENGTH);
+  const header = Buffer.allocUnsafe(FCGI_HEADER_LEN);
+  header[0] = FCGI_VERSION_1;
+  header[1] = type;
+  header.writeUInt16BE(requestId, 2);
+  header.writeUInt16BE(contentLength, 4);
+  header[6] = paddingLength;
+  header[7] = 0; // reserved
+  return header;
+}
+
+/**
+ * One complete record: header, content, `paddingLength` zero bytes. Content over 65535 bytes is a RangeError; use
+ * encodeStreamRecords to split a long stream.
+ */
+export function encodeRecord(type: number, requestId: number, content: Uint8Array = EMPTY, paddingLength = 0): Buffer {
+  if (!(content instanceof Uint8Array)) throw new TypeError(`content must be a Uint8Array, got ${describe(content)}`);
+  if (content.length > FCGI_MAX_CONTENT_LENGTH) {
+    throw new RangeError(
+      `content must be at most ${FCGI_MAX_CONTENT_LENGTH} bytes in one record, got ${content.length}; ` +
+        'use encodeStreamRecords',
+    );
+  }
+  const header = encodeHeader(type, requestId, content.length, paddingLength);
+  const record = Buffer.alloc(FCGI_HEADER_LEN + content.length + paddingLength); // zeroed: padding is zeros
+  header.copy(record, 0);
+  record.set(content, FCGI_HEADER_LEN);
+  return record;
+}
+
+export interface StreamRecordsOptions {
+  /** Append the empty record that ends the stream (default true). */
+  end?: boolean;
+  /** Largest content per record (default and maximum 65535); smaller values make odd splits for tests. */
+  maxContentLength?: number;
+}
+
+/**
+ * A stream (PARAMS, STDIN, DATA, STDOUT, STDERR) as consecutive records of at most `maxContentLength` bytes each,
+ * by default followed by the empty record that ends it. Returns one Buffer with all records.
+ */
+export function encodeStreamRecords(
+  type: number,
+  requestId: number,
+  data: Uint8Array,
+  options: StreamRecordsOptions = {},
+): Buffer {
+  if (!(data instanceof Uint8Array)) throw new TypeError(`data must be a Uint8Array, got ${describe(data)}`);
+  const max = checkInteger(
+    options.maxContentLength ?? FCGI_MAX_CONTENT_LENGTH,
+    'maxContentLength',
+    1,
+    FCGI_MAX_CONTENT_LENGTH,
+  );
+  const records: Buffer[] = [];
+  for (let offset = 0; offset < data.length; offset += max) {
+    records.push(encodeRecord(type, requestId, data.subarray(offset, offset + max)));
+  }
+  if (options.end ?? true) records.push(encodeRecord(type, requestId));
+  return Buffer.concat(records);
+}
+
+/** The length prefix of a name or value: 1 byte below 128, else 4 bytes big-endian with the high bit set. */
+export function encodeParamLength(length: number): Buffer {
+  checkInteger(length, 'param length', 0, FCGI_MAX_PARAM_LENGTH);
+  if (length < 0x80) return Buffer.from([length]);
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE((length | 0x80000000) >>> 0, 0);
+  return out;
+}
+
+function paramToBuffer(value: unknown, what: string): Buffer {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return asBuffer(value);
+  throw new TypeError(`${what} must be a string or Uint8Array, got ${describe(value)}`);
+}
+
+/** The pairs of a ParamsInput as [name, value] byte arrays, validated; shared by encodeParams and the client. */
+export function paramsToPairs(params: unknown, what = 'params'): Array<[Buffer, Buffer]> {
+  if (params === null || typeof params !== 'object') {
+    throw new TypeError(
+      `${what} must be an object, a Map or an iterable of [name, value] pairs, got ${describe(params)}`,
+    );
+  }
+  const pairs: Array<[Buffer, Buffer]> = [];
+  if (Symbol.iterator in params) {
+    let index = 0;
+    for (const pair of params as Iterable<unknown>) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new TypeError(`${what}[${index}] must be a [name, value] pair, got ${describe(pair)}`);
+      }
+      pairs.push([paramToBuffer(pair[0], `${what}[${index}] name`), paramToBuffer(pair[1], `${what}[${index}] value`)]);
+      index++;
+    }
+  } else {
+    for (const [name, value] of Object.entries(params)) {
+      pairs.push([Buffer.from(name, 'utf8'), paramToBuffer(value, `${what} value of ${JSON.stringify(name)}`)]);
+    }
+  }
+  return pairs;
+}
+
+/**
+ * The FCGI_PARAMS / FCGI_GET_VALUES byte stream for the pairs (not yet cut into records). CR, LF and NUL are
+ * legal in names and values: the encoding is length-prefixed. A name or value over 0x7fffffff bytes is a RangeError.
+ */
+export function encodeParams(params: ParamsInput): Buffer {
+  const pairs = paramsToPairs(params);
+  let total = 0;
+  for (const [name, value] of pairs) {
+    if (name.length > FCGI_MAX_PARAM_LENGTH) {
+      throw new RangeError(`params name is ${name.length} bytes, over 0x7fffffff`);
+    }
+    if (value.length > FCGI_MAX_PARAM_LENGTH) {
+      throw new RangeError(`params value is ${value.length} bytes, over 0x7fffffff`);
+    }
+    total += (name.length < 0x80 ? 1 : 4) + (value.length < 0x80 ? 1 : 4) + name.length + value.length;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let offset = 0;
+  for (const [name, value] of pairs) {
+    offset = writeParamLength(out, offset, name.length);
+    offset = writeParamLength(out, offset, value.length);
+    offset += name.copy(out, offset);
+    offset += value.copy(out, offset);
+  }
+  return out;
+}
+
+function writeParamLength(out: Buffer, offset: number, length: number): number {
+  if (length < 0x80) {
+    out[offset] = length;
+    return offset + 1;
+  }
+  out.writeUInt32BE((length | 0x80000000) >>> 0, offset);
+  return offset + 4;
+}
+
+function readParamLength(buf: Buffer, offset: number, what: string): [length: number, next: number] {
+  if (offset >= buf.length) {
+    throw clientError(
+      'FCGI_PARAMS_ERROR',
+      `params truncated: ${what} length missing at byte ${offset} of ${buf.length}`,
+    );
+  }
+  if (buf[offset] < 0x80) return [buf[offset], offset + 1];
+  if (offset + 4 > buf.length) {
+    throw clientError(
+      'FCGI_PARAMS_ERROR',
+      `params truncated: 4-byte ${what} length at byte ${offset} has only ${buf.length - offset} of 4 bytes`,
+    );
+  }
+  return [buf.readUInt32BE(offset) & 0x7fffffff, offset + 4];
+}
+
+/**
+ * Parses a name-value pair stream. Strict: a pair cut short anywhere throws FCGI_PARAMS_ERROR. Names and values
+ * are decoded as UTF-8 strings, or another encoding, or left as Buffers with `{ encoding: 'buffer' }`. A
+ * 4-byte length below 128 is accepted (the spec only says which form short lengths *can* use).
+ */
+export function decodeParams(buf: Uint8Array): Array<[string, string]>;
+export function decodeParams(buf: Uint8Array, options: { encoding: 'buffer' }): Array<[Buffer, Buffer]>;
+export function decodeParams(buf: Uint8Array, options: { encoding: BufferEncoding }): Array<[string, string]>;
+export function decodeParams(
+  buf: Uint8Array,
+  options: { encoding?: BufferEncoding | 'buffer' } = {},
+): Array<[string, string]> | Array<[Buffer, Buffer]> {
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`buf must be a Uint8Array, got ${describe(buf)}`);
+  const bytes = asBuffer(buf);
+  const raw: Array<[Buffer, Buffer]> = [];
+  let offset = 0;
+  while (offset < bytes.length) {
+    const start = offset;
+    let nameLength: number;
+    let valueLength: number;
+    [nameLength, offset] = readParamLength(bytes, offset, 'name');
+    [valueLength, offset] = readParamLength(bytes, offset, 'value');
+    if (offset + nameLength + valueLength > bytes.length) {
+      throw clientError(
+        'FCGI_PARAMS_ERROR',
+        `params truncated: the pair at byte ${start} declares a ${nameLength}-byte name ` +
+          `and a ${valueLength}-byte value but only ${bytes.length - offset} bytes follow`,
+      );
+    }
+    const name = bytes.subarray(offset, offset + nameLength);
+    offset += nameLength;
+    const value = bytes.subarray(offset, offset + valueLength);
+    offset += valueLength;
+    raw.push([name, value]);
+  }
+  const encoding = options.encoding ?? 'utf8';
+  if (encoding === 'buffer') return raw;
+  return raw.map(([name, value]) => [name.toString(encoding), value.toString(encoding)]);
+}
+
+/** FCGI_BeginRequestBody: role (16 bits), flags (FCGI_KEEP_CONN), 5 reserved zero bytes. */
+export function encodeBeginRequest(role: number, keepConn: boolean): Buffer {
+  checkInteger(role, 'role', 0, 0xffff);
+  if (typeof keepConn !== 'boolean') throw new TypeError(`keepConn must be a boolean, got ${describe(keepConn)}`);
+  const body = Buffer.alloc(8);
+  body.writeUInt16BE(role, 0);
+  body[2] = keepConn ? FCGI_KEEP_CONN : 0;
+  return body;
+}
+
+/** Inverse of encodeBeginRequest, for fake applications in tests. */
+export function decodeBeginRequest(content: Uint8Array): BeginRequestBody {
+  const body = fixedBody(content, 'BEGIN_REQUEST');
+  return { role: body.readUInt16BE(0), flags: body[2], keepConn: (body[2] & FCGI_KEEP_CONN) !== 0 };
+}
+
+/** FCGI_EndRequestBody: appStatus (32 bits, unsigned as the spec lays out its bytes), protocolStatus, 3 reserved. */
+export function encodeEndRequest(appStatus: number, protocolStatus: number = ProtocolStatus.REQUEST_COMPLETE): Buffer {
+  checkInteger(appStatus, 'appStatus', 0, 0xffffffff);
+  checkInteger(protocolStatus, 'protocolStatus', 0, 0xff);
+  const body = Buffer.alloc(8);
+  body.writeUInt32BE(appStatus, 0);
+  body[4] = protocolStatus;
+  return body;
+}
+
+/** Inverse of encodeEndRequest; a body that is not exactly 8 bytes is FCGI_PROTOCOL_ERROR. */
+export function decodeEndRequest(content: Uint8Array): EndRequestBody {
+  const body = fixedBody(content, 'END_REQUEST');
+  return { appStatus: body.readUInt32BE(0), protocolStatus: body[4] };
+}
+
+/** FCGI_UnknownTypeBody: the record type the application did not understand. */
+export function decodeUnknownType(content: Uint8Array): { type: number } {
+  return { type: fixedBody(content, 'UNKNOWN_TYPE')[0] };
+}
+
+function fixedBody(content: Uint8Array, what: string): Buffer {
+  if (!(content instanceof Uint8Array)) throw new TypeError(`content must be a Uint8Array, got ${describe(content)}`);
+  if (content.length !== 8) {
+    throw clientError('FCGI_PROTOCOL_ERROR', `${what} body must be 8 bytes, got ${content.length}`);
+  }
+  return asBuffer(content);
+}
