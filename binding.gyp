@@ -10,6 +10,7 @@
       'target_name': 'libfcgi',
       'sources': [
         'native/accept_loop.cc',
+        'native/acceptor.cc',
         'native/addon.cc',
         'native/errors.cc',
         'native/options.cc',

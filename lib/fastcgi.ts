@@ -5,6 +5,7 @@ import { normalizeListenOptions, type ListenOptions } from './listen';
 import { native, type NativeAcceptLoop, type NativeAddress } from './native';
 import { kRetire, Request, type Output, type Role } from './request';
 import type { Env } from './env';
+import { Server, type ServerRequest } from './server';
 
 export class FastCGI {
   readonly #io: NativeAcceptLoop;
@@ -85,6 +86,54 @@ export class FastCGI {
   finish(): void {
     this.#request?.finish();
     this.#request = undefined;
+  }
+
+  /**
+   * `for await (const req of fcgi)`: the same loop without blocking the event loop. Requests come one at a
+   * time (the previous one is finished when the next is asked for); waiting happens on a native thread.
+   * Ends on SIGTERM or close(); breaking out of the loop closes the socket.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ServerRequest> {
+    if (this.#request !== undefined || this.#closed) {
+      throw fcgiError('FCGI_CLOSED', 'for await needs an open accept loop with no request in progress from accept()');
+    }
+    const ready: ServerRequest[] = [];
+    const waiting: ((r: IteratorResult<ServerRequest>) => void)[] = [];
+    let release: (() => void) | undefined;
+    let done = false;
+    const server = new Server(
+      (req) =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+          const w = waiting.shift();
+          if (w) w({ value: req, done: false });
+          else ready.push(req);
+        }),
+      { concurrency: 1 },
+    );
+    server.on('close', () => {
+      done = true;
+      this.#closed = true;
+      this.#io.close();
+      for (const w of waiting.splice(0)) w({ value: undefined, done: true });
+    });
+    server.attach(this.#io);
+    return {
+      next: () => {
+        release?.(); // the consumer moved on: finish the previous request
+        release = undefined;
+        const req = ready.shift();
+        if (req) return Promise.resolve({ value: req, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => waiting.push(resolve));
+      },
+      return: async () => {
+        release?.();
+        release = undefined;
+        await server.close();
+        return { value: undefined, done: true };
+      },
+    };
   }
 
   /** Where it listens. */

@@ -1,6 +1,7 @@
 // Public exports of libfcgi.
 export { FastCGI } from './fastcgi';
 export { Request, type Role, type Output } from './request';
+export { createServer, Server, ServerRequest, type Handler, type ServerOptions } from './server';
 export type { Env } from './env';
 export type { HeaderFields, HeaderValue } from './headers';
 export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, TimeoutOptions, LimitOptions } from './listen';

@@ -29,8 +29,47 @@ export interface NativeAcceptLoop {
   requestShutdown(): void;
 }
 
+/** Events from the concurrent server's native threads (native/acceptor.h AcceptorEvent::Kind). */
+export const AcceptorEventKind = { Request: 0, Data: 1, Written: 2, Aborted: 3, WorkerExit: 4 } as const;
+export type AcceptorEventKind = (typeof AcceptorEventKind)[keyof typeof AcceptorEventKind];
+
+/**
+ * onEvent(kind, slot, generation, a, b): Request → a = params joined like params(), b = role;
+ * Data → a = body bytes, b = end of body; Written → a = bytes written so far; Aborted, WorkerExit → none.
+ */
+export type AcceptorEventHandler = (
+  kind: AcceptorEventKind,
+  slot: number,
+  generation: number,
+  a: string | Buffer | number | undefined,
+  b: string | boolean | undefined,
+) => void;
+
+/** The concurrent server's native side: worker threads doing all socket I/O (native/acceptor.cc). */
+export interface NativeAcceptor {
+  start(): void;
+  /** Queue output for the slot's request; notify: report Written once it is out. */
+  write(slot: number, data: string | Uint8Array, notify: boolean): void;
+  writeError(slot: number, data: string | Uint8Array): void;
+  flush(slot: number): void;
+  /** Ask for up to max body bytes; they arrive as a Data event. */
+  read(slot: number, max: number): void;
+  /** Last output, then END_REQUEST; the worker goes back to accepting. */
+  end(slot: number, data: string | Uint8Array | undefined, exitStatus: number): void;
+  /** Stop accepting: idle workers exit now, busy ones after their request (each reports WorkerExit). */
+  stopAccepting(): void;
+  /** Cut every request in flight (close timeout). */
+  interrupt(): void;
+  /** After every worker reported WorkerExit: join the threads, release the thread-safe function. */
+  join(): void;
+  ref(): void;
+  unref(): void;
+  address(): NativeAddress | null;
+}
+
 export interface NativeBinding {
   AcceptLoop: new (options: NativeListenOptions) => NativeAcceptLoop;
+  Acceptor: new (source: NativeListenOptions | NativeAcceptLoop, concurrency: number, onEvent: AcceptorEventHandler) => NativeAcceptor;
   fcgi2Version: string;
 }
 

@@ -4,9 +4,14 @@
 #include <signal.h>
 
 #include "errors.h"
+#include "addon.h"
 #include "options.h"
 
 namespace libfcgi {
+
+Napi::Function AcceptLoop::Constructor(Napi::Env env) {
+  return env.GetInstanceData<AddonData>()->acceptLoop.Value();
+}
 
 Napi::Function AcceptLoop::Define(Napi::Env env) {
   return DefineClass(env, "AcceptLoop",
@@ -36,9 +41,8 @@ AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Accept
   }
   ListenOptions opts;
   Timeouts timeouts;
-  ParamLimits limits;
-  if (!ReadListenOptions(info[0].As<Napi::Object>(), &opts, &timeouts, &limits)) return;
-  InitRequest(&req_, limits);
+  if (!ReadListenOptions(info[0].As<Napi::Object>(), &opts, &timeouts, &limits_)) return;
+  InitRequest(&req_, limits_);
   SysError err;
   listener_ = Listener::Create(opts, timeouts, &err);
   if (!listener_) MakeSystemError(env, err).ThrowAsJavaScriptException();

@@ -17,6 +17,11 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
   explicit AcceptLoop(const Napi::CallbackInfo& info);
   ~AcceptLoop() override;
 
+  // The AcceptLoop class of this environment (for instanceof checks by other native classes).
+  static Napi::Function Constructor(Napi::Env env);
+  std::shared_ptr<Listener> SharedListener() const { return listener_; }
+  const ParamLimits& Limits() const { return limits_; }
+
  private:
   // accept(): true with a request, false when shutdown was requested (SIGTERM, close()).
   Napi::Value Accept(const Napi::CallbackInfo& info);
@@ -38,7 +43,8 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
   void CloseAll();
   static void OnSigterm(uv_signal_t* handle, int signum);
 
-  std::unique_ptr<Listener> listener_;
+  std::shared_ptr<Listener> listener_;
+  ParamLimits limits_;
   FCGX_Request req_;
   bool inRequest_ = false;
   bool shutdown_ = false;

@@ -1,14 +1,21 @@
-// Addon entry: registers the native classes; per-environment state lives in the class constructors.
+// Addon entry: registers the native classes and the per-environment state.
 #include <napi.h>
 
 #include "accept_loop.h"
+#include "acceptor.h"
+#include "addon.h"
 #include "request.h"
 
 namespace libfcgi {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnsureLibraryInit();
-  exports.Set("AcceptLoop", AcceptLoop::Define(env));
+  auto* data = new AddonData();
+  Napi::Function acceptLoop = AcceptLoop::Define(env);
+  data->acceptLoop = Napi::Persistent(acceptLoop);
+  env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api at environment teardown
+  exports.Set("AcceptLoop", acceptLoop);
+  exports.Set("Acceptor", Acceptor::Define(env));
   exports.Set("fcgi2Version", Napi::String::New(env, "2.4.5"));
   return exports;
 }

@@ -1,0 +1,521 @@
+// The concurrent server: handlers run on the JS thread; accept and all socket I/O on the addon's threads.
+import { EventEmitter } from 'events';
+import { Readable, Writable } from 'stream';
+import { parseParams, type Env } from './env';
+import { argRangeError, argTypeError, fcgiError, isErrorWithCode, type LibfcgiError } from './errors';
+import { ResponseHead, type HeaderFields } from './headers';
+import { normalizeListenOptions, type ListenOptions } from './listen';
+import {
+  AcceptorEventKind,
+  native,
+  type NativeAcceptLoop,
+  type NativeAcceptor,
+  type NativeAddress,
+} from './native';
+import type { NativeListenOptions } from './listen';
+import type { Output, Role } from './request';
+
+export interface ServerOptions {
+  /** Requests in flight at once (native threads). Default 32. */
+  concurrency?: number;
+  /** Largest body text()/bytes()/json() accept; over it they throw FCGI_BODY_TOO_LARGE (answered 413). Default 1 MiB. */
+  bodyLimit?: number;
+  /** Output buffered per request before print() returns false and drain() waits. Default 1 MiB. */
+  highWaterMark?: number;
+  /** How long close() lets requests in flight finish before cutting them, in ms. Default 10000. */
+  closeTimeout?: number;
+  /** SIGTERM calls close() (default true). */
+  handleSignals?: boolean;
+}
+
+export type Handler = (req: ServerRequest) => unknown;
+
+const DEFAULT_CONCURRENCY = 32;
+const DEFAULT_BODY_LIMIT = 1 << 20;
+const DEFAULT_HIGH_WATER_MARK = 1 << 20;
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
+const FLUSH_AT = 64 * 1024; // pending output beyond this goes to the worker at once
+const READ_CHUNK = 64 * 1024;
+
+/** Internal surface between Server and ServerRequest (not exported from the package). */
+interface RequestHost {
+  readonly io: NativeAcceptor;
+  readonly bodyLimit: number;
+  readonly highWaterMark: number;
+  requestDone(req: ServerRequest): void;
+}
+
+function toBuffer(chunk: string | Uint8Array): Buffer {
+  return typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** One request of the concurrent server. Same vocabulary as the accept loop's Request, plus streams. */
+export class ServerRequest {
+  readonly #host: RequestHost;
+  readonly #slot: number;
+  readonly #params: string;
+  readonly #role: Role;
+  readonly #head = new ResponseHead();
+  #env: Env | undefined;
+  #pending: (string | Uint8Array)[] = [];
+  #pendingBytes = 0;
+  #flushScheduled = false;
+  #sent = 0; // bytes handed to the worker
+  #written = 0; // bytes the worker reported written
+  #drainWaiters: (() => void)[] = [];
+  #ended = false;
+  #aborted = false;
+  #controller: AbortController | undefined;
+  #body: Readable | undefined;
+  #stdout: Writable | undefined;
+  #exitStatus = 0;
+  /** @internal which request of the native slot this is */
+  readonly generation: number;
+  /** @internal the native worker serving it */
+  get slot(): number {
+    return this.#slot;
+  }
+
+  /** @internal created by Server */
+  constructor(host: RequestHost, slot: number, generation: number, params: string, role: string) {
+    this.#host = host;
+    this.#slot = slot;
+    this.generation = generation;
+    this.#params = params;
+    this.#role = role as Role;
+  }
+
+  #check(): void {
+    if (this.#ended) throw fcgiError('FCGI_NO_REQUEST', 'this request is finished: its members cannot be used any more');
+  }
+
+  get env(): Env {
+    return (this.#env ??= parseParams(this.#params));
+  }
+  param(name: string): string | undefined {
+    return this.env[name];
+  }
+  get role(): Role {
+    return this.#role;
+  }
+  get finished(): boolean {
+    return this.#ended;
+  }
+  /** True once the web server dropped the request (client gone, FCGI_ABORT_REQUEST, write error). */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  /** Aborts when the web server drops the request: pass it to fetch(), timers, database calls. */
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    if (this.#aborted && !this.#controller.signal.aborted) this.#controller.abort(this.#abortError());
+    return this.#controller.signal;
+  }
+
+  header(fields: HeaderFields): this {
+    this.#check();
+    this.#head.add(fields);
+    return this;
+  }
+  status(code: number, reason?: string): this {
+    this.#check();
+    this.#head.setStatus(code, reason);
+    return this;
+  }
+  /** The status set so far (200 when none). */
+  get statusCode(): number {
+    return this.#head.statusCode;
+  }
+  /** True once the response head went out (or raw output started). */
+  get headersSent(): boolean {
+    return this.#head.sent;
+  }
+
+  /**
+   * Body output (strings as UTF-8). Buffered and sent by the worker thread; returns false when more than
+   * highWaterMark bytes wait: `await req.drain()` then. After an abort it returns false and drops the data.
+   */
+  print(data: Output): boolean {
+    this.#check();
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError('data', 'a string, Buffer or Uint8Array', data);
+    if (this.#aborted) return false;
+    if (!this.#head.sent) {
+      if (this.#head.used) this.#queue(this.#head.take());
+      else this.#head.markRaw();
+    }
+    this.#queue(data);
+    const buffered = this.#sent - this.#written + this.#pendingBytes;
+    if (this.#pendingBytes >= FLUSH_AT) this.#flush(buffered > this.#host.highWaterMark);
+    else this.#scheduleFlush();
+    return buffered <= this.#host.highWaterMark;
+  }
+
+  /** FCGI_STDERR (the web server's error log). */
+  error(data: Output): void {
+    this.#check();
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError('data', 'a string, Buffer or Uint8Array', data);
+    if (!this.#aborted) this.#host.io.writeError(this.#slot, data);
+  }
+
+  /** Sends buffered output (and the head) now. */
+  flush(): void {
+    this.#check();
+    if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
+    this.#flush(false);
+    if (!this.#aborted) this.#host.io.flush(this.#slot);
+  }
+
+  /** Resolves once buffered output is below highWaterMark (at once when it is, or after an abort). */
+  drain(): Promise<void> {
+    if (this.#ended || this.#aborted || this.#sent - this.#written + this.#pendingBytes <= this.#host.highWaterMark) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#drainWaiters.push(resolve);
+      this.#flush(true);
+    });
+  }
+
+  setExitStatus(status: number): void {
+    if (!Number.isInteger(status)) throw argTypeError('status', 'an integer', status);
+    this.#exitStatus = status;
+  }
+
+  /** The request body (FCGI_STDIN) as a stream with backpressure: bytes are read only as you consume them. */
+  get body(): Readable {
+    if (this.#body === undefined) {
+      const io = this.#host.io;
+      const slot = this.#slot;
+      this.#body = new Readable({
+        highWaterMark: READ_CHUNK,
+        read: () => {
+          if (this.#ended) this.#body?.push(null);
+          else if (this.#aborted) this.#body?.destroy(this.#abortError());
+          else io.read(slot, READ_CHUNK);
+        },
+      });
+    }
+    return this.#body;
+  }
+
+  /** The whole body as bytes; throws FCGI_BODY_TOO_LARGE (answered 413) over `limit` (default: the server's bodyLimit). */
+  async bytes(limit = this.#host.bodyLimit): Promise<Buffer> {
+    const declared = Number(this.env.CONTENT_LENGTH);
+    if (declared > limit) throw this.#tooLarge(limit);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of this.body) {
+      total += (chunk as Buffer).length;
+      if (total > limit) throw this.#tooLarge(limit);
+      chunks.push(chunk as Buffer);
+    }
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+  }
+  async text(limit?: number): Promise<string> {
+    return (await this.bytes(limit)).toString('utf8');
+  }
+  async json<T = unknown>(limit?: number): Promise<T> {
+    return JSON.parse(await this.text(limit)) as T;
+  }
+
+  /** The response body as a Writable (for stream.pipeline); ending it flushes, returning from the handler finishes. */
+  get stdout(): Writable {
+    this.#stdout ??= new Writable({
+      highWaterMark: this.#host.highWaterMark,
+      write: (chunk: Buffer, _enc, cb) => {
+        if (this.#aborted || this.#ended) return cb(this.#abortError());
+        if (this.print(chunk)) cb();
+        else this.drain().then(() => cb(this.#aborted ? this.#abortError() : null), cb);
+      },
+      final: (cb) => {
+        if (!this.#ended) this.flush();
+        cb();
+      },
+    });
+    return this.#stdout;
+  }
+
+  /** Ends the request now (returning from the handler does the same). */
+  finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
+    const data = this.#takePending();
+    this.#host.io.end(this.#slot, this.#aborted ? undefined : data, this.#exitStatus);
+    this.#resolveDrain();
+    this.#body?.push(null);
+    this.#host.requestDone(this);
+  }
+
+  /** @internal the handler failed: answer `status` if nothing went out yet, log to FCGI_STDERR. */
+  fail(err: unknown): void {
+    if (this.#ended) return;
+    const status = isErrorWithCode(err, 'FCGI_BODY_TOO_LARGE') ? 413 : 500;
+    if (!this.#aborted) {
+      const text = err instanceof Error ? err.stack ?? err.message : String(err);
+      this.#host.io.writeError(this.#slot, `libfcgi: handler failed: ${text}\n`);
+      if (!this.#head.sent && this.#sent === 0) {
+        this.#pending = [];
+        this.#pendingBytes = 0;
+        const reason = status === 413 ? 'Content Too Large' : 'Internal Server Error';
+        this.#queue(`Status: ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${reason}\n`);
+        this.#head.markRaw();
+      } else {
+        this.#aborted = true; // part of the response went out: the only honest end is a cut connection
+      }
+    }
+    this.finish();
+  }
+
+  /** @internal */
+  onData(chunk: Buffer, eof: boolean): void {
+    const body = this.#body;
+    if (body === undefined) return;
+    if (chunk.length > 0) body.push(chunk);
+    if (eof) {
+      if (this.#aborted) body.destroy(this.#abortError());
+      else body.push(null);
+    }
+  }
+  /** @internal */
+  onWritten(total: number): void {
+    this.#written = total;
+    if (this.#sent - this.#written + this.#pendingBytes <= this.#host.highWaterMark) this.#resolveDrain();
+  }
+  /** @internal */
+  onAborted(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#controller?.abort(this.#abortError());
+    this.#resolveDrain();
+    if (this.#body && !this.#body.readableEnded) this.#body.destroy(this.#abortError());
+  }
+
+  #abortError(): LibfcgiError {
+    return fcgiError('FCGI_ABORTED', 'the web server dropped this request (client gone, FCGI_ABORT_REQUEST or a write error)');
+  }
+  #tooLarge(limit: number): LibfcgiError {
+    const err = fcgiError('FCGI_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes`);
+    (err as LibfcgiError & { status: number }).status = 413;
+    return err;
+  }
+  #queue(chunk: string | Uint8Array): void {
+    this.#pending.push(chunk);
+    this.#pendingBytes += typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+  }
+  #takePending(): string | Uint8Array | undefined {
+    const p = this.#pending;
+    if (p.length === 0) return undefined;
+    this.#sent += this.#pendingBytes;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (p.length === 1) return p[0];
+    if (p.every((c) => typeof c === 'string')) return (p as string[]).join('');
+    return Buffer.concat(p.map(toBuffer));
+  }
+  #flush(notify: boolean): void {
+    const data = this.#takePending();
+    if (data !== undefined && !this.#aborted) this.#host.io.write(this.#slot, data, notify);
+    else if (notify) this.#resolveDrain();
+  }
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // After the current macrotask: a handler that prints and returns sends everything with END_REQUEST in
+    // one command; one that prints and awaits still gets its output out promptly.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      if (!this.#ended) this.#flush(false);
+    });
+  }
+  #resolveDrain(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+export class Server extends EventEmitter {
+  readonly #handler: Handler;
+  readonly concurrency: number;
+  readonly bodyLimit: number;
+  readonly highWaterMark: number;
+  readonly #closeTimeout: number;
+  readonly #handleSignals: boolean;
+  #io: NativeAcceptor | undefined;
+  #slots: (ServerRequest | undefined)[] = [];
+  #inFlight = 0;
+  #exited = 0;
+  #closing: Promise<void> | undefined;
+  #closeResolve: (() => void) | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
+  #onSigterm: (() => void) | undefined;
+  #unref = false;
+  readonly #host: RequestHost;
+
+  constructor(handler: Handler, options: ServerOptions = {}) {
+    super();
+    if (typeof handler !== 'function') throw argTypeError('handler', 'a function', handler);
+    if (typeof options !== 'object' || options === null) throw argTypeError('options', 'an object', options);
+    const int = (name: keyof ServerOptions, def: number, min: number, max: number): number => {
+      const v = options[name];
+      if (v === undefined) return def;
+      if (typeof v !== 'number') throw argTypeError(`options.${name}`, 'of type number', v);
+      if (!Number.isInteger(v) || v < min || v > max) throw argRangeError(`options.${name}`, `an integer >= ${min} and <= ${max}`, v);
+      return v;
+    };
+    this.#handler = handler;
+    this.concurrency = int('concurrency', DEFAULT_CONCURRENCY, 1, 4096);
+    this.bodyLimit = int('bodyLimit', DEFAULT_BODY_LIMIT, 0, Number.MAX_SAFE_INTEGER);
+    this.highWaterMark = int('highWaterMark', DEFAULT_HIGH_WATER_MARK, 1, 2 ** 30);
+    this.#closeTimeout = int('closeTimeout', DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1);
+    if (options.handleSignals !== undefined && typeof options.handleSignals !== 'boolean') {
+      throw argTypeError('options.handleSignals', 'a boolean', options.handleSignals);
+    }
+    this.#handleSignals = options.handleSignals ?? true;
+    const self = this;
+    this.#host = {
+      get io() {
+        return self.#io as NativeAcceptor;
+      },
+      bodyLimit: this.bodyLimit,
+      highWaterMark: this.highWaterMark,
+      requestDone: (req) => this.#requestDone(req),
+    };
+  }
+
+  /** Starts accepting on `{ path }`, `{ host, port }` or `{ fd }` (default fd 0), like FastCGI's constructor. */
+  listen(options?: ListenOptions): Promise<this> {
+    try {
+      this.attach(normalizeListenOptions(options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(this);
+  }
+
+  /** @internal listen on validated options, or share a FastCGI accept loop's socket (for await). */
+  attach(source: NativeListenOptions | NativeAcceptLoop): void {
+    if (this.#io !== undefined) throw fcgiError('FCGI_CLOSED', 'the server is already listening (create another one)');
+    const io = new native.Acceptor(source, this.concurrency, (kind, slot, gen, a, b) => this.#onEvent(kind, slot, gen, a, b));
+    this.#io = io;
+    this.#slots = new Array(this.concurrency);
+    io.start();
+    if (this.#unref) io.unref();
+    if (this.#handleSignals) {
+      this.#onSigterm = () => void this.close();
+      process.on('SIGTERM', this.#onSigterm);
+    }
+    this.emit('listening');
+  }
+
+  address(): NativeAddress | null {
+    return this.#io?.address() ?? null;
+  }
+
+  /** Requests being handled now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Like net.Server#unref: an idle server does not keep the process alive. */
+  unref(): this {
+    this.#unref = true;
+    this.#io?.unref();
+    return this;
+  }
+  ref(): this {
+    this.#unref = false;
+    this.#io?.ref();
+    return this;
+  }
+
+  /**
+   * Stops accepting, lets requests in flight finish (cut after closeTimeout), joins the threads and removes
+   * the unix socket file. Resolves when all of that is done. Called on SIGTERM unless handleSignals is false.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const io = this.#io;
+    this.#closing = new Promise<void>((resolve) => {
+      this.#closeResolve = resolve;
+    });
+    if (this.#onSigterm) process.removeListener('SIGTERM', this.#onSigterm);
+    if (io === undefined) {
+      this.#closeResolve?.();
+      return this.#closing;
+    }
+    io.ref(); // worker exits must be delivered even on an unref'd server
+    io.stopAccepting();
+    if (this.#inFlight > 0) {
+      this.#closeTimer = setTimeout(() => {
+        for (const req of this.#slots) req?.onAborted();
+        io.interrupt();
+      }, this.#closeTimeout);
+    }
+    return this.#closing;
+  }
+
+  #onEvent(kind: AcceptorEventKind, slot: number, gen: number, a: unknown, b: unknown): void {
+    if (kind === AcceptorEventKind.Request) {
+      const req = new ServerRequest(this.#host, slot, gen, a as string, b as string);
+      this.#slots[slot] = req;
+      this.#inFlight++;
+      this.#run(req);
+      return;
+    }
+    if (kind === AcceptorEventKind.WorkerExit) {
+      if (++this.#exited === this.concurrency) this.#closed();
+      return;
+    }
+    const req = this.#slots[slot];
+    if (req === undefined || req.generation !== gen) return; // for a request that already ended
+    if (kind === AcceptorEventKind.Data) req.onData(a as Buffer, b as boolean);
+    else if (kind === AcceptorEventKind.Written) req.onWritten(a as number);
+    else if (kind === AcceptorEventKind.Aborted) req.onAborted();
+  }
+
+  #run(req: ServerRequest): void {
+    let result: unknown;
+    try {
+      result = this.#handler(req);
+    } catch (err) {
+      this.#fail(req, err);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+      (result as Promise<unknown>).then(
+        () => req.finish(),
+        (err: unknown) => this.#fail(req, err),
+      );
+    } else {
+      req.finish();
+    }
+  }
+
+  #fail(req: ServerRequest, err: unknown): void {
+    req.fail(err);
+    if (this.listenerCount('error') > 0) this.emit('error', err, req);
+    else if (!isErrorWithCode(err, 'FCGI_BODY_TOO_LARGE') && !isErrorWithCode(err, 'FCGI_ABORTED')) {
+      console.error('libfcgi: request handler failed (add a server "error" listener to handle this):', err);
+    }
+  }
+
+  #requestDone(req: ServerRequest): void {
+    // finish() runs once per request, so the count stays exact.
+    this.#inFlight--;
+    if (this.#slots[req.slot] === req) this.#slots[req.slot] = undefined;
+  }
+
+  #closed(): void {
+    if (this.#closeTimer) clearTimeout(this.#closeTimer);
+    this.#io?.join();
+    this.emit('close');
+    this.#closeResolve?.();
+  }
+}
+
+/** Creates a concurrent server; call listen() on it. */
+export function createServer(handler: Handler, options?: ServerOptions): Server {
+  return new Server(handler, options);
+}
