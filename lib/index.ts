@@ -7,3 +7,6 @@ export type { HeaderFields, HeaderValue } from './headers';
 export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, TimeoutOptions, LimitOptions } from './listen';
 export type { NativeAddress as Address } from './native';
 export { isErrorWithCode, type LibfcgiError, type LibfcgiErrorCode } from './errors';
+// The FastCGI client (the rest of its API: import from 'libfcgi/client').
+export { FastCGIClient, fcgiRequest, parseCgiResponse } from './client';
+export type { ClientRequest, FcgiRequestResult, CgiResponse } from './client';
