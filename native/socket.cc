@@ -281,6 +281,9 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
   Clock::time_point acceptPausedUntil{};
   for (;;) {
     if (closed_.load()) return WaitResult::kClosed;
+    // Announce the poll before taking the snapshot of idle_/lingering_: a connection returned after the
+    // snapshot then always writes the wake fd (no lost wakeup).
+    polling_.store(true);
     Clock::time_point now = Clock::now();
     pfds.clear();
     pfds.push_back({wakeFd_, POLLIN, 0});
@@ -308,7 +311,6 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
       timeoutMs = static_cast<int>(std::max<long long>(0, ms) + 1);
     }
 
-    polling_.store(true);
     int n = poll(pfds.data(), pfds.size(), timeoutMs);
     polling_.store(false);
     if (n < 0) {
