@@ -1,4 +1,4 @@
-// One HTTP request to a web server the tests started, on a fresh connection (no agent keeps sockets open).
+// One HTTP request to a web server the tests started, on a fresh connection unless an agent is given.
 import http from 'http';
 
 export interface HttpResponse {
@@ -15,13 +15,15 @@ export interface HttpRequestOptions {
   body?: string | Buffer;
   /** Default 10000 ms. */
   timeoutMs?: number;
+  /** An agent whose connections are kept alive between requests; default none (a fresh connection each time). */
+  agent?: http.Agent;
 }
 
 export function httpRequest(url: string, options: HttpRequestOptions = {}): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
-      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -388,8 +388,8 @@ export async function closeProcessTree(handle: ProcessHandle, options: CloseOpti
 }
 
 /**
- * Waits until `path` is a unix socket other than the one there before (`previousIno`, from `socketInode`): how to
- * see that a process has bound its FastCGI socket without connecting to it (a test connection would reach the
+ * Waits until `path` is a listening unix socket other than the one there before (`previousIno`, from `socketInode`):
+ * how to see that a process has bound its FastCGI socket without connecting to it (a test connection would reach the
  * app as a request-less connection). With `process`, fails at once when that process exits. Polls every 10 ms.
  */
 export async function waitForSocketFile(
@@ -400,7 +400,8 @@ export async function waitForSocketFile(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ino = socketInode(path);
-    if (ino !== undefined && ino !== options.previousIno) return;
+    // The file appears at bind(), before listen(): until the socket listens, a connection would be refused.
+    if (ino !== undefined && ino !== options.previousIno && unixSocketListening(path)) return;
     const proc = options.process;
     const status = proc?.exitStatus();
     if (proc && status) {
@@ -412,6 +413,22 @@ export async function waitForSocketFile(
     if (Date.now() >= deadline) throw new Error(`no socket appeared at ${path} within ${timeoutMs} ms`);
     await sleep(10);
   }
+}
+
+/** True when a unix socket bound to `path` listens (/proc/net/unix, flag __SO_ACCEPTCON); nothing connects to it. */
+export function unixSocketListening(path: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return true; // no /proc: the file alone has to do
+  }
+  // Num RefCount Protocol Flags Type St Inode Path
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length >= 8 && fields.slice(7).join(' ') === path && (parseInt(fields[3], 16) & 0x10000) !== 0) return true;
+  }
+  return false;
 }
 
 /** The inode of the unix socket at `path`, or undefined when there is none. */

@@ -7,3 +7,9 @@ import path from 'path';
 export function makeTempDir(prefix = 'fcgi-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+
+/** A fresh temp dir as a handle for closeAfterEach/closeAfterAll: close() removes it with its contents. */
+export function tempDir(prefix = 'fcgi-'): { path: string; close(): void } {
+  const dir = makeTempDir(prefix);
+  return { path: dir, close: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
