@@ -11,6 +11,7 @@ export class FastCGI {
   readonly #io: NativeAcceptLoop;
   #request: Request | undefined;
   #closed = false;
+  #onSigterm: (() => void) | undefined;
 
   /**
    * Listens on `{ path }`, `{ host, port }` or `{ fd }`; with no options on fd 0 (spawn-fcgi, mod_fcgid).
@@ -40,8 +41,10 @@ export class FastCGI {
     this.#request?.[kRetire]();
     this.#request = undefined;
     if (this.#closed) return false;
+    this.#watchSigterm();
     if (!this.#io.accept()) {
       this.#closed = true;
+      this.#unwatchSigterm();
       return false;
     }
     this.#request = new Request(this.#io);
@@ -146,6 +149,28 @@ export class FastCGI {
     this.#request?.[kRetire]();
     this.#request = undefined;
     this.#closed = true;
+    this.#unwatchSigterm();
     this.#io.close();
+  }
+
+  // While accept() blocks, native code sees SIGTERM (through libuv, no handler of ours). This listener covers
+  // the times the event loop turns: an app that awaits inside the loop (the next accept() returns false), or
+  // one that left the loop without close() (SIGTERM must still end it: close, then the default action).
+  #watchSigterm(): void {
+    if (this.#onSigterm) return;
+    this.#onSigterm = () => {
+      if (this.#request !== undefined) {
+        this.#io.requestShutdown();
+        return;
+      }
+      this.close();
+      if (process.listenerCount('SIGTERM') === 0) process.kill(process.pid, 'SIGTERM');
+    };
+    process.on('SIGTERM', this.#onSigterm);
+  }
+
+  #unwatchSigterm(): void {
+    if (this.#onSigterm) process.removeListener('SIGTERM', this.#onSigterm);
+    this.#onSigterm = undefined;
   }
 }

@@ -1,6 +1,6 @@
 // The CGI response head (Status + header fields): validation and formatting, shared by the sync and async requests.
 import { STATUS_CODES } from 'http';
-import { argRangeError, argTypeError, argValueError, fcgiError } from './errors';
+import { argRangeError, argTypeError, fcgiError } from './errors';
 
 export type HeaderValue = string | number | readonly (string | number)[];
 /** Header fields; an array gives a repeated field (Set-Cookie). `Status` may be given here too. */
@@ -11,12 +11,20 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // are refused as Node's http does. TAB is allowed.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
+function headerError(message: string, code = 'ERR_INVALID_HEADER'): TypeError & { code: string } {
+  const err = new TypeError(message) as TypeError & { code: string };
+  err.code = code;
+  return err;
+}
+
 function checkValue(name: string, value: string | number): string {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw argValueError(`header "${name}"`, `must be a finite number, got ${value}`);
+    if (!Number.isFinite(value)) throw headerError(`The value of header ${name} must be a finite number, got ${value}`, 'ERR_INVALID_ARG_VALUE');
     return String(value);
   }
-  if (typeof value !== 'string') throw argTypeError(`header "${name}"`, 'a string, a number or an array of them', value);
+  if (typeof value !== 'string') {
+    throw headerError(`The value of header ${name} must be a string or a number (an array of them repeats the field)`, 'ERR_INVALID_ARG_TYPE');
+  }
   if (BAD_VALUE.test(value)) {
     const err = new TypeError(`Invalid character in the value of header "${name}" (CR, LF, NUL and control characters are not allowed)`) as TypeError & {
       code: string;
@@ -52,7 +60,9 @@ export class ResponseHead {
   add(fields: HeaderFields): void {
     this.checkOpen('header()');
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw argTypeError('fields', 'an object', fields);
+    // Validate everything before changing anything: a refused call leaves the head as it was.
     let out = '';
+    let status = this.status;
     for (const name of Object.keys(fields)) {
       const value = fields[name];
       if (value === undefined) continue;
@@ -64,7 +74,8 @@ export class ResponseHead {
         throw err;
       }
       if (name.toLowerCase() === 'status') {
-        this.status = typeof value === 'number' ? statusLine(value) : parseStatusField(checkValue(name, value as string));
+        if (Array.isArray(value)) throw headerError('The Status header takes one value, not an array', 'ERR_INVALID_ARG_VALUE');
+        status = typeof value === 'number' ? statusLine(value) : parseStatusField(checkValue(name, value as string));
         continue;
       }
       if (Array.isArray(value)) {
@@ -74,6 +85,7 @@ export class ResponseHead {
       }
     }
     this.fields += out;
+    this.status = status;
     this.used = true;
   }
 
@@ -102,6 +114,6 @@ export class ResponseHead {
 
 function parseStatusField(value: string): string {
   const m = /^(\d{3})(?:\s+(.*))?$/.exec(value.trim());
-  if (!m) throw argValueError('header "Status"', `must be "<3-digit code> [reason]", got ${JSON.stringify(value)}`);
+  if (!m) throw headerError(`The Status header must be "<3-digit code> [reason]", got ${JSON.stringify(value)}`, 'ERR_INVALID_ARG_VALUE');
   return statusLine(Number(m[1]), m[2]);
 }

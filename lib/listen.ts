@@ -104,14 +104,19 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
     const bytes = Buffer.byteLength(o.path);
     if (bytes > UNIX_PATH_MAX) throw argRangeError('options.path', `at most ${UNIX_PATH_MAX} bytes long (a unix socket limit)`, `${bytes} bytes`);
     if (o.host !== undefined) throw argValueError('options.host', 'cannot be combined with options.path');
-    const mode = o.mode === undefined ? undefined : checkInt('options.mode', o.mode, 0, 0o777);
+    if (o.mode !== undefined && typeof o.mode !== 'number') throw argTypeError('options.mode', 'of type number', o.mode);
+    if (o.mode !== undefined && (!Number.isInteger(o.mode) || o.mode < 0 || o.mode > 0o777)) {
+      throw argRangeError('options.mode', 'permission bits from 0o000 to 0o777', o.mode);
+    }
+    const mode = o.mode as number | undefined;
     return { kind: 'unix', path: o.path, mode, backlog, ...timeouts };
   }
   if (o.mode !== undefined) throw argValueError('options.mode', 'applies only to a unix socket (options.path)');
   if (o.port !== undefined) {
     const port = checkInt('options.port', o.port, 0, 65535);
     const host = o.host === undefined ? '127.0.0.1' : o.host;
-    if (typeof host !== 'string' || host.length === 0) throw argTypeError('options.host', 'a non-empty string', host);
+    if (typeof host !== 'string') throw argTypeError('options.host', 'of type string', host);
+    if (host.length === 0) throw argValueError('options.host', 'must not be empty');
     return { kind: 'tcp', host, port, backlog, ...timeouts };
   }
   if (o.host !== undefined) throw argValueError('options.host', 'needs options.port');

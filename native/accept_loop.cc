@@ -9,6 +9,11 @@
 
 namespace libfcgi {
 
+namespace {
+constexpr int kCloseLingerMs = 2000;
+constexpr size_t kReadChunk = 65536;
+}  // namespace
+
 Napi::Function AcceptLoop::Constructor(Napi::Env env) {
   return env.GetInstanceData<AddonData>()->acceptLoop.Value();
 }
@@ -81,7 +86,10 @@ void AcceptLoop::CloseAll() {
     inRequest_ = false;
   }
   StopSignalWatch();
-  if (listener_) listener_->Close();
+  if (listener_) {
+    listener_->Close();
+    listener_->DrainLingering(kCloseLingerMs);  // the last responses reach the web server whole
+  }
 }
 
 Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
@@ -147,14 +155,13 @@ Napi::Value AcceptLoop::Read(const Napi::CallbackInfo& info) {
   if (!RequireRequest(env)) return env.Undefined();
   double max = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
   std::string buf;
-  if (max >= 0) {
-    buf.resize(static_cast<size_t>(std::min(max, 1073741824.0)));
-    int n = FCGX_GetStr(&buf[0], static_cast<int>(buf.size()), req_.in);
-    buf.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  } else {
-    char chunk[65536];
-    int n;
-    while ((n = FCGX_GetStr(chunk, sizeof chunk, req_.in)) > 0) buf.append(chunk, static_cast<size_t>(n));
+  // Grows with what arrives (read(2 ** 30) on a 10-byte body allocates nothing large).
+  size_t want = max >= 0 ? static_cast<size_t>(std::min(max, 1073741824.0)) : SIZE_MAX;
+  char chunk[kReadChunk];
+  while (buf.size() < want) {
+    int n = FCGX_GetStr(chunk, static_cast<int>(std::min(want - buf.size(), kReadChunk)), req_.in);
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
   }
   return Napi::Buffer<char>::Copy(env, buf.data(), buf.size());
 }

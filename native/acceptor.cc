@@ -18,6 +18,7 @@ namespace {
 
 constexpr size_t kWorkerStackBytes = 512 * 1024;  // fcgi2 needs little stack; the body buffers are on the heap
 constexpr int kMaxConcurrency = 4096;
+constexpr int kCloseLingerMs = 2000;
 
 void SignalEventFd(int fd) {
   uint64_t one = 1;
@@ -93,6 +94,7 @@ void Worker::Run() {
     if (AcceptRequest(&req_, owner_->listener(), -1) != WaitResult::kConnection) break;
     ServeRequest();
   }
+  owner_->listener()->DrainLingering(kCloseLingerMs);  // on this thread, not the event loop
   AcceptorEvent ev;
   ev.kind = AcceptorEvent::Kind::kWorkerExit;
   Post(std::move(ev));

@@ -24,8 +24,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxIdleConnections = 4096;
-constexpr size_t kLingerMaxBytes = 256 * 1024;
-constexpr int kLingerMs = 2000;  // fcgi2's own close drain bound (OS_Close)
+// Lingering close: like fcgi2's OS_Close, drain until the peer closes or stays silent for 2 s. nginx may still
+// be sending a request body the app did not read; cutting it off makes nginx answer 502. Unlike OS_Close,
+// the drain never blocks a request and has a hard bound against a peer that trickles bytes forever.
+constexpr int kLingerSilenceMs = 2000;
+constexpr int kLingerMaxMs = 30000;
 constexpr int kAcceptBackoffMs = 100;
 
 bool SetNonBlockCloexec(int fd) {
@@ -96,24 +99,20 @@ int ListenUnix(const ListenOptions& o, SysError* err) {
     err->Set(errno, "socket", o.path);
     return -1;
   }
+  auto fail = [&](const char* call) {
+    err->Set(errno, call, o.path);
+    close(fd);
+    unlink(o.path.c_str());
+    return -1;
+  };
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
     err->Set(errno, "bind", o.path);
     close(fd);
     return -1;
   }
   // chmod before listen(): no peer can connect while the mode is still the umask's.
-  if (o.mode >= 0 && chmod(o.path.c_str(), static_cast<mode_t>(o.mode)) != 0) {
-    err->Set(errno, "chmod", o.path);
-    close(fd);
-    unlink(o.path.c_str());
-    return -1;
-  }
-  if (listen(fd, o.backlog) != 0) {
-    err->Set(errno, "listen", o.path);
-    close(fd);
-    unlink(o.path.c_str());
-    return -1;
-  }
+  if (o.mode >= 0 && chmod(o.path.c_str(), static_cast<mode_t>(o.mode)) != 0) return fail("chmod");
+  if (listen(fd, o.backlog) != 0) return fail("listen");
   return fd;
 }
 
@@ -224,6 +223,7 @@ std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Time
 
 Listener::~Listener() {
   Close();
+  for (const Waiting& w : lingering_) close(w.fd);
   if (wakeFd_ >= 0) close(wakeFd_);
 }
 
@@ -258,21 +258,70 @@ void Listener::ReturnIdle(int fd) {
       close(fd);
       return;
     }
-    idle_.push_back({fd, Clock::now() + std::chrono::milliseconds(timeouts_.idleMs), 0});
+    Clock::time_point due = Clock::now() + std::chrono::milliseconds(timeouts_.idleMs);
+    idle_.push_back({fd, due, due});
   }
   Wake();
 }
 
 void Listener::Linger(int fd) {
-  if (closed_.load() || shutdown(fd, SHUT_WR) != 0) {
+  if (shutdown(fd, SHUT_WR) != 0) {
     close(fd);
     return;
   }
   {
+    Clock::time_point now = Clock::now();
     std::lock_guard<std::mutex> lock(mu_);
-    lingering_.push_back({fd, Clock::now() + std::chrono::milliseconds(kLingerMs), 0});
+    lingering_.push_back(
+        {fd, now + std::chrono::milliseconds(kLingerSilenceMs), now + std::chrono::milliseconds(kLingerMaxMs)});
   }
   Wake();
+}
+
+bool Listener::DrainStep(Waiting* w, bool readable, Clock::time_point now) {
+  if (readable) {
+    char trash[16384];
+    for (;;) {
+      ssize_t r = recv(w->fd, trash, sizeof trash, MSG_DONTWAIT);
+      if (r > 0) {
+        w->deadline = now + std::chrono::milliseconds(kLingerSilenceMs);
+        continue;
+      }
+      if (r == 0 || (errno != EAGAIN && errno != EINTR)) return true;
+      break;
+    }
+  }
+  return now >= w->deadline || now >= w->hardDeadline;
+}
+
+void Listener::DrainLingering(int maxMs) {
+  std::lock_guard<std::mutex> pollLock(pollMu_);
+  Clock::time_point end = Clock::now() + std::chrono::milliseconds(maxMs);
+  std::vector<pollfd> pfds;
+  for (;;) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Clock::time_point now = Clock::now();
+    if (lingering_.empty()) return;
+    if (now >= end) break;
+    pfds.clear();
+    for (const Waiting& w : lingering_) pfds.push_back({w.fd, POLLIN, 0});
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - now).count();
+    int n = poll(pfds.data(), pfds.size(), static_cast<int>(std::min<long long>(left, 100) + 1));
+    if (n < 0 && errno != EINTR) break;
+    now = Clock::now();
+    for (size_t i = 0; i < pfds.size(); i++) {
+      Waiting& w = lingering_[i];
+      if (DrainStep(&w, pfds[i].revents != 0, now)) {
+        close(w.fd);
+        w.fd = -1;
+      }
+    }
+    lingering_.erase(std::remove_if(lingering_.begin(), lingering_.end(), [](const Waiting& w) { return w.fd < 0; }),
+                     lingering_.end());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Waiting& w : lingering_) close(w.fd);
+  lingering_.clear();
 }
 
 WaitResult Listener::NextConnection(int extraFd, int* outFd) {
@@ -301,7 +350,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
       idleCount = idle_.size();
       for (const Waiting& w : lingering_) {
         pfds.push_back({w.fd, POLLIN, 0});
-        nearest = std::min(nearest, w.deadline);
+        nearest = std::min(nearest, std::min(w.deadline, w.hardDeadline));
       }
     }
     if (now < acceptPausedUntil) nearest = std::min(nearest, acceptPausedUntil);
@@ -335,14 +384,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
       size_t lingerBase = firstConn + idleCount;
       for (size_t i = lingerBase; i < pfds.size(); i++) {
         Waiting& w = lingering_[i - lingerBase];
-        bool done = now >= w.deadline;
-        if (pfds[i].revents && !done) {
-          char trash[16384];
-          ssize_t r = recv(w.fd, trash, sizeof trash, MSG_DONTWAIT);
-          if (r > 0) w.drained += static_cast<size_t>(r);
-          done = r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR) || w.drained > kLingerMaxBytes;
-        }
-        if (done) {
+        if (DrainStep(&w, pfds[i].revents != 0, now)) {
           closeFds.push_back(w.fd);
           w.fd = -1;
         }
@@ -385,9 +427,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
 void Listener::CloseAll() {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Waiting& w : idle_) close(w.fd);
-  for (const Waiting& w : lingering_) close(w.fd);
   idle_.clear();
-  lingering_.clear();
 }
 
 void Listener::Close() {

@@ -58,8 +58,12 @@ class Listener {
   void Linger(int fd);
   // Wakes a thread blocked in NextConnection (it returns kWoken).
   void Wake();
-  // Stops listening, closes idle connections, removes the unix socket file; wakes all waiters.
+  // Stops listening, closes idle connections, removes the unix socket file; wakes all waiters. Connections
+  // still lingering are left for DrainLingering (closing them now could RST away a response in flight).
   void Close();
+  // After Close(): waits (at most maxMs) for lingering connections to be closed by their peers, then closes
+  // what is left. Blocking: the sync loop and exiting worker threads call it.
+  void DrainLingering(int maxMs);
   bool closed() const { return closed_.load(); }
 
   int fd() const { return fd_; }
@@ -72,9 +76,11 @@ class Listener {
   Listener() = default;
   struct Waiting {
     int fd;
-    std::chrono::steady_clock::time_point deadline;
-    size_t drained;  // lingering only
+    std::chrono::steady_clock::time_point deadline;  // idle: next request due; lingering: silence allowed
+    std::chrono::steady_clock::time_point hardDeadline;  // lingering: however much the peer still sends
   };
+  // Reads what a lingering peer sends; true when the connection is done (EOF, error, deadline).
+  static bool DrainStep(Waiting* w, bool readable, std::chrono::steady_clock::time_point now);
   void ConfigureAccepted(int fd) const;
   void CloseAll();
 

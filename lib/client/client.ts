@@ -110,6 +110,8 @@ const UNCLAIMED_LIMIT = 16 * 1024 * 1024;
 /** How long close() lets the application answer our FIN before destroying the socket. */
 const CLOSE_GRACE_MS = 2000;
 const DEFAULT_READ_RECORDS_TIMEOUT_MS = 5000;
+/** In-memory request bodies up to this size are copied into the request's one write buffer. */
+const BATCH_COPY_LIMIT = 16 * 1024;
 const MAX_TIMER_MS = 0x7fffffff;
 
 interface ValueQuery {
@@ -327,6 +329,8 @@ export class FastCGIClient {
   private socketError: Error | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private drainWait: Promise<void> | undefined;
+  /** Set while request() collects its records for one write (see flushBatch). */
+  private batch: Buffer[] | undefined;
   /** Pumps waiting for the caller's body source rather than for the application. */
   private sourceWaits = 0;
   private readonly closedPromise: Promise<void>;
@@ -426,19 +430,26 @@ export class FastCGIClient {
     const outgoing: OutgoingStream[] = [{ type: RecordType.STDIN, source: body, what: 'body' }];
     if (role === Role.FILTER) outgoing.push({ type: RecordType.DATA, source: data, what: 'data' });
 
-    // Everything already in memory goes out corked: a small request is one write.
+    // Everything already in memory goes out together: the records of a small request are copied into one buffer
+    // (one write, one syscall); a large in-memory body is not copied but written corked after them.
     this.socket.cork();
-    this.writeRecord(RecordType.BEGIN_REQUEST, requestId, encodeBeginRequest(role, keepConn));
-    this.writeStreamNow(RecordType.PARAMS, requestId, params);
-    this.writeRecord(RecordType.PARAMS, requestId, EMPTY);
-    while (outgoing.length > 0) {
-      const bytes = bodyBytes(outgoing[0].source);
-      if (bytes === undefined) break;
-      this.writeStreamNow(outgoing[0].type, requestId, bytes);
-      this.writeRecord(outgoing[0].type, requestId, EMPTY);
-      outgoing.shift();
+    this.batch = [];
+    try {
+      this.writeRecord(RecordType.BEGIN_REQUEST, requestId, encodeBeginRequest(role, keepConn));
+      this.writeStreamNow(RecordType.PARAMS, requestId, params);
+      this.writeRecord(RecordType.PARAMS, requestId, EMPTY);
+      while (outgoing.length > 0) {
+        const bytes = bodyBytes(outgoing[0].source);
+        if (bytes === undefined) break;
+        if (bytes.length > BATCH_COPY_LIMIT) this.flushBatch();
+        this.writeStreamNow(outgoing[0].type, requestId, bytes);
+        this.writeRecord(outgoing[0].type, requestId, EMPTY);
+        outgoing.shift();
+      }
+    } finally {
+      this.flushBatch();
+      this.socket.uncork();
     }
-    this.socket.uncork();
     if (outgoing.length > 0) {
       this.pump(request, outgoing).catch((err: unknown) => this.bodyFailed(request, err));
     } else {
@@ -576,6 +587,12 @@ export class FastCGIClient {
   ): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
     const header = encodeHeader(type, requestId, content.length, paddingLength);
+    if (this.batch !== undefined) {
+      this.batch.push(header);
+      if (content.length > 0) this.batch.push(content);
+      if (paddingLength > 0) this.batch.push(PADDING.subarray(0, paddingLength));
+      return true;
+    }
     if (content.length === 0 && paddingLength === 0) return this.socket.write(header, this.onWritten);
     this.socket.cork();
     this.socket.write(header);
@@ -588,6 +605,14 @@ export class FastCGIClient {
     }
     this.socket.uncork();
     return ok;
+  }
+
+  /** Writes the records collected by writeRecord since `batch` was set, as one buffer; later records go directly. */
+  private flushBatch(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (batch === undefined || batch.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
+    this.socket.write(batch.length === 1 ? batch[0] : Buffer.concat(batch), this.onWritten);
   }
 
   /** A stream's content, already in memory, as records; the socket buffers it (it costs no extra memory). */

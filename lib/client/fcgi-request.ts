@@ -1,7 +1,7 @@
 // One request on a fresh connection, answered as an HTTP-style response: what `libfcgi request` (cgi-fcgi) needs.
 import { type CgiParseOptions, type CgiResponseHead, parseCgiResponse } from './cgi-response';
 import { type ConnectOptions, type ConnectTarget, FastCGIClient, type RequestOptions } from './client';
-import { type ClientErrorCode, clientError } from './errors';
+import { type ClientError, type ClientErrorCode, clientError } from './errors';
 import { ProtocolStatus } from './protocol';
 
 export interface FcgiRequestResult extends CgiResponseHead {
@@ -17,6 +17,16 @@ const REJECTIONS: Record<number, [ClientErrorCode, string]> = {
 };
 
 /**
+ * The error for an END_REQUEST that rejected the request (protocolStatus other than REQUEST_COMPLETE), or
+ * undefined when it completed.
+ */
+export function requestRejection(protocolStatus: number): ClientError | undefined {
+  if (protocolStatus === ProtocolStatus.REQUEST_COMPLETE) return undefined;
+  const [code, name] = REJECTIONS[protocolStatus] ?? ['FCGI_REQUEST_REJECTED', `protocolStatus ${protocolStatus}`];
+  return clientError(code, `the application rejected the request: ${name}`);
+}
+
+/**
  * Connects, sends one request (keepConn false unless asked), parses stdout as a CGI response and closes.
  * An END_REQUEST that rejects the request (protocolStatus other than REQUEST_COMPLETE) rejects with
  * FCGI_CANT_MPX_CONN / FCGI_OVERLOADED / FCGI_UNKNOWN_ROLE (FCGI_REQUEST_REJECTED for values the spec lacks);
@@ -30,10 +40,8 @@ export async function fcgiRequest(
   const client = await FastCGIClient.connect(connect, connect);
   try {
     const { stdout, stderr, appStatus, protocolStatus } = await client.request(request).response();
-    if (protocolStatus !== ProtocolStatus.REQUEST_COMPLETE) {
-      const [code, name] = REJECTIONS[protocolStatus] ?? ['FCGI_REQUEST_REJECTED', `protocolStatus ${protocolStatus}`];
-      throw clientError(code, `the application rejected the request: ${name}`);
-    }
+    const rejection = requestRejection(protocolStatus);
+    if (rejection) throw rejection;
     return { ...parseCgiResponse(stdout, parse), stderr, appStatus };
   } finally {
     await client.close();

@@ -11,7 +11,7 @@ export type {
   RequestOptions,
 } from './client';
 export type { BodySource } from './body-source';
-export { fcgiRequest } from './fcgi-request';
+export { fcgiRequest, requestRejection } from './fcgi-request';
 export type { FcgiRequestResult } from './fcgi-request';
 export { CgiResponseParser, CgiResponseStream, parseCgiResponse } from './cgi-response';
 export type { CgiParseOptions, CgiResponse, CgiResponseHead } from './cgi-response';

@@ -189,60 +189,77 @@ export function encodeParamLength(length: number): Buffer {
   return out;
 }
 
-function paramToBuffer(value: unknown, what: string): Buffer {
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+function checkParam(value: unknown, what: string): string | Buffer {
+  if (typeof value === 'string') return value;
   if (value instanceof Uint8Array) return asBuffer(value);
   throw new TypeError(`${what} must be a string or Uint8Array, got ${describe(value)}`);
 }
 
-/** The pairs of a ParamsInput as [name, value] byte arrays, validated; shared by encodeParams and the client. */
-export function paramsToPairs(params: unknown, what = 'params'): Array<[Buffer, Buffer]> {
+/** The pairs of a ParamsInput, validated; strings stay strings (encoded as UTF-8 where they are written). */
+function checkedPairs(params: unknown, what: string): Array<[string | Buffer, string | Buffer]> {
   if (params === null || typeof params !== 'object') {
     throw new TypeError(
       `${what} must be an object, a Map or an iterable of [name, value] pairs, got ${describe(params)}`,
     );
   }
-  const pairs: Array<[Buffer, Buffer]> = [];
+  const pairs: Array<[string | Buffer, string | Buffer]> = [];
   if (Symbol.iterator in params) {
     let index = 0;
     for (const pair of params as Iterable<unknown>) {
       if (!Array.isArray(pair) || pair.length !== 2) {
         throw new TypeError(`${what}[${index}] must be a [name, value] pair, got ${describe(pair)}`);
       }
-      pairs.push([paramToBuffer(pair[0], `${what}[${index}] name`), paramToBuffer(pair[1], `${what}[${index}] value`)]);
+      pairs.push([checkParam(pair[0], `${what}[${index}] name`), checkParam(pair[1], `${what}[${index}] value`)]);
       index++;
     }
   } else {
     for (const [name, value] of Object.entries(params)) {
-      pairs.push([Buffer.from(name, 'utf8'), paramToBuffer(value, `${what} value of ${JSON.stringify(name)}`)]);
+      pairs.push([name, checkParam(value, `${what} value of ${JSON.stringify(name)}`)]);
     }
   }
   return pairs;
 }
 
+const byteLength = (part: string | Buffer): number => (typeof part === 'string' ? Buffer.byteLength(part) : part.length);
+
+/** The pairs of a ParamsInput as [name, value] byte arrays, validated. */
+export function paramsToPairs(params: unknown, what = 'params'): Array<[Buffer, Buffer]> {
+  return checkedPairs(params, what).map(([name, value]) => [
+    typeof name === 'string' ? Buffer.from(name, 'utf8') : name,
+    typeof value === 'string' ? Buffer.from(value, 'utf8') : value,
+  ]);
+}
+
 /**
  * The FCGI_PARAMS / FCGI_GET_VALUES byte stream for the pairs (not yet cut into records). CR, LF and NUL are
  * legal in names and values: the encoding is length-prefixed. A name or value over 0x7fffffff bytes is a RangeError.
+ * Strings are written straight into the one output buffer (this runs for every request a front end forwards).
  */
 export function encodeParams(params: ParamsInput): Buffer {
-  const pairs = paramsToPairs(params);
+  const pairs = checkedPairs(params, 'params');
+  const lengths: number[] = new Array(pairs.length * 2);
   let total = 0;
-  for (const [name, value] of pairs) {
-    if (name.length > FCGI_MAX_PARAM_LENGTH) {
-      throw new RangeError(`params name is ${name.length} bytes, over 0x7fffffff`);
+  for (let i = 0; i < pairs.length; i++) {
+    const nameLength = byteLength(pairs[i][0]);
+    const valueLength = byteLength(pairs[i][1]);
+    if (nameLength > FCGI_MAX_PARAM_LENGTH) {
+      throw new RangeError(`params name is ${nameLength} bytes, over 0x7fffffff`);
     }
-    if (value.length > FCGI_MAX_PARAM_LENGTH) {
-      throw new RangeError(`params value is ${value.length} bytes, over 0x7fffffff`);
+    if (valueLength > FCGI_MAX_PARAM_LENGTH) {
+      throw new RangeError(`params value is ${valueLength} bytes, over 0x7fffffff`);
     }
-    total += (name.length < 0x80 ? 1 : 4) + (value.length < 0x80 ? 1 : 4) + name.length + value.length;
+    lengths[2 * i] = nameLength;
+    lengths[2 * i + 1] = valueLength;
+    total += (nameLength < 0x80 ? 1 : 4) + (valueLength < 0x80 ? 1 : 4) + nameLength + valueLength;
   }
   const out = Buffer.allocUnsafe(total);
   let offset = 0;
-  for (const [name, value] of pairs) {
-    offset = writeParamLength(out, offset, name.length);
-    offset = writeParamLength(out, offset, value.length);
-    offset += name.copy(out, offset);
-    offset += value.copy(out, offset);
+  for (let i = 0; i < pairs.length; i++) {
+    offset = writeParamLength(out, offset, lengths[2 * i]);
+    offset = writeParamLength(out, offset, lengths[2 * i + 1]);
+    for (const part of pairs[i]) {
+      offset += typeof part === 'string' ? out.write(part, offset, 'utf8') : part.copy(out, offset);
+    }
   }
   return out;
 }

@@ -137,10 +137,8 @@ describe('signals', () => {
     expect(status).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
-  // TODO(bug: SIGTERM watch outlives the loop): the watch accept() starts is only stopped by close() or by accept()
-  // returning false, so a process that left the loop with finish() + break ignores SIGTERM for good (the object is
-  // still referenced). Design §3: SIGTERM must still end a process that is not in an accept loop. Enable when fixed.
-  test.skip('SIGTERM after the app left the loop (finish(), break, no close()) kills it by the signal', async () => {
+  // Design §3: SIGTERM must still end a process that is not in an accept loop.
+  test('SIGTERM after the app left the loop (finish(), break, no close()) kills it by the signal', async () => {
     const dir = track(tempDir()).path;
     const sock = path.join(dir, 'app.sock');
     const { proc } = await runFixture(track, { mode: 'leave-loop', listen: { path: sock } });
