@@ -25,6 +25,8 @@ export interface NativeAcceptLoop {
   setExitStatus(status: number): void;
   close(): void;
   address(): NativeAddress | null;
+  /** True when the web server aborted the request (FCGI_ABORT_REQUEST) or reading/writing it failed. */
+  aborted(): boolean;
   /** Makes the next accept() return false (as SIGTERM does). */
   requestShutdown(): void;
 }

@@ -45,6 +45,15 @@ export class Request {
     return this.#io.role() as Role;
   }
 
+  /**
+   * True when the web server aborted this request (FCGI_ABORT_REQUEST, client gone) or reading/writing it
+   * failed: read() then returns what had arrived, print() returns false.
+   */
+  get aborted(): boolean {
+    this.#check();
+    return this.#io.aborted();
+  }
+
   /** True once the request is finished (finish(), or the loop accepted the next one). */
   get finished(): boolean {
     return !this.#live;

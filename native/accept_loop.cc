@@ -33,6 +33,7 @@ Napi::Function AcceptLoop::Define(Napi::Env env) {
                          InstanceMethod<&AcceptLoop::Close>("close"),
                          InstanceMethod<&AcceptLoop::Address>("address"),
                          InstanceMethod<&AcceptLoop::RequestShutdown>("requestShutdown"),
+                         InstanceMethod<&AcceptLoop::Aborted>("aborted"),
                      });
 }
 
@@ -85,6 +86,7 @@ void AcceptLoop::CloseAll() {
     FinishRequest(&req_, listener_.get());
     inRequest_ = false;
   }
+  ReleaseConnection(&req_);
   StopSignalWatch();
   if (listener_) {
     listener_->Close();
@@ -196,6 +198,12 @@ Napi::Value AcceptLoop::Address(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!listener_) return env.Null();
   return DescribeListener(env, *listener_);
+}
+
+Napi::Value AcceptLoop::Aborted(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  return Napi::Boolean::New(env, RequestFailed(&req_));
 }
 
 Napi::Value AcceptLoop::RequestShutdown(const Napi::CallbackInfo& info) {

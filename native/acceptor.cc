@@ -94,6 +94,7 @@ void Worker::Run() {
     if (AcceptRequest(&req_, owner_->listener(), -1) != WaitResult::kConnection) break;
     ServeRequest();
   }
+  ReleaseConnection(&req_);
   owner_->listener()->DrainLingering(kCloseLingerMs);  // on this thread, not the event loop
   AcceptorEvent ev;
   ev.kind = AcceptorEvent::Kind::kWorkerExit;

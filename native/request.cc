@@ -23,9 +23,11 @@ void InitRequest(FCGX_Request* req, const ParamLimits& limits) {
 
 WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd) {
   for (;;) {
-    int fd = -1;
-    WaitResult w = listener->NextConnection(extraFd, &fd);
-    if (w != WaitResult::kConnection) return w;
+    int fd = req->ipcFd;  // >= 0: the next request was already read ahead on the kept connection
+    if (fd < 0) {
+      WaitResult w = listener->NextConnection(extraFd, &fd);
+      if (w != WaitResult::kConnection) return w;
+    }
     // fcgi2 reads from an already open ipcFd. listen_sock -1 makes its own accept() fail (EBADF) instead of
     // blocking, so a failed connection returns here; keepConnection stops the Finish_r at the top of
     // FCGX_Accept_r from closing the new fd; detached makes a failed connection close without the
@@ -53,15 +55,29 @@ void FinishRequest(FCGX_Request* req, Listener* listener) {
   if (FCGX_FClose(req->err) != 0) keep = false;
   if (FCGX_FClose(req->out) != 0) keep = false;
   if (FCGX_GetError(req->in) != 0) keep = false;
+  if (keep) {
+    FCGX_Free(req, 0);  // with ipcFd still set, fcgi2 keeps bytes of a pipelined next request (patch 0009)
+    if (req->readAhead != nullptr) return;  // the next request is here already: AcceptRequest takes it from req
+    int fd = req->ipcFd;
+    req->ipcFd = -1;
+    if (fd >= 0) listener->ReturnIdle(fd);
+    return;
+  }
   int fd = req->ipcFd;
   req->ipcFd = -1;
   FCGX_Free(req, 0);
-  if (fd < 0) return;
-  if (keep) {
-    listener->ReturnIdle(fd);
-  } else {
-    listener->Linger(fd);
-  }
+  if (fd >= 0) listener->Linger(fd);
+}
+
+void ReleaseConnection(FCGX_Request* req) {
+  int fd = req->ipcFd;
+  req->ipcFd = -1;
+  FCGX_Free(req, 0);  // ipcFd < 0: frees any read-ahead
+  if (fd >= 0) close(fd);
+}
+
+bool RequestFailed(FCGX_Request* req) {
+  return (req->in != nullptr && FCGX_GetError(req->in) != 0) || (req->out != nullptr && FCGX_GetError(req->out) != 0);
 }
 
 std::string JoinParams(const FCGX_Request* req) {

@@ -27,6 +27,12 @@ WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd);
 // Ends the request: END_REQUEST, then the connection goes back to the listener (kept) or lingers closed.
 void FinishRequest(FCGX_Request* req, Listener* listener);
 
+// Drops a connection still held by the request (a pipelined next request read ahead, patch 0009).
+void ReleaseConnection(FCGX_Request* req);
+
+// True when the web server aborted the request (FCGI_ABORT_REQUEST) or a read/write on it failed.
+bool RequestFailed(FCGX_Request* req);
+
 // The request's params as "NAME=VALUE\0NAME=VALUE" (one string for JS to split: one crossing, not one per param).
 std::string JoinParams(const FCGX_Request* req);
 

@@ -31,6 +31,11 @@ constexpr int kLingerSilenceMs = 2000;
 constexpr int kLingerMaxMs = 30000;
 constexpr int kAcceptBackoffMs = 100;
 
+// A deadline `ms` from now; 0 ms means no deadline (a disabled timeout).
+Clock::time_point DeadlineAfter(int ms) {
+  return ms > 0 ? Clock::now() + std::chrono::milliseconds(ms) : Clock::time_point::max();
+}
+
 bool SetNonBlockCloexec(int fd) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return false;
@@ -258,7 +263,7 @@ void Listener::ReturnIdle(int fd) {
       close(fd);
       return;
     }
-    Clock::time_point due = Clock::now() + std::chrono::milliseconds(timeouts_.idleMs);
+    Clock::time_point due = DeadlineAfter(timeouts_.idleMs);
     idle_.push_back({fd, due, due});
   }
   Wake();
@@ -412,8 +417,16 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
       int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c >= 0) {
         ConfigureAccepted(c);
-        *outFd = c;
-        return WaitResult::kConnection;
+        // Hand it to fcgi2 only once it has bytes to read: a peer that connects and says nothing must not
+        // hold a worker (or the whole sync loop) for readTimeout. Usually the request is already there.
+        pollfd p{c, POLLIN, 0};
+        if (poll(&p, 1, 0) == 1) {
+          *outFd = c;
+          return WaitResult::kConnection;
+        }
+        Clock::time_point due = DeadlineAfter(timeouts_.readMs);
+        std::lock_guard<std::mutex> lock(mu_);
+        idle_.push_back({c, due, due});
       }
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // Out of descriptors: the listen socket stays readable, so back off instead of spinning.

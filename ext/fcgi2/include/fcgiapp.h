@@ -42,6 +42,7 @@ extern "C" {
 #define FCGX_PROTOCOL_ERROR -3
 #define FCGX_PARAMS_ERROR -4
 #define FCGX_CALL_SEQ_ERROR -5
+#define FCGX_REQUEST_ABORTED -6   /* the web server sent FCGI_ABORT_REQUEST */
 
 /*
  * Default limits on the params (FCGI_PARAMS name-value pairs) of one
@@ -127,6 +128,17 @@ typedef struct FCGX_Request {
     size_t maxParamValueLen;  /* bytes in one value */
     size_t maxParamsTotal;    /* bytes of all "name=value" strings of a
                                * request, counting '=' and '\0' */
+
+    /*
+     * Set by FCGX_Free when the connection in ipcFd is kept and bytes of
+     * the next request were read with the last one (a web server may
+     * send them in the same write): the reader holding them, which the
+     * next FCGX_Accept_r on that connection goes on from.  It belongs
+     * to that connection: FCGX_Free discards it when it closes the
+     * connection or ipcFd is < 0.  A caller that moves the connection
+     * elsewhere must first check it is NULL (no bytes would be lost).
+     */
+    FCGX_Stream *readAhead;
 } FCGX_Request;
 
 

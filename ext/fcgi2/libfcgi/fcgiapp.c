@@ -1128,7 +1128,9 @@ static int PutParam(ParamsPtr paramsPtr, char *nameValue)
  *
  * Results:
  *	Value bound to name, NULL if name not present in the
- *      environment envp.  Caller must not mutate the result
+ *      environment envp.  A name sent more than once keeps all its
+ *      pairs in envp, in the order received; this returns the first.
+ *      Caller must not mutate the result
  *      or retain it past the end of this request.
  *
  *----------------------------------------------------------------------
@@ -1251,11 +1253,32 @@ static int ReadParams(Params *paramsPtr, FCGX_Stream *stream,
             return -1;
 	}
         *(nameValue + nameLen + valueLen + 1) = '\0';
+        /*
+         * "name=value" must read back as this pair: a name that is
+         * empty or holds '=' or NUL, or a value that holds NUL, would
+         * be looked up (FCGX_GetParam, environ) as another pair or cut
+         * short.  Such params fail the request.
+         */
+        if(nameLen == 0 || memchr(nameValue, '=', nameLen) != NULL
+                || memchr(nameValue, '\0', nameLen + valueLen + 1) != NULL) {
+            SetError(stream, FCGX_PARAMS_ERROR);
+            free(nameValue);
+            return -1;
+        }
         if(PutParam(paramsPtr, nameValue) < 0) {
             SetError(stream, FCGX_PARAMS_ERROR);
             free(nameValue);
             return -1;
         }
+    }
+    /*
+     * A reader delivers EOF after an error too (protocol error, bad
+     * version, FCGI_ABORT_REQUEST, the peer gone).  The params are then
+     * incomplete: fail, so that the request never reaches the
+     * application with them.
+     */
+    if(FCGX_GetError(stream) != 0) {
+        return -1;
     }
     return 0;
 }
@@ -1501,6 +1524,29 @@ static void EmptyBuffProc(struct FCGX_Stream *stream, int doClose)
 }
 
 /*
+ *----------------------------------------------------------------------
+ *
+ * WriteEndRequest --
+ *
+ *      Ends a request that the application never saw with an
+ *      FCGI_END_REQUEST record (appStatus 0).
+ *
+ * Results:
+ *      0 for success, -1 for a write error (errno set).
+ *
+ *----------------------------------------------------------------------
+ */
+static int WriteEndRequest(FCGX_Request *reqDataPtr, int protocolStatus)
+{
+    FCGI_EndRequestRecord endRequestRecord;
+    endRequestRecord.header = MakeHeader(FCGI_END_REQUEST,
+            reqDataPtr->requestId, sizeof(endRequestRecord.body), 0);
+    endRequestRecord.body = MakeEndRequestBody(0, protocolStatus);
+    return write_it_all(reqDataPtr->ipcFd, (char *)&endRequestRecord,
+            sizeof(endRequestRecord)) < 0 ? -1 : 0;
+}
+
+/*
  * Return codes for Process* functions
  */
 #define STREAM_RECORD 0
@@ -1531,7 +1577,13 @@ static int ProcessManagementRecord(int type, FCGX_Stream *stream)
     char *responseP = &response[FCGI_HEADER_LEN];
     char *name, value = '\0';
     int len, paddedLen;
+    int bit = 0, answered = 0; /* one bit per variable in the response */
     if(type == FCGI_GET_VALUES) {
+        /*
+         * The buffer holds each variable once.  Zero it, so that the
+         * padding sent is zeros, not stack contents.
+         */
+        memset(response, 0, sizeof(response));
         paramsPtr = NewParams(3);
         /*
          * The names asked for are short and their values empty
@@ -1550,16 +1602,27 @@ static int ProcessManagementRecord(int type, FCGX_Stream *stream)
             }
             if(strcmp(name, FCGI_MAX_CONNS) == 0) {
                 value = '1';
+                bit = 1;
             } else if(strcmp(name, FCGI_MAX_REQS) == 0) {
                 value = '1';
+                bit = 2;
             } else if(strcmp(name, FCGI_MPXS_CONNS) == 0) {
                 value = '0';
+                bit = 4;
             } else {
                 name = NULL;
             }
-            if(name != NULL) {
+            /*
+             * A name asked for again is answered once: repeats would
+             * overrun response.
+             */
+            if(name != NULL && (answered & bit) == 0) {
+                answered |= bit;
                 len = strlen(name);
-                sprintf(responseP, "%c%c%s%c", len, 1, name, value);
+                responseP[0] = (char) len;
+                responseP[1] = 1;
+                memcpy(responseP + 2, name, len);
+                responseP[len + 2] = value;
                 responseP += len + 3;
 	    }
         }
@@ -1612,6 +1675,14 @@ static int ProcessBeginRecord(int requestId, FCGX_Stream *stream)
         return FCGX_PROTOCOL_ERROR;
     }
     if(data->reqDataPtr->isBeginProcessed) {
+        /*
+         * The id of the request in progress: not a second request but
+         * a broken stream.  Answering FCGI_CANT_MPX_CONN would end the
+         * request a second time.
+         */
+        if(requestId == data->reqDataPtr->requestId) {
+            return FCGX_PROTOCOL_ERROR;
+        }
         /*
          * The Web server is multiplexing the connection.  This library
          * doesn't know how to handle multiplexing, so respond with
@@ -1686,6 +1757,9 @@ static int ProcessHeader(FCGI_Header header, FCGX_Stream *stream)
     if(requestId != data->reqDataPtr->requestId) {
         return SKIP;
     }
+    if(header.type == FCGI_ABORT_REQUEST) {
+        return FCGX_REQUEST_ABORTED;
+    }
     if(header.type != data->type) {
         return FCGX_PROTOCOL_ERROR;
     }
@@ -1709,6 +1783,17 @@ static void FillBuffProc(FCGX_Stream *stream)
     int status, count;
 
     for (;;) {
+        /*
+         * All done with the current record, including the padding.
+         * If we're in a recursive call from ProcessHeader, deliver EOF.
+         * Check before reading: the record may be the last bytes the
+         * peer sent until it gets an answer (FCGI_GET_VALUES).
+         */
+        if(data->eorStop && data->contentLen == 0 && data->paddingLen == 0) {
+            stream->wrNext = stream->stop = stream->rdNext;
+            stream->isClosed = TRUE;
+            return;
+        }
         /*
          * If data->buff is empty, do a read.
          */
@@ -1753,14 +1838,8 @@ static void FillBuffProc(FCGX_Stream *stream)
                 continue;
 	    }
 	}
-        /*
-         * All done with the current record, including the padding.
-         * If we're in a recursive call from ProcessHeader, deliver EOF.
-         */
         if(data->eorStop) {
-            stream->stop = stream->rdNext;
-            stream->isClosed = TRUE;
-            return;
+            continue; /* EOF at the top of the loop */
         }
         /*
          * Fill header with bytes from the input buffer.
@@ -1790,18 +1869,29 @@ static void FillBuffProc(FCGX_Stream *stream)
                  * data deliver EOF to the stream client, otherwise loop
                  * and deliver data.
                  *
-                 * XXX: If this is final stream and
+                 * If this is final stream and
                  * stream->rdNext != data->buffStop, buffered
-                 * data is next request (server pipelining)?
+                 * data is next request (server pipelining):
+                 * FCGX_Free keeps it in reqDataPtr->readAhead.
+                 *
+                 * EOF comes after the record's padding (at the top of
+                 * the loop), so that no part of this record is left
+                 * to be read as the start of the next one.
                  */
                 if(data->contentLen == 0) {
-                    stream->wrNext = stream->stop = stream->rdNext;
-                    stream->isClosed = TRUE;
-                    return;
+                    data->eorStop = TRUE;
 	        }
                 break;
 	    case SKIP:
-                data->skip = TRUE;
+            case MGMT_RECORD:
+                /*
+                 * Skip what the record processor left unread: a record
+                 * of another request, the body of a management record
+                 * of unknown type.  None of it is content of this
+                 * stream.  An empty record sets no skip, which would
+                 * otherwise swallow the next record's content.
+                 */
+                data->skip = (data->contentLen > 0);
                 break;
             case BEGIN_RECORD:
                 /*
@@ -1809,8 +1899,6 @@ static void FillBuffProc(FCGX_Stream *stream)
                  * request, return role information to caller.
                  */
                 return;
-                break;
-            case MGMT_RECORD:
                 break;
             default:
                 ASSERT(status < 0);
@@ -1930,7 +2018,11 @@ static FCGX_Stream *SetReaderType(FCGX_Stream *stream, int streamType)
     data->eorStop = FALSE;
     data->skip = FALSE;
     data->contentLen = 0;
-    data->paddingLen = 0;
+    /*
+     * paddingLen stays: the padding of the record just read (e.g.
+     * FCGI_BEGIN_REQUEST) is still to be skipped, or it would be read
+     * as the next record's header.
+     */
     stream->wrNext = stream->stop = stream->rdNext;
     stream->isClosed = FALSE;
     return stream;
@@ -2119,11 +2211,46 @@ void FCGX_Finish_r(FCGX_Request *reqDataPtr)
     FCGX_Free(reqDataPtr, close);
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * HasReadAhead --
+ *
+ *      TRUE if the reader ended cleanly at the end of a record (EOF of
+ *      FCGI_STDIN or FCGI_DATA, no error) with more bytes in its
+ *      buffer: the start of the next request on the connection.
+ *
+ *----------------------------------------------------------------------
+ */
+static int HasReadAhead(FCGX_Stream *stream)
+{
+    FCGX_Stream_Data *data;
+    if (stream == NULL || !stream->isReader || !stream->isClosed
+            || stream->FCGI_errno != 0 || stream->wasFCloseCalled) {
+        return FALSE;
+    }
+    data = (FCGX_Stream_Data *)stream->data;
+    return data->eorStop && data->contentLen == 0 && data->paddingLen == 0
+            && stream->rdNext != data->buffStop;
+}
+
 void FCGX_Free(FCGX_Request * request, int close)
 {
     if (request == NULL) 
         return;
 
+    /*
+     * The connection stays open for the next request: keep the bytes
+     * of that request already read with this one, or they are lost.
+     */
+    if (!close && request->ipcFd >= 0 && HasReadAhead(request->in)) {
+        FCGX_FreeStream(&request->readAhead);
+        request->readAhead = request->in;
+        request->in = NULL;
+    }
+    if (close || request->ipcFd < 0) {
+        FCGX_FreeStream(&request->readAhead);
+    }
     FCGX_FreeStream(&request->in);
     FCGX_FreeStream(&request->out);
     FCGX_FreeStream(&request->err);
@@ -2304,7 +2431,19 @@ int FCGX_Accept_r(FCGX_Request *reqDataPtr)
          * errors occur, close the connection and try again.
          */
         reqDataPtr->isBeginProcessed = FALSE;
-        reqDataPtr->in = NewReader(reqDataPtr, 8192, 0);
+        /*
+         * No request yet: records of earlier requests on this
+         * connection (e.g. an FCGI_ABORT_REQUEST that came after the
+         * request ended) are skipped, not protocol errors.
+         */
+        reqDataPtr->requestId = FCGI_NULL_REQUEST_ID;
+        if (reqDataPtr->readAhead != NULL) {
+            /* Go on from the bytes read with the last request. */
+            reqDataPtr->in = SetReaderType(reqDataPtr->readAhead, 0);
+            reqDataPtr->readAhead = NULL;
+        } else {
+            reqDataPtr->in = NewReader(reqDataPtr, 8192, 0);
+        }
         FillBuffProc(reqDataPtr->in);
         if(!reqDataPtr->isBeginProcessed) {
             goto TryAgain;
@@ -2322,6 +2461,8 @@ int FCGX_Accept_r(FCGX_Request *reqDataPtr)
                     roleStr = "FCGI_ROLE=FILTER";
                     break;
                 default:
+                    /* Rejected as the spec says, then closed. */
+                    WriteEndRequest(reqDataPtr, FCGI_UNKNOWN_ROLE);
                     goto TryAgain;
             }
             reqDataPtr->paramsPtr = NewParams(30);
@@ -2341,6 +2482,10 @@ int FCGX_Accept_r(FCGX_Request *reqDataPtr)
              */
             break;
         }
+        if(FCGX_GetError(reqDataPtr->in) == FCGX_REQUEST_ABORTED) {
+            /* Aborted before it started: it ends, unseen, then closed. */
+            WriteEndRequest(reqDataPtr, FCGI_REQUEST_COMPLETE);
+        }
 
         /*
          * Close the connection and try again.
@@ -2357,6 +2502,8 @@ TryAgain:
     reqDataPtr->out = NewWriter(reqDataPtr, 8192, FCGI_STDOUT);
     reqDataPtr->err = NewWriter(reqDataPtr, 512, FCGI_STDERR);
     reqDataPtr->nWriters = 2;
+    /* Each request starts with exit status 0, not the last one's. */
+    reqDataPtr->appStatus = 0;
     reqDataPtr->envp = reqDataPtr->paramsPtr->vec;
     return 0;
 }

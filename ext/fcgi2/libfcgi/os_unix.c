@@ -451,7 +451,11 @@ int OS_FcgiConnect(char *bindPath)
  *
  * OS_Read --
  *
- *	Pass through to the unix read function.
+ *	Pass through to the unix read function, retried when a
+ *      signal interrupts it.  A handled signal (SA_RESTART or not)
+ *      interrupts a read on a socket with a receive timeout
+ *      (SO_RCVTIMEO), and the host process (Node.js) handles signals
+ *      such as SIGCHLD on the thread that calls us.
  *
  * Results:
  *	Returns number of byes read, 0, or -1 failure: errno
@@ -464,8 +468,12 @@ int OS_FcgiConnect(char *bindPath)
  */
 int OS_Read(int fd, char * buf, size_t len)
 {
-    if (shutdownNow) return -1;
-    return(read(fd, buf, len));
+    int result;
+    do {
+        if (shutdownNow) return -1;
+        result = read(fd, buf, len);
+    } while (result < 0 && errno == EINTR);
+    return result;
 }
 
 /*
@@ -473,7 +481,8 @@ int OS_Read(int fd, char * buf, size_t len)
  *
  * OS_Write --
  *
- *	Pass through to unix write function.
+ *	Pass through to unix write function, retried when a signal
+ *      interrupts it (see OS_Read; SO_SNDTIMEO likewise).
  *
  * Results:
  *	Returns number of byes read, 0, or -1 failure: errno
@@ -486,8 +495,12 @@ int OS_Read(int fd, char * buf, size_t len)
  */
 int OS_Write(int fd, char * buf, size_t len)
 {
-    if (shutdownNow) return -1;
-    return(write(fd, buf, len));
+    int result;
+    do {
+        if (shutdownNow) return -1;
+        result = write(fd, buf, len);
+    } while (result < 0 && errno == EINTR);
+    return result;
 }
 
 /*

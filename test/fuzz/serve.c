@@ -1,0 +1,236 @@
+/* One connection's bytes through the vendored fcgi2, accepted, read, answered and finished as native/request.cc does. */
+#include "serve.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "fastcgi.h"
+#include "fcgiapp.h"
+
+/* The web server's end: sends the input, then reads whatever comes back until the application closes. */
+typedef struct Peer {
+    int fd;
+    const unsigned char *input;
+    size_t len;
+    unsigned char *reply;
+    size_t replyMax;
+    size_t received;
+    int done;
+} Peer;
+
+/*
+ * One peer thread serves every ServeBytes call in turn: a thread per input would make the sanitizers'
+ * per-thread bookkeeping grow the fuzzer's memory by a few hundred MB over a long run.
+ */
+static pthread_mutex_t peerMutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t peerCond = PTHREAD_COND_INITIALIZER;
+static Peer *peerJob;
+
+static void RunPeer(Peer *p)
+{
+    size_t sent = 0;
+    int writing = p->len > 0;
+    char buf[65536];
+
+    if (!writing) shutdown(p->fd, SHUT_WR);
+    for (;;) {
+        struct pollfd pfd;
+        pfd.fd = p->fd;
+        pfd.events = POLLIN | (writing ? POLLOUT : 0);
+        pfd.revents = 0;
+        if (poll(&pfd, 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (writing && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t n = send(p->fd, p->input + sent, p->len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) sent += (size_t)n;
+            if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == p->len) {
+                writing = 0;
+                shutdown(p->fd, SHUT_WR); /* the application reads EOF after the input */
+            }
+        }
+        if (pfd.revents & (POLLIN | POLLERR | POLLHUP)) {
+            ssize_t n = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) {
+                size_t room = p->received < p->replyMax ? p->replyMax - p->received : 0;
+                size_t keep = (size_t)n < room ? (size_t)n : room;
+                if (keep > 0) memcpy(p->reply + p->received, buf, keep);
+                p->received += (size_t)n;
+            } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                break; /* the application closed the connection */
+            }
+        }
+    }
+    close(p->fd);
+}
+
+static void *PeerThread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        Peer *p;
+        pthread_mutex_lock(&peerMutex);
+        while (peerJob == NULL || peerJob->done) pthread_cond_wait(&peerCond, &peerMutex);
+        p = peerJob;
+        pthread_mutex_unlock(&peerMutex);
+        RunPeer(p);
+        pthread_mutex_lock(&peerMutex);
+        p->done = 1;
+        pthread_cond_broadcast(&peerCond);
+        pthread_mutex_unlock(&peerMutex);
+    }
+    return NULL;
+}
+
+void ServeInit(void)
+{
+    static int done = 0;
+    pthread_t peerThread;
+    if (done) return;
+    signal(SIGPIPE, SIG_IGN);
+    if (FCGX_Init() != 0) {
+        fprintf(stderr, "FCGX_Init failed\n");
+        abort();
+    }
+    if (pthread_create(&peerThread, NULL, PeerThread, NULL) != 0) abort();
+    pthread_detach(peerThread);
+    done = 1;
+}
+
+/* The "application": reads every param and the whole body, answers with some of both, sometimes on stderr too. */
+static void Application(FCGX_Request *req, ServeStats *stats)
+{
+    char **p;
+    char line[64];
+    char buf[4096];
+    char name[64];
+    int n, count = 0;
+    const char *eq;
+
+    for (p = req->envp; *p != NULL; p++) {
+        size_t len = strlen(*p);
+        count++;
+        if (stats) stats->paramsBytes += (long)len;
+        if (count <= 8) {
+            FCGX_PutStr(*p, len > 256 ? 256 : (int)len, req->out);
+            FCGX_PutChar('\n', req->out);
+        }
+    }
+    /* Look one name up again (first match wins for duplicates). */
+    if (req->envp[0] != NULL && (eq = strchr(req->envp[0], '=')) != NULL
+            && (size_t)(eq - req->envp[0]) < sizeof name) {
+        memcpy(name, req->envp[0], (size_t)(eq - req->envp[0]));
+        name[eq - req->envp[0]] = '\0';
+        if (FCGX_GetParam(name, req->envp) == NULL) abort(); /* it is right there */
+    }
+    FCGX_GetParam("REQUEST_METHOD", req->envp);
+    FCGX_FPrintF(req->out, "role=%d params=%d\n", req->role, count);
+    FCGX_FFlush(req->out);
+
+    if (FCGX_GetLine(line, sizeof line, req->in) != NULL) {
+        if (stats) stats->bodyBytes += (long)strlen(line);
+        FCGX_PutS(line, req->out);
+    }
+    while ((n = FCGX_GetStr(buf, sizeof buf, req->in)) > 0) {
+        if (stats) stats->bodyBytes += n;
+        FCGX_PutStr(buf, n > 64 ? 64 : n, req->out);
+    }
+    if (req->role == FCGI_FILTER && FCGX_StartFilterData(req->in) == 0) {
+        while ((n = FCGX_GetStr(buf, sizeof buf, req->in)) > 0) {
+            if (stats) stats->bodyBytes += n;
+        }
+    }
+    if (count % 2 == 1) FCGX_FPrintF(req->err, "params %d\n", count);
+    FCGX_SetExitStatus(count, req->out);
+    if (stats) stats->requests++;
+}
+
+/* Ends the request like native/request.cc FinishRequest; returns the connection to go on with, or -1. */
+static int Finish(FCGX_Request *req)
+{
+    int keep = req->keepConnection != 0;
+    int fd;
+    char trash[4096];
+
+    if (keep && !FCGX_HasSeenEOF(req->in)) {
+        /* Unread body would be parsed as the start of the next request. */
+        while (FCGX_GetStr(trash, sizeof trash, req->in) > 0) {
+        }
+    }
+    if (FCGX_FClose(req->err) != 0) keep = 0;
+    if (FCGX_FClose(req->out) != 0) keep = 0;
+    if (FCGX_GetError(req->in) != 0) keep = 0;
+    if (keep) {
+        /* The connection, and any bytes of the next request already read, stay with req. */
+        FCGX_Free(req, 0);
+        return req->ipcFd;
+    }
+    fd = req->ipcFd;
+    req->ipcFd = -1;
+    FCGX_Free(req, 0);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    return -1;
+}
+
+void ServeBytes(const unsigned char *input, size_t len, ServeStats *stats,
+        unsigned char *reply, size_t replyMax, size_t *replyLen)
+{
+    int sv[2];
+    Peer peer;
+    FCGX_Request req;
+    struct timeval tv = {5, 0}; /* as the addon's readTimeout/writeTimeout: never hang */
+    int fd;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    memset(&peer, 0, sizeof peer);
+    peer.fd = sv[1];
+    peer.input = input;
+    peer.len = len;
+    peer.reply = reply;
+    peer.replyMax = reply ? replyMax : 0;
+    ServeInit();
+    pthread_mutex_lock(&peerMutex);
+    peerJob = &peer;
+    pthread_cond_broadcast(&peerCond);
+    pthread_mutex_unlock(&peerMutex);
+
+    FCGX_InitRequest(&req, -1, 0);
+    /* Small limits, so that short inputs reach them. */
+    req.maxParamNameLen = 1024;
+    req.maxParamValueLen = 4096;
+    req.maxParamsTotal = 16384;
+    fd = sv[0];
+    while (fd >= 0) {
+        req.ipcFd = fd;
+        req.listen_sock = -1;   /* fcgi2's own accept() fails instead of blocking */
+        req.keepConnection = 1; /* the Finish_r at the top of FCGX_Accept_r keeps fd */
+        req.detached = 1;       /* a failed connection is closed without the 2 s drain */
+        if (FCGX_Accept_r(&req) != 0) {
+            req.detached = 0;
+            req.ipcFd = -1; /* fcgi2 closed it */
+            break;
+        }
+        req.detached = 0;
+        Application(&req, stats);
+        fd = Finish(&req);
+    }
+    FCGX_Free(&req, 1);
+    pthread_mutex_lock(&peerMutex);
+    while (!peer.done) pthread_cond_wait(&peerCond, &peerMutex);
+    peerJob = NULL;
+    pthread_mutex_unlock(&peerMutex);
+    if (stats) stats->outputBytes += (long)peer.received;
+    if (replyLen) *replyLen = peer.received;
+}

@@ -1,0 +1,373 @@
+/*
+ * C-level checks of ext/patches (exact replies from the patched fcgi2), then the leak check: 10,000 requests
+ * through the same code, heap in use flat and LeakSanitizer clean at exit.  Built with ASan + UBSan by
+ * scripts/test-asan.sh.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastcgi.h"
+#include "fcgiapp.h"
+#include "serve.h"
+
+/* From the sanitizer runtime (sanitizer/allocator_interface.h, which not every compiler installs). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+
+enum { kMax = 1 << 20 };
+
+typedef struct Buf {
+    unsigned char *bytes;
+    size_t len;
+} Buf;
+
+static unsigned char inputBytes[kMax];
+static unsigned char replyBytes[kMax];
+static int failures = 0;
+
+static void Add(Buf *b, const void *p, size_t n)
+{
+    if (b->len + n > kMax) abort();
+    memcpy(b->bytes + b->len, p, n);
+    b->len += n;
+}
+
+static void Record(Buf *b, int type, int id, const void *content, size_t len, int padding)
+{
+    unsigned char h[8] = {FCGI_VERSION_1, (unsigned char)type, (unsigned char)(id >> 8), (unsigned char)id,
+                          (unsigned char)(len >> 8), (unsigned char)len, (unsigned char)padding, 0};
+    static const unsigned char zeros[255];
+    Add(b, h, sizeof h);
+    Add(b, content, len);
+    Add(b, zeros, (size_t)padding);
+}
+
+static size_t Pair(unsigned char *out, const char *name, size_t nameLen, const char *value, size_t valueLen)
+{
+    size_t n = 0;
+    out[n++] = (unsigned char)nameLen; /* all names and values here are < 128 bytes */
+    out[n++] = (unsigned char)valueLen;
+    memcpy(out + n, name, nameLen);
+    n += nameLen;
+    memcpy(out + n, value, valueLen);
+    return n + valueLen;
+}
+
+static void Begin(Buf *b, int id, int role, int keep, int padding)
+{
+    unsigned char body[8] = {(unsigned char)(role >> 8), (unsigned char)role, (unsigned char)(keep ? 1 : 0)};
+    Record(b, FCGI_BEGIN_REQUEST, id, body, sizeof body, padding);
+}
+
+/* A whole request: BEGIN, one PARAMS record with REQUEST_METHOD=POST and X=<tag>, STDIN body. */
+static void Request(Buf *b, int keep, const char *tag, const char *body, int padding)
+{
+    unsigned char params[256];
+    size_t n = Pair(params, "REQUEST_METHOD", 14, "POST", 4);
+    n += Pair(params + n, "X", 1, tag, strlen(tag));
+    Begin(b, 1, FCGI_RESPONDER, keep, padding);
+    Record(b, FCGI_PARAMS, 1, params, n, padding);
+    Record(b, FCGI_PARAMS, 1, "", 0, padding);
+    if (body[0] != '\0') Record(b, FCGI_STDIN, 1, body, strlen(body), padding);
+    Record(b, FCGI_STDIN, 1, "", 0, padding);
+}
+
+/* The reply, decoded: STDOUT joined, END_REQUEST bodies, other records counted by type. */
+typedef struct Reply {
+    char stdoutText[65536];
+    size_t stdoutLen;
+    int ends;
+    int endStatus[16];
+    int endProtocolStatus[16];
+    int types[256];
+    unsigned char values[256]; /* content of the last GET_VALUES_RESULT */
+    size_t valuesLen;
+    int valuesPadding;
+    int valuesPaddingZero;
+    int valid;
+} Reply;
+
+static void Decode(const unsigned char *p, size_t len, Reply *r)
+{
+    size_t off = 0;
+    memset(r, 0, sizeof *r);
+    r->valid = 1;
+    while (off + 8 <= len) {
+        int type = p[off + 1];
+        size_t clen = ((size_t)p[off + 4] << 8) | p[off + 5];
+        size_t plen = p[off + 6];
+        const unsigned char *c = p + off + 8;
+        size_t i;
+        if (p[off] != FCGI_VERSION_1 || off + 8 + clen + plen > len) {
+            r->valid = 0;
+            return;
+        }
+        r->types[type]++;
+        if (type == FCGI_STDOUT && r->stdoutLen + clen < sizeof r->stdoutText) {
+            memcpy(r->stdoutText + r->stdoutLen, c, clen);
+            r->stdoutLen += clen;
+        } else if (type == FCGI_END_REQUEST && clen == 8 && r->ends < 16) {
+            r->endStatus[r->ends] = (c[0] << 24) | (c[1] << 16) | (c[2] << 8) | c[3];
+            r->endProtocolStatus[r->ends] = c[4];
+            r->ends++;
+        } else if (type == FCGI_GET_VALUES_RESULT && clen <= sizeof r->values) {
+            memcpy(r->values, c, clen);
+            r->valuesLen = clen;
+            r->valuesPadding = (int)plen;
+            r->valuesPaddingZero = 1;
+            for (i = 0; i < plen; i++) {
+                if (c[clen + i] != 0) r->valuesPaddingZero = 0;
+            }
+        }
+        off += 8 + clen + plen;
+    }
+    if (off != len) r->valid = 0;
+    r->stdoutText[r->stdoutLen] = '\0';
+}
+
+static void Serve(const Buf *in, Reply *r)
+{
+    size_t replyLen = 0;
+    ServeBytes(in->bytes, in->len, NULL, replyBytes, sizeof replyBytes, &replyLen);
+    Decode(replyBytes, replyLen < sizeof replyBytes ? replyLen : sizeof replyBytes, r);
+}
+
+static void Check(int ok, const char *what, ...)
+{
+    va_list ap;
+    va_start(ap, what);
+    printf("%s ", ok ? "ok  " : "FAIL");
+    vprintf(what, ap);
+    printf("\n");
+    va_end(ap);
+    if (!ok) failures++;
+}
+
+static int Count(const char *haystack, const char *needle)
+{
+    int n = 0;
+    const char *p = haystack;
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    return n;
+}
+
+static void CheckPatches(void)
+{
+    Buf b = {inputBytes, 0};
+    Reply r;
+    unsigned char content[4096];
+    size_t n;
+    int i;
+
+    /* A plain request, the baseline. */
+    b.len = 0;
+    Request(&b, 0, "plain", "hello", 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 1 && r.endProtocolStatus[0] == FCGI_REQUEST_COMPLETE
+                  && strstr(r.stdoutText, "X=plain") && strstr(r.stdoutText, "hello"),
+          "plain request answered (0001-0003 baseline)");
+
+    /* 0004: repeated GET_VALUES names: one answer each, zero padding. */
+    b.len = 0;
+    n = 0;
+    for (i = 0; i < 200; i++) n += Pair(content + n, "FCGI_MPXS_CONNS", 15, "", 0);
+    n += Pair(content + n, "FCGI_MAX_CONNS", 14, "", 0);
+    Record(&b, FCGI_GET_VALUES, 0, content, n, 0);
+    Serve(&b, &r);
+    Check(r.valid && r.types[FCGI_GET_VALUES_RESULT] == 1 && r.valuesLen == 18 + 17
+                  && r.valuesPaddingZero && (r.valuesLen + r.valuesPadding) % 8 == 0,
+          "0004 GET_VALUES with 200 repeats: %zu content bytes, padding %d zero %d", r.valuesLen, r.valuesPadding,
+          r.valuesPaddingZero);
+
+    /* 0005: an unknown management record inside PARAMS: its body is not params; answered UNKNOWN_TYPE. */
+    b.len = 0;
+    Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+    n = Pair(content, "A", 1, "1", 1);
+    Record(&b, FCGI_PARAMS, 1, content, n, 0);
+    n = Pair(content, "EVIL", 4, "1", 1);
+    Record(&b, 42, 0, content, n, 0);
+    Record(&b, FCGI_STDIN, 7, "", 0, 0); /* an empty record of another request: skipped, skips nothing else */
+    n = Pair(content, "B", 1, "2", 1);
+    Record(&b, FCGI_PARAMS, 1, content, n, 0);
+    Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+    Record(&b, FCGI_STDIN, 1, "", 0, 0);
+    Serve(&b, &r);
+    Check(r.valid && r.types[FCGI_UNKNOWN_TYPE] == 1 && strstr(r.stdoutText, "A=1") && strstr(r.stdoutText, "B=2")
+                  && !strstr(r.stdoutText, "EVIL") && strstr(r.stdoutText, "params=3"),
+          "0005 unknown management record and empty foreign record skipped: %s", r.stdoutText);
+
+    /* 0007: PARAMS ended by an error never reach the application. */
+    {
+        static const struct {
+            const char *what;
+            int type, version;
+        } enders[] = {{"ABORT_REQUEST", FCGI_ABORT_REQUEST, 1}, {"bad version", FCGI_PARAMS, 2},
+                      {"STDIN instead of PARAMS", FCGI_STDIN, 1}, {"EOF", -1, 1}};
+        for (i = 0; i < 4; i++) {
+            b.len = 0;
+            Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+            n = Pair(content, "A", 1, "1", 1);
+            Record(&b, FCGI_PARAMS, 1, content, n, 0);
+            if (enders[i].type >= 0) {
+                Record(&b, enders[i].type, 1, "", 0, 0);
+                b.bytes[b.len - 8] = (unsigned char)enders[i].version;
+            }
+            Serve(&b, &r);
+            Check(r.valid && r.types[FCGI_STDOUT] == 0
+                          && r.ends == (enders[i].type == FCGI_ABORT_REQUEST ? 1 : 0),
+                  "0007/0010 PARAMS ended by %s: not run (%d END_REQUEST)", enders[i].what, r.ends);
+        }
+    }
+
+    /* 0006 + 0008: padding everywhere (BEGIN, PARAMS, terminators). */
+    b.len = 0;
+    Request(&b, 0, "padded", "body!", 7);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 1 && strstr(r.stdoutText, "X=padded") && strstr(r.stdoutText, "body!"),
+          "0008 padded records: params and body intact");
+
+    /* 0009: two keep-conn requests in one write, then a third closing one. */
+    b.len = 0;
+    Request(&b, 1, "one", "first", 0);
+    Request(&b, 1, "two", "second", 3);
+    Request(&b, 0, "three", "third", 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 3 && strstr(r.stdoutText, "X=one") && strstr(r.stdoutText, "X=two")
+                  && strstr(r.stdoutText, "X=three") && strstr(r.stdoutText, "second"),
+          "0009 three pipelined requests: %d END_REQUEST", r.ends);
+
+    /* 0010: unknown role; an abort after the end is ignored; a second BEGIN with the same id. */
+    b.len = 0;
+    Begin(&b, 1, 9, 0, 0);
+    Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 1 && r.endProtocolStatus[0] == FCGI_UNKNOWN_ROLE && r.types[FCGI_STDOUT] == 0,
+          "0010 unknown role: END_REQUEST{FCGI_UNKNOWN_ROLE}");
+    b.len = 0;
+    Request(&b, 1, "first", "", 0);
+    Record(&b, FCGI_ABORT_REQUEST, 1, "", 0, 0);
+    Request(&b, 0, "after-abort", "", 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 2 && strstr(r.stdoutText, "X=after-abort"),
+          "0010 ABORT_REQUEST after the request ended: ignored, next request served");
+    b.len = 0;
+    Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+    Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+    Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+    Record(&b, FCGI_STDIN, 1, "", 0, 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 0 && r.types[FCGI_STDOUT] == 0, "0010 second BEGIN_REQUEST, same id: no END_REQUEST");
+    b.len = 0;
+    Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+    n = Pair(content, "A", 1, "1", 1);
+    Record(&b, FCGI_PARAMS, 1, content, n, 0);
+    Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+    Record(&b, FCGI_STDIN, 1, "part", 4, 0);
+    Record(&b, FCGI_ABORT_REQUEST, 1, "", 0, 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 1 && r.endProtocolStatus[0] == FCGI_REQUEST_COMPLETE,
+          "0010 ABORT_REQUEST during STDIN: one END_REQUEST{FCGI_REQUEST_COMPLETE}");
+
+    /* 0011: names empty or with '=' or NUL, values with NUL: refused; duplicates kept, first found. */
+    {
+        static const struct {
+            const char *name;
+            size_t nameLen;
+            const char *value;
+            size_t valueLen;
+        } bad[] = {{"", 0, "v", 1}, {"A=B", 3, "v", 1}, {"A\0B", 3, "v", 1}, {"V", 1, "a\0b", 3}};
+        for (i = 0; i < 4; i++) {
+            b.len = 0;
+            Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+            n = Pair(content, bad[i].name, bad[i].nameLen, bad[i].value, bad[i].valueLen);
+            Record(&b, FCGI_PARAMS, 1, content, n, 0);
+            Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+            Record(&b, FCGI_STDIN, 1, "", 0, 0);
+            Serve(&b, &r);
+            Check(r.valid && r.types[FCGI_STDOUT] == 0 && r.ends == 0, "0011 bad pair %d refused", i);
+        }
+    }
+    b.len = 0;
+    Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+    n = Pair(content, "A", 1, "first", 5);
+    n += Pair(content + n, "A", 1, "second", 6);
+    Record(&b, FCGI_PARAMS, 1, content, n, 0);
+    Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+    Record(&b, FCGI_STDIN, 1, "", 0, 0);
+    Serve(&b, &r);
+    Check(r.valid && Count(r.stdoutText, "A=") == 2 && strstr(r.stdoutText, "A=first\nA=second"),
+          "0011 duplicate names: both kept in order");
+}
+
+/* 10,000 requests in a mix of shapes; returns how many reached the application. */
+static long RunMany(long wanted)
+{
+    ServeStats stats;
+    Buf b = {inputBytes, 0};
+    unsigned char content[64];
+    size_t n;
+    long round = 0;
+    int i;
+
+    memset(&stats, 0, sizeof stats);
+    while (stats.requests < wanted) {
+        b.len = 0;
+        switch (round++ % 4) {
+            case 0: /* 50 pipelined keep-conn requests on one connection */
+                for (i = 0; i < 49; i++) Request(&b, 1, "k", "body", i % 3);
+                Request(&b, 0, "last", "", 0);
+                break;
+            case 1: /* management records and a request */
+                n = Pair(content, "FCGI_MAX_CONNS", 14, "", 0);
+                Record(&b, FCGI_GET_VALUES, 0, content, n, 0);
+                Record(&b, 77, 0, "xyz", 3, 5);
+                Request(&b, 0, "mgmt", "abc", 0);
+                break;
+            case 2: /* refused: unknown role, bad param, abort */
+                Begin(&b, 1, 9, 0, 0);
+                ServeBytes(b.bytes, b.len, &stats, NULL, 0, NULL);
+                b.len = 0;
+                Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+                n = Pair(content, "A=B", 3, "v", 1);
+                Record(&b, FCGI_PARAMS, 1, content, n, 0);
+                ServeBytes(b.bytes, b.len, &stats, NULL, 0, NULL);
+                b.len = 0;
+                Request(&b, 1, "aborted", "", 0);
+                b.len -= 8; /* drop the STDIN terminator */
+                Record(&b, FCGI_ABORT_REQUEST, 1, "", 0, 0);
+                break;
+            default: /* a truncated request */
+                Request(&b, 0, "cut", "0123456789", 0);
+                b.len -= 12;
+                break;
+        }
+        ServeBytes(b.bytes, b.len, &stats, NULL, 0, NULL);
+    }
+    return stats.requests;
+}
+
+int main(void)
+{
+    size_t before, after;
+    long done;
+
+    ServeInit();
+    CheckPatches();
+
+    RunMany(1000); /* warm up: allocator caches, thread stacks */
+    before = __sanitizer_get_current_allocated_bytes();
+    done = RunMany(10000);
+    after = __sanitizer_get_current_allocated_bytes();
+    Check(after <= before + 16384, "leak check: %ld requests, heap in use %zu -> %zu bytes", done, before, after);
+
+    if (failures) {
+        printf("%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("all checks passed; LeakSanitizer runs at exit\n");
+    return 0;
+}
