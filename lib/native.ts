@@ -57,7 +57,7 @@ export interface NativeAcceptor {
   /** Ask for up to max body bytes; they arrive as a Data event. */
   read(slot: number, max: number): void;
   /** Last output, then END_REQUEST; the worker goes back to accepting. */
-  end(slot: number, data: string | Uint8Array | undefined, exitStatus: number): void;
+  end(slot: number, data: string | Uint8Array | undefined, exitStatus: number, cut: boolean): void;
   /** Stop accepting: idle workers exit now, busy ones after their request (each reports WorkerExit). */
   stopAccepting(): void;
   /** Cut every request in flight (close timeout). */

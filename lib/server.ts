@@ -241,7 +241,9 @@ export class ServerRequest {
     this.#ended = true;
     if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
     const data = this.#takePending();
-    this.#host.io.end(this.#slot, this.#aborted ? undefined : data, this.#exitStatus);
+    // An aborted request (or one that failed after output) ends with a cut connection, never an orderly
+    // END_REQUEST that would make a truncated response look complete.
+    this.#host.io.end(this.#slot, this.#aborted ? undefined : data, this.#exitStatus, this.#aborted);
     this.#resolveDrain();
     this.#body?.push(null);
     this.#host.requestDone(this);
@@ -281,6 +283,7 @@ export class ServerRequest {
   onWritten(total: number): void {
     this.#written = total;
     if (this.#sent - this.#written + this.#pendingBytes <= this.#host.highWaterMark) this.#resolveDrain();
+    else if (this.#drainWaiters.length > 0 && !this.#ended) this.#flush(true);
   }
   /** @internal */
   onAborted(): void {
@@ -315,8 +318,16 @@ export class ServerRequest {
   }
   #flush(notify: boolean): void {
     const data = this.#takePending();
-    if (data !== undefined && !this.#aborted) this.#host.io.write(this.#slot, data, notify);
-    else if (notify) this.#resolveDrain();
+    if (this.#aborted) {
+      if (notify) this.#resolveDrain();
+    } else if (data !== undefined) {
+      this.#host.io.write(this.#slot, data, notify);
+    } else if (notify) {
+      // Nothing new to send but too much still queued: an empty write asks the worker to report once
+      // everything before it is out.
+      if (this.#sent - this.#written > this.#host.highWaterMark) this.#host.io.write(this.#slot, '', true);
+      else this.#resolveDrain();
+    }
   }
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;

@@ -161,7 +161,7 @@ void Worker::ServeRequest() {
         FCGX_Stream* s = cmd.kind == Command::Kind::kWrite ? req_.out : req_.err;
         int len = static_cast<int>(cmd.data.size());
         if (!aborted && len > 0 && FCGX_PutStr(cmd.data.data(), len, s) != len) abort();
-        written += len;
+        if (cmd.kind == Command::Kind::kWrite) written += len;  // JS counts stdout bytes only
         if (cmd.notify) {
           AcceptorEvent ev;
           ev.kind = AcceptorEvent::Kind::kWritten;
@@ -189,6 +189,10 @@ void Worker::ServeRequest() {
         break;
       }
       case Command::Kind::kEnd: {
+        if (cmd.cut && !aborted) {
+          shutdown(req_.ipcFd, SHUT_RDWR);  // the web server sees a broken response, not a complete one
+          aborted = true;
+        }
         if (!aborted && !cmd.data.empty()) {
           int len = static_cast<int>(cmd.data.size());
           if (FCGX_PutStr(cmd.data.data(), len, req_.out) != len) aborted = true;
@@ -303,28 +307,38 @@ bool Acceptor::Post(AcceptorEvent* ev) {
 void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor*, AcceptorEvent* ev) {
   std::unique_ptr<AcceptorEvent> owned(ev);
   if (env == nullptr || callback.IsEmpty()) return;  // tearing down: nothing to deliver to
+  // Raw napi calls whose failures are ignored: while a worker thread's environment is being torn down
+  // (process.exit in a Worker, terminate()) they fail, and node-addon-api's wrappers would make that fatal.
+  napi_env e = env;
   napi_value args[5];
-  args[0] = Napi::Number::New(env, static_cast<int>(ev->kind));
-  args[1] = Napi::Number::New(env, ev->slot);
-  args[2] = Napi::Number::New(env, ev->generation);
-  args[3] = env.Undefined();
-  args[4] = env.Undefined();
+  napi_value undefined;
+  if (napi_get_undefined(e, &undefined) != napi_ok) return;
+  for (napi_value& a : args) a = undefined;
+  bool ok = napi_create_int32(e, static_cast<int>(ev->kind), &args[0]) == napi_ok &&
+            napi_create_int32(e, ev->slot, &args[1]) == napi_ok &&
+            napi_create_uint32(e, ev->generation, &args[2]) == napi_ok;
   switch (ev->kind) {
-    case AcceptorEvent::Kind::kRequest:
-      napi_create_string_latin1(env, ev->data.data(), ev->data.size(), &args[3]);
-      args[4] = Napi::String::New(env, RoleName(ev->role));
+    case AcceptorEvent::Kind::kRequest: {
+      const char* role = RoleName(ev->role);
+      ok = ok && napi_create_string_latin1(e, ev->data.data(), ev->data.size(), &args[3]) == napi_ok &&
+           napi_create_string_latin1(e, role, NAPI_AUTO_LENGTH, &args[4]) == napi_ok;
       break;
-    case AcceptorEvent::Kind::kData:
-      args[3] = Napi::Buffer<char>::Copy(env, ev->data.data(), ev->data.size());
-      args[4] = Napi::Boolean::New(env, ev->eof);
+    }
+    case AcceptorEvent::Kind::kData: {
+      void* copy = nullptr;
+      ok = ok && napi_create_buffer_copy(e, ev->data.size(), ev->data.data(), &copy, &args[3]) == napi_ok &&
+           napi_get_boolean(e, ev->eof, &args[4]) == napi_ok;
       break;
+    }
     case AcceptorEvent::Kind::kWritten:
-      args[3] = Napi::Number::New(env, ev->written);
+      ok = ok && napi_create_double(e, ev->written, &args[3]) == napi_ok;
       break;
     default:
       break;
   }
-  callback.Call(5, args);
+  if (!ok) return;
+  napi_value result;
+  napi_call_function(e, undefined, callback, 5, args, &result);  // a pending exception surfaces as usual
 }
 
 Napi::Value Acceptor::Start(const Napi::CallbackInfo& info) {
@@ -417,6 +431,7 @@ Napi::Value Acceptor::End(const Napi::CallbackInfo& info) {
   cmd.kind = Command::Kind::kEnd;
   if (w == nullptr || !DataArg(info, 1, &cmd.data)) return info.Env().Undefined();
   cmd.exitStatus = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  cmd.cut = info[3].ToBoolean();
   w->Push(std::move(cmd));
   return info.Env().Undefined();
 }

@@ -38,6 +38,7 @@ struct Command {
   bool notify = false;  // kWrite: report kWritten once done
   int readMax = 0;      // kRead
   int exitStatus = 0;   // kEnd
+  bool cut = false;     // kEnd: close the connection instead of an orderly END_REQUEST
 };
 
 class Worker {

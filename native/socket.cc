@@ -381,6 +381,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
 
     now = Clock::now();
     int ready = -1;
+    Waiting readyWaiting{};
     {
       std::lock_guard<std::mutex> lock(mu_);
       // pfds[firstConn..] mirror idle_ then lingering_ as they were; entries only ever get appended by
@@ -400,6 +401,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
         Waiting& w = idle_[i - firstConn];
         if (ready < 0 && (pfds[i].revents & POLLIN)) {
           ready = w.fd;  // next request (or EOF, which fcgi2 reads and reports) on a kept connection
+          readyWaiting = w;
           w.fd = -1;
         } else if ((pfds[i].revents & (POLLHUP | POLLERR)) || now >= w.deadline) {
           closeFds.push_back(w.fd);
@@ -408,6 +410,15 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd) {
       }
       idle_.erase(std::remove_if(idle_.begin(), idle_.end(), [](const Waiting& w) { return w.fd < 0; }), idle_.end());
       for (int fd : closeFds) close(fd);
+      // Kept connections with requests must not starve new ones (nginx opening more connections than there
+      // are workers): when both are ready, take turns.
+      if (ready >= 0 && (pfds[1].revents & POLLIN)) {
+        preferAccept_ = !preferAccept_;
+        if (preferAccept_) {
+          idle_.push_back(readyWaiting);
+          ready = -1;
+        }
+      }
     }
     if (ready >= 0) {
       *outFd = ready;

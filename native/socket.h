@@ -99,6 +99,7 @@ class Listener {
   std::vector<Waiting> idle_;
   std::vector<Waiting> lingering_;
   std::atomic<bool> polling_{false};
+  bool preferAccept_ = false;  // poller only: alternate when kept and new connections are both ready
   std::atomic<bool> closed_{false};
 };
 
