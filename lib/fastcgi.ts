@@ -139,6 +139,14 @@ export class FastCGI {
     };
   }
 
+  /**
+   * The listening socket's file descriptor in this process (-1 once closed), e.g. to hand it to child
+   * processes as their fd 0, as spawn-fcgi does.
+   */
+  get fd(): number {
+    return this.#io.fd();
+  }
+
   /** Where it listens. */
   address(): NativeAddress | null {
     return this.#io.address();

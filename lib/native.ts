@@ -27,6 +27,8 @@ export interface NativeAcceptLoop {
   address(): NativeAddress | null;
   /** True when the web server aborted the request (FCGI_ABORT_REQUEST) or reading/writing it failed. */
   aborted(): boolean;
+  /** The listening socket's file descriptor (-1 once closed). */
+  fd(): number;
   /** Makes the next accept() return false (as SIGTERM does). */
   requestShutdown(): void;
 }

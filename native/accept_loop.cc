@@ -34,6 +34,7 @@ Napi::Function AcceptLoop::Define(Napi::Env env) {
                          InstanceMethod<&AcceptLoop::Address>("address"),
                          InstanceMethod<&AcceptLoop::RequestShutdown>("requestShutdown"),
                          InstanceMethod<&AcceptLoop::Aborted>("aborted"),
+                         InstanceMethod<&AcceptLoop::Fd>("fd"),
                      });
 }
 
@@ -204,6 +205,10 @@ Napi::Value AcceptLoop::Aborted(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!RequireRequest(env)) return env.Undefined();
   return Napi::Boolean::New(env, RequestFailed(&req_));
+}
+
+Napi::Value AcceptLoop::Fd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), listener_ && !listener_->closed() ? listener_->fd() : -1);
 }
 
 Napi::Value AcceptLoop::RequestShutdown(const Napi::CallbackInfo& info) {

@@ -239,8 +239,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       /** Sends the head (with Content-Length when the whole body is known); false when Node refuses a field. */
       const sendHead = (contentLength?: number): boolean => {
         try {
-          // not for 204 and 304, which have no body and must not say how long it is
-          if (contentLength !== undefined && !appSentLength && status !== 204 && status !== 304) {
+          // Not for 204 and 304, which have no body, nor for HEAD: an app that sends no body for HEAD (PHP) has
+          // not said how long the GET body would be.
+          if (contentLength !== undefined && !appSentLength && status !== 204 && status !== 304 && method !== 'HEAD') {
             fields.push('Content-Length', String(contentLength));
           }
           res.writeHead(status, statusText || undefined, fields);

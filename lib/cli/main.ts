@@ -48,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `libfcgi request ... | head`: a reader that went away ends us quietly, as SIGPIPE ends C tools.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     // Not process.exit(): stdout may still be draining into a pipe.

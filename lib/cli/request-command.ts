@@ -34,7 +34,8 @@ Options:
                             SCRIPT_FILENAME is DOCUMENT_ROOT + SCRIPT_NAME
       --script-name <pfx>   mount point: SCRIPT_NAME=<pfx>, PATH_INFO=the rest
                             (default: SCRIPT_NAME=path, PATH_INFO empty, as nginx)
-      --role <role>         RESPONDER (default), AUTHORIZER or FILTER
+      --role <role>         RESPONDER (default), AUTHORIZER or FILTER (whose
+                            FCGI_DATA stream is then empty)
   -b, --body-only           print only the response body
       --raw                 print the application's output as it sent it (the CGI
                             header with its Status field, then the body)

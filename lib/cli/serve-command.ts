@@ -59,19 +59,21 @@ Options:
   -h, --help                this help
 
 Output: the address banner and one access-log line per request (time, method,
-target, status, body bytes, ms) on stdout; worker starts and exits, errors and
-the app's stderr (FCGI_STDERR included) on stderr.
+target, status, body bytes, ms) on stdout; worker starts and exits, and errors,
+on stderr. The workers share this stdout and stderr; what the app sends as
+FCGI_STDERR goes to stderr too.
 
 Behaviour: workers that exit are restarted (back-off from 100 ms doubling to
-10 s while they keep crashing). An idempotent request without a body whose
-connection fails before any response byte is retried once on a new connection,
-as nginx does. Responses: the CGI Status field sets the status; a Location
+10 s while they keep crashing). A GET, HEAD, PUT, DELETE, OPTIONS or TRACE
+whose body is not streamed and whose connection fails before any response byte
+is retried once on a new connection, as nginx does. Responses: the CGI Status field sets the status; a Location
 without Status is a 302; repeated fields (Set-Cookie) are kept. The application
 unreachable: 502; silent for --timeout: 504; a chunked request body is read
 whole first (FastCGI needs CONTENT_LENGTH), up to 64 MiB (else 413).
 SIGTERM, SIGINT (Ctrl-C) or SIGHUP: stop taking requests, let those in flight
 finish (up to 5 s), SIGTERM the workers (SIGKILL after 5 s), remove the socket,
-exit 0. Workers get the environment without FCGI_SOCKET_PATH, FCGI_PORT,
+exit 0 (a second signal: SIGKILL the workers, exit 1). Workers run in their own
+process group, so Ctrl-C reaches them only this way. Workers get the environment without FCGI_SOCKET_PATH, FCGI_PORT,
 FCGI_HOST and LISTEN_FDS, so apps that read them listen on fd 0.
 
 Examples:
@@ -87,7 +89,6 @@ const OPTIONS = {
   connect: { type: 'string', short: 'c' },
   timeout: { type: 'string', short: 't' },
   'no-keep-conn': { type: 'boolean' },
-  'keep-conn': { type: 'boolean' },
   'document-root': { type: 'string' },
   'script-name': { type: 'string' },
   param: { type: 'string', short: 'p', multiple: true },
@@ -109,7 +110,6 @@ const LISTEN_VARIABLES = ['FCGI_SOCKET_PATH', 'FCGI_PORT', 'FCGI_HOST', 'LISTEN_
 interface ServeCommand {
   app: string | undefined;
   worker: WorkerCommand | undefined;
-  appArgs: string[];
   listen: { host: string; port: number };
   workers: number;
   socket: string | undefined;
@@ -153,7 +153,6 @@ export function parseServeCommand(argv: string[]): ServeCommand | undefined {
   if ('path' in listen) throw new UsageError(`--listen wants host:port (or a port), got ${JSON.stringify(values.listen)}`);
   const connect = connectText === undefined ? undefined : parseSocketAddress(connectText, '--connect');
   if (connect !== undefined && 'port' in connect && connect.port === 0) throw new UsageError('--connect: port 0');
-  if (values['keep-conn'] && values['no-keep-conn']) throw new UsageError('--keep-conn or --no-keep-conn, not both');
   const certFile = values['tls-cert'] as string | undefined;
   const keyFile = values['tls-key'] as string | undefined;
   if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
@@ -161,7 +160,6 @@ export function parseServeCommand(argv: string[]): ServeCommand | undefined {
   return {
     app,
     worker: app === undefined ? undefined : workerCommand(app, rest),
-    appArgs: rest,
     listen,
     workers: integerOption(values.workers, 'workers', 1, 1024, 1),
     socket: values.socket as string | undefined,
@@ -269,11 +267,10 @@ export async function runServe(argv: string[]): Promise<number> {
     log,
   });
   const server = command.tls ? https.createServer(command.tls, gateway.handle) : http.createServer(gateway.handle);
-  server.on('clientError', (err, socket) => {
-    // malformed HTTP: 400 as Node would, without an uncaught error
+  server.on('clientError', (_err, socket) => {
+    // malformed HTTP: 400 as Node would answer it, and no uncaught error
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
-    void err;
   });
 
   let address: AddressInfo;

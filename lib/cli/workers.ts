@@ -128,7 +128,9 @@ export class WorkerPool {
     const { command, listenFd, env, log } = this.options;
     slot.restartTimer = undefined;
     slot.startedAt = Date.now();
-    const child = spawn(command.file, command.args, { stdio: [listenFd, 'inherit', 'inherit'], env });
+    // detached (a process group of its own): Ctrl-C in a terminal reaches only the front end, which then stops
+    // the workers with SIGTERM, so requests in flight finish instead of dying with SIGINT.
+    const child = spawn(command.file, command.args, { stdio: [listenFd, 'inherit', 'inherit'], env, detached: true });
     slot.child = child;
     slot.exited = new Promise((resolve) => {
       let done = false;
