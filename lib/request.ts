@@ -1,5 +1,5 @@
 // Request: one FastCGI request of the synchronous accept loop (env, head, body in and out) over native I/O.
-import { parseParams, type Env } from './env';
+import { findParam, parseParams, type Env } from './env';
 import { argTypeError, fcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import type { NativeAcceptLoop } from './native';
@@ -18,6 +18,7 @@ export class Request {
   readonly #io: NativeAcceptLoop;
   readonly #head = new ResponseHead();
   #env: Env | undefined;
+  #params: string | undefined;
   #live = true;
 
   /** @internal created by FastCGI.accept() */
@@ -32,12 +33,17 @@ export class Request {
   /** The request's params (CGI environment), e.g. env.REQUEST_METHOD. Values are bytes as latin1 strings. */
   get env(): Env {
     this.#check();
-    return (this.#env ??= parseParams(this.#io.params()));
+    return (this.#env ??= parseParams(this.#joinedParams()));
   }
 
-  /** One param, or undefined. */
+  /** One param, or undefined (without building env). */
   param(name: string): string | undefined {
-    return this.env[name];
+    this.#check();
+    return this.#env !== undefined ? this.#env[name] : findParam(this.#joinedParams(), name);
+  }
+
+  #joinedParams(): string {
+    return (this.#params ??= this.#io.params());
   }
 
   get role(): Role {

@@ -1,7 +1,7 @@
 // The concurrent server: handlers run on the JS thread; accept and all socket I/O on the addon's threads.
 import { EventEmitter } from 'events';
 import { Readable, Writable } from 'stream';
-import { parseParams, type Env } from './env';
+import { findParam, parseParams, type Env } from './env';
 import { argRangeError, argTypeError, fcgiError, isErrorWithCode, type LibfcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
@@ -92,8 +92,9 @@ export class ServerRequest {
   get env(): Env {
     return (this.#env ??= parseParams(this.#params));
   }
+  /** One param, or undefined (without building env). */
   param(name: string): string | undefined {
-    return this.env[name];
+    return this.#env !== undefined ? this.#env[name] : findParam(this.#params, name);
   }
   get role(): Role {
     return this.#role;
@@ -200,7 +201,7 @@ export class ServerRequest {
 
   /** The whole body as bytes; throws FCGI_BODY_TOO_LARGE (answered 413) over `limit` (default: the server's bodyLimit). */
   async bytes(limit = this.#host.bodyLimit): Promise<Buffer> {
-    const declared = Number(this.env.CONTENT_LENGTH);
+    const declared = Number(this.param('CONTENT_LENGTH'));
     if (declared > limit) throw this.#tooLarge(limit);
     const chunks: Buffer[] = [];
     let total = 0;

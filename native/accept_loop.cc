@@ -70,6 +70,9 @@ void AcceptLoop::StartSignalWatch() {
     sigLoopInit_ = true;
   }
   sigActive_ = uv_signal_start(&sigterm_, OnSigterm, SIGTERM) == 0;
+  // One turn registers the signal pipe with the loop's epoll fd; from then on that fd joins our poll() and
+  // the loop runs only when it is readable (no extra syscall per request).
+  if (sigActive_) uv_run(&sigLoop_, UV_RUN_NOWAIT);
 }
 
 void AcceptLoop::StopSignalWatch() {
@@ -104,7 +107,6 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
   }
   StartSignalWatch();
   for (;;) {
-    if (sigActive_) uv_run(&sigLoop_, UV_RUN_NOWAIT);  // a SIGTERM that came during the last request
     if (shutdown_ || listener_->closed()) break;
     WaitResult w = AcceptRequest(&req_, listener_.get(), sigActive_ ? uv_backend_fd(&sigLoop_) : -1);
     if (w == WaitResult::kConnection) {
@@ -112,7 +114,8 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
       return Napi::Boolean::New(env, true);
     }
     if (w == WaitResult::kClosed) break;
-    // kExtraReadable: the signal loop has an event; the next iteration runs it.
+    // kExtraReadable: a SIGTERM (now, or during the last request) is waiting in the signal loop.
+    uv_run(&sigLoop_, UV_RUN_NOWAIT);
   }
   CloseAll();
   return Napi::Boolean::New(env, false);

@@ -1,5 +1,5 @@
 // parseParams: native's "NAME=VALUE\0..." string to a frozen, prototype-free CGI environment.
-import { parseParams } from '../../lib/env';
+import { findParam, parseParams } from '../../lib/env';
 
 describe('parseParams', () => {
   test('splits NAME=VALUE pairs separated by NUL', () => {
@@ -68,5 +68,23 @@ describe('parseParams', () => {
 
   test('a trailing NUL adds no key', () => {
     expect(Object.keys(parseParams('A=1\0'))).toEqual(['A']);
+  });
+});
+
+describe('findParam (param() without building env)', () => {
+  const joined = 'FCGI_ROLE=RESPONDER\0A=1\0AB=2\0A=dup\0EMPTY=\0X=a=b';
+
+  test.each([
+    ['FCGI_ROLE', 'RESPONDER'],
+    ['A', '1'],
+    ['AB', '2'],
+    ['EMPTY', ''],
+    ['X', 'a=b'],
+    ['B', undefined],
+    ['', undefined],
+    ['A=', undefined],
+  ])('finds %j as parseParams does (%j)', (name, expected) => {
+    expect(findParam(joined, name)).toBe(expected);
+    expect(findParam(joined, name)).toBe(parseParams(joined)[name]);
   });
 });
