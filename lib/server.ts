@@ -60,6 +60,8 @@ export class ServerRequest {
   #pending: (string | Uint8Array)[] = [];
   #pendingBytes = 0;
   #flushScheduled = false;
+  /** @internal true while the handler's synchronous part runs: output then waits for its return. */
+  inHandlerCall = false;
   #sent = 0; // bytes handed to the worker
   #written = 0; // bytes the worker reported written
   #drainWaiters: (() => void)[] = [];
@@ -147,7 +149,7 @@ export class ServerRequest {
     this.#queue(data);
     const buffered = this.#sent - this.#written + this.#pendingBytes;
     if (this.#pendingBytes >= FLUSH_AT) this.#flush(buffered > this.#host.highWaterMark);
-    else this.#scheduleFlush();
+    else if (!this.inHandlerCall) this.scheduleFlush();
     return buffered <= this.#host.highWaterMark;
   }
 
@@ -330,8 +332,9 @@ export class ServerRequest {
       else this.#resolveDrain();
     }
   }
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
+  /** @internal sends pending output soon (after the current macrotask), if there is any. */
+  scheduleFlush(): void {
+    if (this.#flushScheduled || this.#pending.length === 0) return;
     this.#flushScheduled = true;
     // After the current macrotask: a handler that prints and returns sends everything with END_REQUEST in
     // one command; one that prints and awaits still gets its output out promptly.
@@ -489,13 +492,18 @@ export class Server extends EventEmitter {
 
   #run(req: ServerRequest): void {
     let result: unknown;
+    req.inHandlerCall = true; // a handler that prints and returns sends everything with END_REQUEST
     try {
       result = this.#handler(req);
     } catch (err) {
+      req.inHandlerCall = false;
       this.#fail(req, err);
       return;
+    } finally {
+      req.inHandlerCall = false;
     }
     if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+      req.scheduleFlush(); // output of the synchronous part goes out while the handler awaits
       (result as Promise<unknown>).then(
         () => req.finish(),
         (err: unknown) => this.#fail(req, err),
