@@ -153,6 +153,29 @@ function sumObj(a, b) {
   return out;
 }
 
+/** Context switches (voluntary, involuntary) summed over the threads of a process, from /proc. */
+function contextSwitches(pid) {
+  let voluntary = 0;
+  let involuntary = 0;
+  let tasks = [];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { voluntary, involuntary };
+  }
+  for (const t of tasks) {
+    let st = '';
+    try {
+      st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    voluntary += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+    involuntary += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+  }
+  return { voluntary, involuntary };
+}
+
 /** perf record (cpu-clock: this VM has no hardware counters) on the app while wrk runs; share by DSO and symbol. */
 async function perfRun(ctx, app, mode, variant, durationS) {
   const pid = app.handle.pid;
@@ -164,7 +187,9 @@ async function perfRun(ctx, app, mode, variant, durationS) {
       { logFile: path.join(ctx.dir, 'perf.log') },
     );
     await H.sleep(300);
+    const cs0 = contextSwitches(pid);
     const w = await load(ctx, app.def.name, mode, variant, durationS);
+    const cs1 = contextSwitches(pid);
     await rec.exitPromise;
     H.stopProcess(rec);
     const report = (sort) =>
@@ -176,7 +201,20 @@ async function perfRun(ctx, app, mode, variant, durationS) {
         .split('\n')
         .filter((l) => /^\s+\d/.test(l))
         .map((l) => l.trim().replace(/\s+/g, ' '));
-    const result = { app: app.def.name, mode, variant, requests: w.requests, byDso: report('dso'), bySymbol: report('dso,sym') };
+    const perReq = (n) => Math.round((n / Math.max(1, w.requests)) * 100) / 100;
+    const contextSwitchesPerRequest = {
+      voluntary: perReq(cs1.voluntary - cs0.voluntary),
+      involuntary: perReq(cs1.involuntary - cs0.involuntary),
+    };
+    const result = {
+      app: app.def.name,
+      mode,
+      variant,
+      requests: w.requests,
+      contextSwitchesPerRequest,
+      byDso: report('dso'),
+      bySymbol: report('dso,sym'),
+    };
     if (!ctx.keepRaw) fs.rmSync(data, { force: true });
     return result;
   });
@@ -289,7 +327,9 @@ async function main() {
             for (const mode of opts.modes) {
               const r = await perfRun(ctx, app, mode, variant, opts.duration);
               results.perf.push(r);
-              H.log(`perf ${def.name} ${mode} ${variant}:\n  ${r.byDso.join('\n  ')}`);
+              H.log(
+                `perf ${def.name} ${mode} ${variant}: context switches/req ${JSON.stringify(r.contextSwitchesPerRequest)}\n  ${r.byDso.join('\n  ')}`,
+              );
             }
           }
         }

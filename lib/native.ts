@@ -38,7 +38,8 @@ export const AcceptorEventKind = { Request: 0, Data: 1, Written: 2, Aborted: 3, 
 export type AcceptorEventKind = (typeof AcceptorEventKind)[keyof typeof AcceptorEventKind];
 
 /**
- * onEvent(kind, slot, generation, a, b): Request → a = params joined like params(), b = role;
+ * onEvent(kind, slot, generation, a, b, c, d): Request → a = params joined like params(), b = role, and for a
+ * small declared body read with the request c = its bytes, d = true when that is all of it (else undefined);
  * Data → a = body bytes, b = end of body; Written → a = bytes written so far; Aborted, WorkerExit → none.
  */
 export type AcceptorEventHandler = (
@@ -47,19 +48,26 @@ export type AcceptorEventHandler = (
   generation: number,
   a: string | Buffer | number | undefined,
   b: string | boolean | undefined,
+  c: Buffer | undefined,
+  d: boolean | undefined,
 ) => void;
+
+/** Output for the worker: buffers of 16 KiB and more are written from JS memory (kept referenced until written). */
+export type NativeOutput = string | Uint8Array | (string | Uint8Array)[];
 
 /** The concurrent server's native side: worker threads doing all socket I/O (native/acceptor.cc). */
 export interface NativeAcceptor {
   start(): void;
   /** Queue output for the slot's request; notify: report Written once it is out. */
-  write(slot: number, data: string | Uint8Array, notify: boolean): void;
+  write(slot: number, data: NativeOutput, notify: boolean): void;
   writeError(slot: number, data: string | Uint8Array): void;
   flush(slot: number): void;
   /** Ask for up to max body bytes; they arrive as a Data event. */
   read(slot: number, max: number): void;
   /** Last output, then END_REQUEST; the worker goes back to accepting. */
-  end(slot: number, data: string | Uint8Array | undefined, exitStatus: number, cut: boolean): void;
+  end(slot: number, data: NativeOutput | undefined, exitStatus: number, cut: boolean): void;
+  /** The handler went asynchronous: report a hang-up of the web server (Aborted) while it waits. */
+  watchPeer(slot: number): void;
   /** Stop accepting: idle workers exit now, busy ones after their request (each reports WorkerExit). */
   stopAccepting(): void;
   /** Cut every request in flight (close timeout). */

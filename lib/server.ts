@@ -49,9 +49,6 @@ interface RequestHost {
   requestDone(req: ServerRequest): void;
 }
 
-function toBuffer(chunk: string | Uint8Array): Buffer {
-  return typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-}
 
 /** One request of the concurrent server. Same vocabulary as the accept loop's Request, plus streams. */
 export class ServerRequest {
@@ -82,13 +79,27 @@ export class ServerRequest {
     return this.#slot;
   }
 
+  /** Start of the body read with the request (a small declared body), until the body stream takes it. */
+  #prefetched: Buffer | undefined;
+  #prefetchedAll = false;
+
   /** @internal created by Server */
-  constructor(host: RequestHost, slot: number, generation: number, params: string, role: string) {
+  constructor(
+    host: RequestHost,
+    slot: number,
+    generation: number,
+    params: string,
+    role: string,
+    prefetched?: Buffer,
+    prefetchedAll = false,
+  ) {
     this.#host = host;
     this.#slot = slot;
     this.generation = generation;
     this.#params = params;
     this.#role = role as Role;
+    this.#prefetched = prefetched;
+    this.#prefetchedAll = prefetched !== undefined && prefetchedAll;
   }
 
   #check(): void {
@@ -193,20 +204,37 @@ export class ServerRequest {
     if (this.#body === undefined) {
       const io = this.#host.io;
       const slot = this.#slot;
-      this.#body = new Readable({
+      const body = new Readable({
         highWaterMark: READ_CHUNK,
         read: () => {
-          if (this.#ended) this.#body?.push(null);
-          else if (this.#aborted) this.#body?.destroy(this.#abortError());
+          if (this.#ended) body.push(null);
+          else if (this.#aborted) body.destroy(this.#abortError());
           else io.read(slot, READ_CHUNK);
         },
       });
+      this.#body = body;
+      const first = this.#prefetched;
+      if (first !== undefined) {
+        this.#prefetched = undefined;
+        if (first.length > 0) body.push(first);
+        if (this.#prefetchedAll) body.push(null);
+      }
     }
     return this.#body;
   }
 
   /** The whole body as bytes; throws FCGI_BODY_TOO_LARGE (answered 413) over `limit` (default: the server's bodyLimit). */
   async bytes(limit = this.#host.bodyLimit): Promise<Buffer> {
+    const whole = this.#prefetchedAll && this.#body === undefined ? this.#prefetched : undefined;
+    if (whole !== undefined && !this.#aborted) {
+      // The whole (small) body came with the request: no stream needed.
+      if (whole.length > limit) throw this.#tooLarge(limit);
+      this.#prefetched = undefined;
+      this.#prefetchedAll = false;
+      this.#body = new Readable({ read() {} });
+      this.#body.push(null);
+      return whole;
+    }
     const declared = Number(this.param('CONTENT_LENGTH'));
     if (declared > limit) throw this.#tooLarge(limit);
     const chunks: Buffer[] = [];
@@ -313,7 +341,7 @@ export class ServerRequest {
     this.#pending.push(chunk);
     this.#pendingBytes += typeof chunk === 'string' ? chunk.length : chunk.byteLength;
   }
-  #takePending(): string | Uint8Array | undefined {
+  #takePending(): string | Uint8Array | (string | Uint8Array)[] | undefined {
     const p = this.#pending;
     if (p.length === 0) return undefined;
     this.#sent += this.#pendingBytes;
@@ -321,7 +349,7 @@ export class ServerRequest {
     this.#pendingBytes = 0;
     if (p.length === 1) return p[0];
     if (p.every((c) => typeof c === 'string')) return (p as string[]).join('');
-    return Buffer.concat(p.map(toBuffer));
+    return p; // the worker writes the pieces in order: large buffers are not copied on this thread
   }
   #flush(notify: boolean): void {
     const data = this.#takePending();
@@ -416,7 +444,9 @@ export class Server extends EventEmitter {
   /** @internal listen on validated options, or share a FastCGI accept loop's socket (for await). */
   attach(source: NativeListenOptions | NativeAcceptLoop): void {
     if (this.#io !== undefined) throw fcgiError('FCGI_CLOSED', 'the server is already listening (create another one)');
-    const io = new native.Acceptor(source, this.concurrency, (kind, slot, gen, a, b) => this.#onEvent(kind, slot, gen, a, b));
+    const io = new native.Acceptor(source, this.concurrency, (kind, slot, gen, a, b, c, d) =>
+      this.#onEvent(kind, slot, gen, a, b, c, d),
+    );
     this.#io = io;
     this.#slots = new Array(this.concurrency);
     io.start();
@@ -475,9 +505,9 @@ export class Server extends EventEmitter {
     return this.#closing;
   }
 
-  #onEvent(kind: AcceptorEventKind, slot: number, gen: number, a: unknown, b: unknown): void {
+  #onEvent(kind: AcceptorEventKind, slot: number, gen: number, a: unknown, b: unknown, c?: Buffer, d?: boolean): void {
     if (kind === AcceptorEventKind.Request) {
-      const req = new ServerRequest(this.#host, slot, gen, a as string, b as string);
+      const req = new ServerRequest(this.#host, slot, gen, a as string, b as string, c, d === true);
       this.#slots[slot] = req;
       this.#inFlight++;
       this.#run(req);
@@ -507,6 +537,7 @@ export class Server extends EventEmitter {
       req.inHandlerCall = false;
     }
     if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+      this.#io?.watchPeer(req.slot); // the client may go away while the handler awaits: req.signal then aborts
       req.scheduleFlush(); // output of the synchronous part goes out while the handler awaits
       (result as Promise<unknown>).then(
         () => req.finish(),

@@ -8,6 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
+extern "C" {
+#include "fcgios.h"
+}
+
 #include "accept_loop.h"
 #include "errors.h"
 #include "options.h"
@@ -19,6 +25,23 @@ namespace {
 constexpr size_t kWorkerStackBytes = 512 * 1024;  // fcgi2 needs little stack; the body buffers are on the heap
 constexpr int kMaxConcurrency = 4096;
 constexpr int kCloseLingerMs = 2000;
+constexpr unsigned long kPrefetchMaxBytes = 64 * 1024;  // bodies up to this size are read with the request
+
+// The Acceptor whose thread this is (null on the JS thread and elsewhere).
+thread_local Acceptor* tlsAcceptor = nullptr;
+
+#ifdef OS_HAVE_WILL_BLOCK_HOOK
+extern "C" void LibfcgiWillBlock(void) {
+  if (tlsAcceptor != nullptr) tlsAcceptor->OnWillBlock();
+}
+#endif
+
+size_t DataSize(const Command& cmd) {
+  if (cmd.pieces.empty()) return cmd.data.size();
+  size_t n = 0;
+  for (const Piece& p : cmd.pieces) n += p.ref != nullptr ? p.len : p.own.size();
+  return n;
+}
 
 void SignalEventFd(int fd) {
   uint64_t one = 1;
@@ -28,150 +51,320 @@ void SignalEventFd(int fd) {
 
 }  // namespace
 
-// ---- Worker: one native thread, one FCGX_Request at a time ----
+// ---- the threads: wait on the listener's epoll set for connections and for jobs ----
 
-Worker::Worker(Acceptor* owner, int slot) : owner_(owner), slot_(slot) {
-  InitRequest(&req_, owner->limits());
-  cmdFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-}
-
-Worker::~Worker() {
-  if (cmdFd_ >= 0) close(cmdFd_);
-}
-
-bool Worker::Start() {
-  if (cmdFd_ < 0) return false;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, kWorkerStackBytes);
-  // The thread inherits a mask blocking every signal: signals are the JS thread's business, and a SIGCHLD
-  // landing here would interrupt a poll or read of a legitimate connection.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  int rc = pthread_create(&thread_, &attr, ThreadMain, this);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  pthread_attr_destroy(&attr);
-  started_ = rc == 0;
-  return started_;
-}
-
-void Worker::Join() {
-  if (!started_) return;
-  pthread_join(thread_, nullptr);
-  started_ = false;
-}
-
-void* Worker::ThreadMain(void* self) {
-  static_cast<Worker*>(self)->Run();
+void* Acceptor::ThreadMain(void* self) {
+  static_cast<Acceptor*>(self)->RunThread();
   return nullptr;
 }
 
-void Worker::Push(Command cmd) {
+void Acceptor::SignalJobs() {
+  // One write per batch of commands: the eventfd wakes one thread in the listener's epoll_wait, which then
+  // runs every slot in the run queue.
+  if (!jobSignaled_.exchange(true)) SignalEventFd(jobFd_);
+  cv_.notify_one();  // threads left waiting after close() (cheap when none waits)
+}
+
+void Acceptor::Push(Slot* s, Command cmd) {
+  bool signal = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(cmd));
+    s->queue.push_back(std::move(cmd));
+    if (!s->scheduled) {
+      s->scheduled = true;
+      runQueue_.push_back(s);
+      signal = true;
+    }
   }
-  SignalEventFd(cmdFd_);
+  if (signal) SignalJobs();
 }
 
-void Worker::Interrupt() {
-  int fd = connFd_.load();
-  if (fd >= 0) shutdown(fd, SHUT_RDWR);  // a blocked read/write on the connection fails at once
-  Command end;
-  end.kind = Command::Kind::kEnd;
-  Push(std::move(end));
+void Acceptor::PostTo(Slot* s, AcceptorEvent ev) {
+  ev.slot = s->index;
+  ev.generation = s->generation;
+  Post(new AcceptorEvent(std::move(ev)));
 }
 
-void Worker::Post(AcceptorEvent ev) {
-  ev.slot = slot_;
-  ev.generation = generation_;
-  owner_->Post(new AcceptorEvent(std::move(ev)));
-}
-
-void Worker::Run() {
-  while (!owner_->stopping()) {
-    if (AcceptRequest(&req_, owner_->listener(), -1) != WaitResult::kConnection) break;
-    ServeRequest();
+bool Acceptor::BecomePoller() {
+  std::unique_lock<std::mutex> lock(lfMu_);
+  if (hasPoller_ && !stopping_.load() && !listener_->closed()) {
+    parked_++;
+    lfCv_.wait(lock);
+    parked_--;
+    return false;  // look at the queues again first
   }
-  ReleaseConnection(&req_);
-  owner_->listener()->DrainLingering(kCloseLingerMs);  // on this thread, not the event loop
-  AcceptorEvent ev;
-  ev.kind = AcceptorEvent::Kind::kWorkerExit;
-  Post(std::move(ev));
+  hasPoller_ = true;
+  return true;
 }
 
-bool Worker::WaitCommand(Command* out, bool watchPeer) {
+void Acceptor::ResignPoller() {
+  std::lock_guard<std::mutex> lock(lfMu_);
+  hasPoller_ = false;
+}
+
+void Acceptor::OnWillBlock() {
+  std::lock_guard<std::mutex> lock(lfMu_);
+  if (!hasPoller_ && parked_ > 0) lfCv_.notify_one();  // someone must watch the listener while we wait
+}
+
+void Acceptor::WakeParked() {
+  { std::lock_guard<std::mutex> lock(lfMu_); }
+  lfCv_.notify_all();
+}
+
+void Acceptor::RunThread() {
+  tlsAcceptor = this;
+  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!queue_.empty()) {
-        *out = std::move(queue_.front());
-        queue_.pop_front();
-        return true;
-      }
-    }
-    // Waiting for the handler; meanwhile notice a web server that hangs up (client went away).
-    pollfd p[2] = {{cmdFd_, POLLIN, 0}, {watchPeer ? connFd_.load() : -1, POLLRDHUP, 0}};
-    int n = poll(p, 2, -1);
-    if (n < 0) continue;  // EINTR cannot happen with signals blocked; stay safe anyway
-    if (p[0].revents) {
-      uint64_t v;
-      ssize_t r = read(cmdFd_, &v, sizeof v);
-      (void)r;
-    }
-    if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (queue_.empty()) return false;
-    }
-  }
-}
-
-void Worker::ServeRequest() {
-  generation_++;
-  connFd_.store(req_.ipcFd);
-  double written = 0;
-  bool aborted = false;
-  bool watchPeer = true;
-
-  AcceptorEvent request;
-  request.kind = AcceptorEvent::Kind::kRequest;
-  request.data = JoinParams(&req_);
-  request.role = req_.role;
-  Post(std::move(request));
-
-  auto abort = [&] {
-    if (aborted) return;
-    aborted = true;
-    AcceptorEvent ev;
-    ev.kind = AcceptorEvent::Kind::kAborted;
-    Post(std::move(ev));
-  };
-
-  for (;;) {
-    Command cmd;
-    if (!WaitCommand(&cmd, watchPeer && !aborted)) {
-      watchPeer = false;
-      abort();
+    if (!runQueue_.empty()) {
+      Slot* s = runQueue_.front();
+      runQueue_.pop_front();
+      lock.unlock();
+      RunSlot(s);
+      lock.lock();
       continue;
     }
+    if (!pendingConns_.empty() && !freeSlots_.empty() && !stopping_.load()) {
+      int fd = pendingConns_.front();
+      pendingConns_.pop_front();
+      lock.unlock();
+      Serve(fd);
+      lock.lock();
+      continue;
+    }
+    if (stopping_.load() || listener_->closed()) {
+      // No more accepting: serve what is in flight, then leave.
+      if (busyCount_ == 0) break;
+      cv_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    if (!BecomePoller()) {
+      lock.lock();
+      continue;
+    }
+    int fd = -1;
+    uint64_t cookie = 0;
+    WaitResult w = listener_->NextConnection(-1, &fd, &cookie);
+    ResignPoller();
+#ifndef OS_HAVE_WILL_BLOCK_HOOK
+    OnWillBlock();  // a system libfcgi without the hook (patch 0014): hand the waiting over at once
+#endif
+    if (w == WaitResult::kClosed) WakeParked();  // they leave through the close path
+    if (w == WaitResult::kConnection) {
+      Serve(fd);
+    } else if (w == WaitResult::kJobs) {
+      // The eventfd is edge-triggered in the epoll set (never read: its counter cannot fill up in practice).
+      // Reset the flag, then drain: a command queued from now on signals again, one queued before is in
+      // the run queue this thread drains next.
+      jobSignaled_.store(false);
+    } else if (w == WaitResult::kPeerGone) {
+      PeerGone(cookie);
+    }
+    lock.lock();
+  }
+  // Connections that never got a slot.
+  while (!pendingConns_.empty()) {
+    close(pendingConns_.front());
+    pendingConns_.pop_front();
+  }
+  cv_.notify_all();  // the others leave too
+  lock.unlock();
+  WakeParked();
+  listener_->DrainLingering(kCloseLingerMs);  // on this thread, not the event loop
+  AcceptorEvent ev;
+  ev.kind = AcceptorEvent::Kind::kWorkerExit;
+  Post(new AcceptorEvent(std::move(ev)));
+}
+
+void Acceptor::Serve(int fd) {
+  Slot* s = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_.load()) {
+      close(fd);
+      return;
+    }
+    if (freeSlots_.empty()) {
+      pendingConns_.push_back(fd);  // served when a request ends
+      return;
+    }
+    s = freeSlots_.back();
+    freeSlots_.pop_back();
+    s->busy = true;
+    busyCount_++;
+  }
+  s->req.ipcFd = fd;
+  AcceptOn(s);
+}
+
+void Acceptor::AcceptOn(Slot* s) {
+  s->connFd.store(s->req.ipcFd);
+  if (stopping_.load()) {
+    ReleaseConnection(&s->req);
+    FreeSlot(s);
+    return;
+  }
+  // fcgi2 reads BEGIN_REQUEST and PARAMS from the open ipcFd (AcceptRequest explains the fields).
+  s->req.listen_sock = -1;
+  s->req.keepConnection = 1;
+  s->req.detached = 1;
+  int rc = FCGX_Accept_r(&s->req);
+  s->req.detached = 0;
+  if (rc != 0) {
+    s->req.ipcFd = -1;  // fcgi2 closed it
+    FreeSlot(s);
+    return;
+  }
+  Dispatch(s);
+}
+
+void Acceptor::Dispatch(Slot* s) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s->generation++;
+    s->inFlight = true;
+    s->aborted = false;
+    s->peerGone = false;
+    s->watchId = 0;
+  }
+  s->written = 0;
+  AcceptorEvent request;
+  request.kind = AcceptorEvent::Kind::kRequest;
+  request.data = JoinParams(&s->req);
+  request.role = s->req.role;
+  // A small declared body comes with the request (the web server sends it right after the params): read it
+  // here, so the handler gets it without a round trip to this thread and back per chunk.
+  bool failed = false;
+  const char* cl = FCGX_GetParam("CONTENT_LENGTH", s->req.envp);
+  if (cl != nullptr && *cl >= '0' && *cl <= '9') {
+    char* end = nullptr;
+    unsigned long declared = std::strtoul(cl, &end, 10);
+    if (*end == '\0' && declared > 0 && declared <= kPrefetchMaxBytes) {
+      int want = static_cast<int>(declared) + 1;  // one more: EOF right after the declared length
+      request.body.resize(static_cast<size_t>(want));
+      int got = FCGX_GetStr(&request.body[0], want, s->req.in);
+      if (got < 0) got = 0;
+      request.body.resize(static_cast<size_t>(got));
+      request.prefetched = true;
+      request.eof = got < want;
+      failed = FCGX_GetError(s->req.in) != 0;  // timeout, peer gone, FCGI_ABORT_REQUEST
+      if (failed) request.eof = false;
+    }
+  }
+  uint32_t generation = s->generation;
+  if (failed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    s->aborted = true;
+  }
+  PostTo(s, std::move(request));
+  if (failed) {
+    AcceptorEvent ev;
+    ev.kind = AcceptorEvent::Kind::kAborted;
+    ev.slot = s->index;
+    ev.generation = generation;
+    Post(new AcceptorEvent(std::move(ev)));
+  }
+}
+
+void Acceptor::FreeSlot(Slot* s) {
+  s->connFd.store(-1);
+  std::lock_guard<std::mutex> lock(mu_);
+  s->busy = false;
+  s->inFlight = false;
+  freeSlots_.push_back(s);
+  busyCount_--;
+  if (busyCount_ == 0) cv_.notify_all();  // close(): threads waiting for the last request may leave
+}
+
+void Acceptor::PeerGone(uint64_t cookie) {
+  int index = static_cast<int>(cookie >> 32);
+  uint32_t generation = static_cast<uint32_t>(cookie);
+  if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return;
+  Slot* s = slots_[static_cast<size_t>(index)].get();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!s->inFlight || s->generation != generation || s->aborted) return;
+    s->watchId = 0;
+    if (s->scheduled) {
+      s->peerGone = true;  // commands are running or queued (a response may be going out): decide after them
+      return;
+    }
+    s->aborted = true;
+  }
+  AcceptorEvent ev;
+  ev.kind = AcceptorEvent::Kind::kAborted;
+  ev.slot = index;
+  ev.generation = generation;
+  Post(new AcceptorEvent(std::move(ev)));
+}
+
+void Acceptor::RunSlot(Slot* s) {
+  for (;;) {
+    Command cmd;
+    bool aborted = false;
+    bool idle = false;
+    bool postAbort = false;
+    uint32_t generation;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      generation = s->generation;
+      if (s->queue.empty()) {
+        idle = true;
+        s->scheduled = false;
+        if (s->inFlight && s->peerGone && !s->aborted) {
+          // The hang-up seen while these commands ran: the handler is still waiting, so it is an abort now.
+          s->peerGone = false;
+          s->aborted = postAbort = true;
+        }
+      } else {
+        cmd = std::move(s->queue.front());
+        s->queue.pop_front();
+        aborted = s->aborted;
+      }
+    }
+    if (idle) {
+      if (postAbort) {
+        AcceptorEvent ev;
+        ev.kind = AcceptorEvent::Kind::kAborted;
+        ev.slot = s->index;
+        ev.generation = generation;
+        Post(new AcceptorEvent(std::move(ev)));
+      }
+      return;
+    }
+    auto abort = [&] {
+      bool post = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!s->aborted) s->aborted = post = true;
+      }
+      aborted = true;
+      if (post) {
+        AcceptorEvent ev;
+        ev.kind = AcceptorEvent::Kind::kAborted;
+        PostTo(s, std::move(ev));
+      }
+    };
+    FCGX_Request* req = &s->req;
     switch (cmd.kind) {
       case Command::Kind::kWrite:
       case Command::Kind::kWriteError: {
-        FCGX_Stream* s = cmd.kind == Command::Kind::kWrite ? req_.out : req_.err;
-        int len = static_cast<int>(cmd.data.size());
-        if (!aborted && len > 0 && FCGX_PutStr(cmd.data.data(), len, s) != len) abort();
-        if (cmd.kind == Command::Kind::kWrite) written += len;  // JS counts stdout bytes only
+        FCGX_Stream* stream = cmd.kind == Command::Kind::kWrite ? req->out : req->err;
+        size_t len = DataSize(cmd);
+        if (!aborted && len > 0 && !PutData(cmd, stream)) abort();
+        Retire(&cmd);
+        if (cmd.kind == Command::Kind::kWrite) s->written += static_cast<double>(len);  // JS counts stdout bytes only
         if (cmd.notify) {
           AcceptorEvent ev;
           ev.kind = AcceptorEvent::Kind::kWritten;
-          ev.written = written;
-          Post(std::move(ev));
+          ev.written = s->written;
+          PostTo(s, std::move(ev));
         }
         break;
       }
       case Command::Kind::kFlush:
-        if (!aborted && FCGX_FFlush(req_.out) != 0) abort();
+        if (!aborted && FCGX_FFlush(req->out) != 0) abort();
         break;
       case Command::Kind::kRead: {
         AcceptorEvent ev;
@@ -179,32 +372,52 @@ void Worker::ServeRequest() {
         int n = 0;
         if (!aborted) {
           ev.data.resize(static_cast<size_t>(cmd.readMax));
-          n = FCGX_GetStr(&ev.data[0], cmd.readMax, req_.in);  // fewer than asked only at the end
+          n = FCGX_GetStr(&ev.data[0], cmd.readMax, req->in);  // fewer than asked only at the end
           if (n < 0) n = 0;
           ev.data.resize(static_cast<size_t>(n));
-          if (FCGX_GetError(req_.in) != 0) abort();  // timeout, peer gone, FCGI_ABORT_REQUEST
+          if (FCGX_GetError(req->in) != 0) abort();  // timeout, peer gone, FCGI_ABORT_REQUEST
         }
         ev.eof = aborted || n < cmd.readMax;
-        Post(std::move(ev));
+        PostTo(s, std::move(ev));
         break;
       }
-      case Command::Kind::kEnd: {
-        if (cmd.cut && !aborted) {
-          shutdown(req_.ipcFd, SHUT_RDWR);  // the web server sees a broken response, not a complete one
-          aborted = true;
-        }
-        if (!aborted && !cmd.data.empty()) {
-          int len = static_cast<int>(cmd.data.size());
-          if (FCGX_PutStr(cmd.data.data(), len, req_.out) != len) aborted = true;
-        }
-        if (aborted) req_.keepConnection = 0;  // never reuse a connection in an unknown state
-        if (req_.out != nullptr) FCGX_SetExitStatus(cmd.exitStatus, req_.out);
-        FinishRequest(&req_, owner_->listener());
-        connFd_.store(-1);
+      case Command::Kind::kEnd:
+        EndRequest(s, cmd);
         return;
-      }
     }
   }
+}
+
+void Acceptor::EndRequest(Slot* s, Command& cmd) {
+  FCGX_Request* req = &s->req;
+  bool aborted;
+  uint64_t watchId;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s->inFlight = false;
+    s->scheduled = false;  // JS sends nothing after end(); anything later is for a stale generation
+    for (Command& stale : s->queue) Retire(&stale);
+    s->queue.clear();
+    aborted = s->aborted;
+    watchId = s->watchId;
+    s->watchId = 0;
+  }
+  listener_->UnwatchInFlight(watchId);
+  if (cmd.cut && !aborted) {
+    shutdown(req->ipcFd, SHUT_RDWR);  // the web server sees a broken response, not a complete one
+    aborted = true;
+  }
+  if (!aborted && !PutData(cmd, req->out)) aborted = true;
+  Retire(&cmd);
+  if (aborted) req->keepConnection = 0;  // never reuse a connection in an unknown state
+  if (req->out != nullptr) FCGX_SetExitStatus(cmd.exitStatus, req->out);
+  FinishRequest(req, listener_.get());
+  if (req->ipcFd >= 0) {
+    // The next request on this connection was read ahead with this one (pipelined): serve it now.
+    AcceptOn(s);
+    return;
+  }
+  FreeSlot(s);
 }
 
 // ---- Acceptor: the JS object owning the workers ----
@@ -224,6 +437,7 @@ Napi::Function Acceptor::Define(Napi::Env env) {
                          InstanceMethod<&Acceptor::Ref>("ref"),
                          InstanceMethod<&Acceptor::Unref>("unref"),
                          InstanceMethod<&Acceptor::Address>("address"),
+                         InstanceMethod<&Acceptor::WatchPeer>("watchPeer"),
                      });
 }
 
@@ -263,7 +477,23 @@ Acceptor::Acceptor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Acceptor>(
       return;
     }
   }
-  for (int i = 0; i < concurrency; i++) workers_.emplace_back(new Worker(this, i));
+#ifdef OS_HAVE_WILL_BLOCK_HOOK
+  OS_WillBlockHook = LibfcgiWillBlock;  // process-wide; does nothing on threads that are not ours
+#endif
+  jobFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (jobFd_ < 0) {
+    SysError err;
+    err.Set(errno, "eventfd");
+    MakeSystemError(env, err).ThrowAsJavaScriptException();
+    return;
+  }
+  listener_->SetJobFd(jobFd_);
+  for (int i = 0; i < concurrency; i++) {
+    slots_.emplace_back(new Slot(i));
+    InitRequest(&slots_.back()->req, limits_);
+  }
+  for (int i = concurrency - 1; i >= 0; i--) freeSlots_.push_back(slots_[static_cast<size_t>(i)].get());
+  threadCount_ = static_cast<size_t>(concurrency);
   tsfn_ = Tsfn::New(env, info[2].As<Napi::Function>(), "libfcgi.acceptor", 0, 1, this);
   tsfnLive_ = true;
   napi_add_env_cleanup_hook(env, CleanupHook, this);
@@ -273,6 +503,13 @@ Acceptor::Acceptor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Acceptor>(
 Acceptor::~Acceptor() {
   Shutdown();
   if (cleanupHookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  if (listener_) listener_->SetJobFd(-1);  // a shared listener (for await) outlives us
+  for (auto& s : slots_) {
+    ReleaseConnection(&s->req);
+    for (Command& c : s->queue) Retire(&c);
+  }
+  ReleaseRetired(env_);
+  if (jobFd_ >= 0) close(jobFd_);
 }
 
 void Acceptor::CleanupHook(void* self) {
@@ -287,8 +524,10 @@ void Acceptor::CleanupHook(void* self) {
 void Acceptor::Shutdown() {
   stopping_.store(true);
   if (listener_) listener_->Close();
-  for (auto& w : workers_) w->Interrupt();
-  for (auto& w : workers_) w->Join();
+  WakeParked();
+  InterruptAll();
+  for (pthread_t& t : threads_) pthread_join(t, nullptr);
+  threads_.clear();
   joined_ = true;
   if (tsfnLive_) {
     tsfn_.Release();
@@ -304,13 +543,14 @@ bool Acceptor::Post(AcceptorEvent* ev) {
   return true;
 }
 
-void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor*, AcceptorEvent* ev) {
+void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor* self, AcceptorEvent* ev) {
   std::unique_ptr<AcceptorEvent> owned(ev);
   if (env == nullptr || callback.IsEmpty()) return;  // tearing down: nothing to deliver to
+  if (self != nullptr) self->ReleaseRetired(env);
   // Raw napi calls whose failures are ignored: while a worker thread's environment is being torn down
   // (process.exit in a Worker, terminate()) they fail, and node-addon-api's wrappers would make that fatal.
   napi_env e = env;
-  napi_value args[5];
+  napi_value args[7];
   napi_value undefined;
   if (napi_get_undefined(e, &undefined) != napi_ok) return;
   for (napi_value& a : args) a = undefined;
@@ -322,6 +562,11 @@ void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor*, Accepto
       const char* role = RoleName(ev->role);
       ok = ok && napi_create_string_latin1(e, ev->data.data(), ev->data.size(), &args[3]) == napi_ok &&
            napi_create_string_latin1(e, role, NAPI_AUTO_LENGTH, &args[4]) == napi_ok;
+      if (ev->prefetched) {
+        void* copy = nullptr;
+        ok = ok && napi_create_buffer_copy(e, ev->body.size(), ev->body.data(), &copy, &args[5]) == napi_ok &&
+             napi_get_boolean(e, ev->eof, &args[6]) == napi_ok;
+      }
       break;
     }
     case AcceptorEvent::Kind::kData: {
@@ -338,119 +583,267 @@ void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor*, Accepto
   }
   if (!ok) return;
   napi_value result;
-  napi_call_function(e, undefined, callback, 5, args, &result);  // a pending exception surfaces as usual
+  napi_call_function(e, undefined, callback, 7, args, &result);  // a pending exception surfaces as usual
 }
 
 Napi::Value Acceptor::Start(const Napi::CallbackInfo& info) {
-  for (auto& w : workers_) {
-    if (!w->Start()) {
-      SysError err;
-      err.Set(errno ? errno : EAGAIN, "pthread_create");
-      stopping_.store(true);
-      listener_->Close();
-      MakeSystemError(info.Env(), err).ThrowAsJavaScriptException();
-      return info.Env().Undefined();
-    }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kWorkerStackBytes);
+  // The threads inherit a mask blocking every signal: signals are the JS thread's business, and a SIGCHLD
+  // landing here would interrupt a wait or a read of a legitimate connection.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int rc = 0;
+  while (threads_.size() < threadCount_) {
+    pthread_t t;
+    rc = pthread_create(&t, &attr, ThreadMain, this);
+    if (rc != 0) break;
+    threads_.push_back(t);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    SysError err;
+    err.Set(rc, "pthread_create");
+    Shutdown();
+    MakeSystemError(info.Env(), err).ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();
 }
 
-Worker* Acceptor::SlotArg(const Napi::CallbackInfo& info) {
+Slot* Acceptor::SlotArg(const Napi::CallbackInfo& info) {
   int slot = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
-  if (slot < 0 || static_cast<size_t>(slot) >= workers_.size()) {
+  if (slot < 0 || static_cast<size_t>(slot) >= slots_.size()) {
     Napi::RangeError::New(info.Env(), "slot out of range").ThrowAsJavaScriptException();
     return nullptr;
   }
-  return workers_[static_cast<size_t>(slot)].get();
+  return slots_[static_cast<size_t>(slot)].get();
 }
 
-bool Acceptor::DataArg(const Napi::CallbackInfo& info, size_t index, std::string* out) {
-  Napi::Value v = info[index];
+namespace {
+// Buffers at least this big are written from JS memory (kept by a reference), smaller ones copied.
+constexpr size_t kReferenceMinBytes = 16 * 1024;
+
+bool AppendValue(napi_env env, Napi::Value v, Command* cmd, bool* ok) {
   if (v.IsString()) {
-    napi_env env = info.Env();
     size_t len = 0;
     napi_get_value_string_utf8(env, v, nullptr, 0, &len);
-    out->resize(len + 1);
+    Piece p;
+    p.own.resize(len + 1);
     size_t copied = 0;
-    napi_get_value_string_utf8(env, v, &(*out)[0], out->size(), &copied);
-    out->resize(copied);
+    napi_get_value_string_utf8(env, v, &p.own[0], p.own.size(), &copied);
+    p.own.resize(copied);
+    cmd->pieces.push_back(std::move(p));
     return true;
   }
   if (v.IsTypedArray()) {
     Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    out->assign(static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
+    const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    Piece p;
+    if (ta.ByteLength() >= kReferenceMinBytes && napi_create_reference(env, v, 1, &p.ref) == napi_ok) {
+      p.ptr = data;
+      p.len = ta.ByteLength();
+    } else {
+      p.own.assign(data, ta.ByteLength());
+    }
+    cmd->pieces.push_back(std::move(p));
     return true;
   }
+  *ok = false;
+  return false;
+}
+}  // namespace
+
+// data: a string, a Uint8Array, an array of those, or undefined.
+bool Acceptor::DataArg(const Napi::CallbackInfo& info, size_t index, Command* cmd) {
+  Napi::Value v = info[index];
+  napi_env env = info.Env();
+  if (v.IsString()) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, v, nullptr, 0, &len);
+    cmd->data.resize(len + 1);
+    size_t copied = 0;
+    napi_get_value_string_utf8(env, v, &cmd->data[0], cmd->data.size(), &copied);
+    cmd->data.resize(copied);
+    return true;
+  }
+  bool ok = true;
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    if (ta.ByteLength() < kReferenceMinBytes) {
+      cmd->data.assign(static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
+      return true;
+    }
+    AppendValue(env, v, cmd, &ok);
+    return true;
+  }
+  if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    uint32_t n = a.Length();
+    cmd->pieces.reserve(n);
+    for (uint32_t i = 0; i < n && ok; i++) AppendValue(env, a.Get(i), cmd, &ok);
+    if (ok) return true;
+    Retire(cmd);
+  }
   if (v.IsUndefined()) return true;
-  MakeTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a string or Uint8Array").ThrowAsJavaScriptException();
+  MakeTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a string, a Uint8Array or an array of them")
+      .ThrowAsJavaScriptException();
   return false;
 }
 
+bool Acceptor::PutData(const Command& cmd, FCGX_Stream* stream) {
+  auto put = [stream](const char* p, size_t len) {
+    // FCGX_PutStr takes an int length: very large buffers go in pieces.
+    while (len > 0) {
+      int chunk = static_cast<int>(std::min<size_t>(len, 1 << 30));
+      if (FCGX_PutStr(p, chunk, stream) != chunk) return false;
+      p += chunk;
+      len -= static_cast<size_t>(chunk);
+    }
+    return true;
+  };
+  if (cmd.pieces.empty()) return put(cmd.data.data(), cmd.data.size());
+  for (const Piece& piece : cmd.pieces) {
+    if (!(piece.ref != nullptr ? put(piece.ptr, piece.len) : put(piece.own.data(), piece.own.size()))) return false;
+  }
+  return true;
+}
+
+void Acceptor::Retire(Command* cmd) {
+  bool any = false;
+  for (Piece& p : cmd->pieces) {
+    if (p.ref == nullptr) continue;
+    if (!any) retiredMu_.lock();
+    any = true;
+    retired_.push_back(p.ref);
+    p.ref = nullptr;
+  }
+  cmd->pieces.clear();
+  if (any) {
+    haveRetired_.store(true);
+    retiredMu_.unlock();
+  }
+}
+
+void Acceptor::ReleaseRetired(napi_env env) {
+  if (!haveRetired_.load(std::memory_order_relaxed)) return;
+  std::vector<napi_ref> refs;
+  {
+    std::lock_guard<std::mutex> lock(retiredMu_);
+    refs.swap(retired_);
+    haveRetired_.store(false);
+  }
+  for (napi_ref r : refs) napi_delete_reference(env, r);
+}
+
 Napi::Value Acceptor::Write(const Napi::CallbackInfo& info) {
-  Worker* w = SlotArg(info);
+  Slot* w = SlotArg(info);
   Command cmd;
   cmd.kind = Command::Kind::kWrite;
-  if (w == nullptr || !DataArg(info, 1, &cmd.data)) return info.Env().Undefined();
+  ReleaseRetired(info.Env());
+  if (w == nullptr || !DataArg(info, 1, &cmd)) return info.Env().Undefined();
   cmd.notify = info[2].ToBoolean();
-  w->Push(std::move(cmd));
+  Push(w, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::WriteError(const Napi::CallbackInfo& info) {
-  Worker* w = SlotArg(info);
+  Slot* w = SlotArg(info);
   Command cmd;
   cmd.kind = Command::Kind::kWriteError;
-  if (w == nullptr || !DataArg(info, 1, &cmd.data)) return info.Env().Undefined();
-  w->Push(std::move(cmd));
+  ReleaseRetired(info.Env());
+  if (w == nullptr || !DataArg(info, 1, &cmd)) return info.Env().Undefined();
+  Push(w, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::Flush(const Napi::CallbackInfo& info) {
-  Worker* w = SlotArg(info);
+  Slot* w = SlotArg(info);
   if (w == nullptr) return info.Env().Undefined();
   Command cmd;
   cmd.kind = Command::Kind::kFlush;
-  w->Push(std::move(cmd));
+  Push(w, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::Read(const Napi::CallbackInfo& info) {
-  Worker* w = SlotArg(info);
+  Slot* w = SlotArg(info);
   if (w == nullptr) return info.Env().Undefined();
   Command cmd;
   cmd.kind = Command::Kind::kRead;
   cmd.readMax = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 65536;
   if (cmd.readMax < 1) cmd.readMax = 65536;
-  w->Push(std::move(cmd));
+  Push(w, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::End(const Napi::CallbackInfo& info) {
-  Worker* w = SlotArg(info);
+  Slot* w = SlotArg(info);
   Command cmd;
   cmd.kind = Command::Kind::kEnd;
-  if (w == nullptr || !DataArg(info, 1, &cmd.data)) return info.Env().Undefined();
+  ReleaseRetired(info.Env());
+  if (w == nullptr || !DataArg(info, 1, &cmd)) return info.Env().Undefined();
   cmd.exitStatus = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   cmd.cut = info[3].ToBoolean();
-  w->Push(std::move(cmd));
+  Push(w, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::StopAccepting(const Napi::CallbackInfo& info) {
   stopping_.store(true);
-  if (listener_) listener_->Close();  // wakes idle workers; busy ones exit after their request
+  if (listener_) listener_->Close();  // wakes the waiting threads; they leave once nothing is in flight
+  WakeParked();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+  }
+  cv_.notify_all();
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::Interrupt(const Napi::CallbackInfo& info) {
-  for (auto& w : workers_) w->Interrupt();
+  InterruptAll();
+  return info.Env().Undefined();
+}
+
+// Cuts every request being read or in flight: blocked reads/writes on their connections fail at once, and an
+// end command (a cut) finishes the ones JS still holds.
+void Acceptor::InterruptAll() {
+  for (auto& s : slots_) {
+    int fd = s->connFd.load();
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+    bool inFlight;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      inFlight = s->inFlight;
+    }
+    if (inFlight) {
+      Command end;
+      end.kind = Command::Kind::kEnd;
+      end.cut = true;
+      Push(s.get(), std::move(end));
+    }
+  }
+}
+
+// JS: the handler went asynchronous; report a hang-up of the web server (client gone) while it waits.
+Napi::Value Acceptor::WatchPeer(const Napi::CallbackInfo& info) {
+  Slot* s = SlotArg(info);
+  if (s == nullptr) return info.Env().Undefined();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (s->inFlight && !s->aborted && s->watchId == 0 && s->connFd.load() >= 0) {
+    uint64_t cookie = (static_cast<uint64_t>(s->index) << 32) | s->generation;
+    s->watchId = listener_->WatchInFlight(s->connFd.load(), cookie);
+  }
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::Join(const Napi::CallbackInfo& info) {
-  // Called once every worker reported kWorkerExit: the threads have returned or are about to.
+  // Called once every thread reported kWorkerExit: the threads have returned or are about to.
   if (!joined_) {
-    for (auto& w : workers_) w->Join();
+    for (pthread_t& t : threads_) pthread_join(t, nullptr);
+    threads_.clear();
     joined_ = true;
     if (tsfnLive_) {
       tsfn_.Release();

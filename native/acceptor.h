@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <condition_variable>
 #include <string>
 #include <vector>
 
@@ -27,48 +28,50 @@ struct AcceptorEvent {
   uint32_t generation = 0;  // which request of this slot (stale events are ignored by JS)
   std::string data;         // kRequest: joined params; kData: body bytes
   int role = 0;
-  bool eof = false;         // kData: end of body
+  bool eof = false;         // kData: end of body; kRequest: the prefetched body is all of it
+  bool prefetched = false;  // kRequest: body holds the start of the body (read with the params)
+  std::string body;
   double written = 0;       // kWritten: bytes written so far for this request
+};
+
+// Output that lives in a JS buffer, kept alive by a reference until a thread wrote it (not copied).
+struct Piece {
+  std::string own;  // or a copy, for strings and small buffers
+  const char* ptr = nullptr;
+  size_t len = 0;
+  napi_ref ref = nullptr;
 };
 
 // What JS asks a worker to do; executed in order.
 struct Command {
   enum class Kind { kWrite, kWriteError, kFlush, kRead, kEnd } kind;
-  std::string data;
+  std::string data;           // the output, when it is one string or a small buffer
+  std::vector<Piece> pieces;  // the output otherwise (used instead of data when not empty)
   bool notify = false;  // kWrite: report kWritten once done
   int readMax = 0;      // kRead
   int exitStatus = 0;   // kEnd
   bool cut = false;     // kEnd: close the connection instead of an orderly END_REQUEST
 };
 
-class Worker {
- public:
-  Worker(Acceptor* owner, int slot);
-  ~Worker();
-  bool Start();
-  void Join();
-  void Push(Command cmd);
-  // Unblocks a worker stuck in a read or write on its connection (shutdown/teardown).
-  void Interrupt();
-
- private:
-  static void* ThreadMain(void* self);
-  void Run();
-  // Serves one accepted request until JS ends it. Returns false when the worker should exit.
-  void ServeRequest();
-  bool WaitCommand(Command* out, bool watchPeer);
-  void Post(AcceptorEvent ev);
-
-  Acceptor* owner_;
-  int slot_;
-  pthread_t thread_{};
-  bool started_ = false;
-  FCGX_Request req_;
-  uint32_t generation_ = 0;
-  int cmdFd_ = -1;  // eventfd: commands queued
-  std::mutex mu_;
-  std::deque<Command> queue_;
-  std::atomic<int> connFd_{-1};
+// One request in flight (an FCGX_Request from fcgi2's threaded model). Slots are not tied to threads: a
+// thread reads a request into a free slot and hands it to JS, and whichever thread is free executes the
+// commands JS queues for it, one thread per slot at a time, in order.
+struct Slot {
+  explicit Slot(int index) : index(index) {}
+  int index;
+  FCGX_Request req;
+  uint32_t generation = 0;
+  std::atomic<int> connFd{-1};  // while reading or serving a request (Interrupt shuts it down)
+  // Guarded by Acceptor::mu_:
+  std::deque<Command> queue;
+  bool scheduled = false;  // in the run queue, or being run by a thread
+  bool busy = false;       // reading a request or in flight (not in the free list)
+  bool inFlight = false;   // handed to JS and not ended
+  bool aborted = false;    // peer gone, FCGI_ABORT_REQUEST or I/O error: output is dropped
+  bool peerGone = false;   // hang-up seen while commands were pending: abort once they ran
+  uint64_t watchId = 0;    // Listener::WatchInFlight while the handler waits
+  // Owned by the thread running the slot:
+  double written = 0;
 };
 
 class Acceptor : public Napi::ObjectWrap<Acceptor> {
@@ -77,10 +80,7 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   explicit Acceptor(const Napi::CallbackInfo& info);
   ~Acceptor() override;
 
-  Listener* listener() { return listener_.get(); }
-  const ParamLimits& limits() const { return limits_; }
-  bool stopping() const { return stopping_.load(); }
-  // Called by workers: false when JS is gone (environment teardown).
+  // Called by the threads: false when JS is gone (environment teardown).
   bool Post(AcceptorEvent* ev);
 
   static void CallJs(Napi::Env env, Napi::Function callback, Acceptor* self, AcceptorEvent* ev);
@@ -102,13 +102,69 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Address(const Napi::CallbackInfo& info);
 
-  Worker* SlotArg(const Napi::CallbackInfo& info);
-  bool DataArg(const Napi::CallbackInfo& info, size_t index, std::string* out);
+  Napi::Value WatchPeer(const Napi::CallbackInfo& info);
+
+  Slot* SlotArg(const Napi::CallbackInfo& info);
+  bool DataArg(const Napi::CallbackInfo& info, size_t index, Command* cmd);
+  // Writes a command's output to a stream; false when the stream failed.
+  static bool PutData(const Command& cmd, FCGX_Stream* stream);
+  // Hands a command's buffer references to the JS thread for release (any thread).
+  void Retire(Command* cmd);
+  // Deletes retired references (JS thread).
+  void ReleaseRetired(napi_env env);
+  void Push(Slot* s, Command cmd);
   void Shutdown();
+  void InterruptAll();
+
+  // ---- the threads ----
+  static void* ThreadMain(void* self);
+  void RunThread();
+  // A readable connection: into a free slot (FCGX_Accept_r) and to JS, or queued until a slot frees up.
+  void Serve(int fd);
+  // Reads the next request on the slot's connection (slot->req.ipcFd) and hands it to JS; frees the slot when
+  // the connection fails or the listener is closed.
+  void AcceptOn(Slot* s);
+  void Dispatch(Slot* s);
+  // Executes the commands queued for a slot until none are left.
+  void RunSlot(Slot* s);
+  // Ends the slot's request; returns true when the slot took the next (pipelined) request at once.
+  void EndRequest(Slot* s, Command& cmd);
+  void FreeSlot(Slot* s);
+  void PeerGone(uint64_t cookie);
+  void PostTo(Slot* s, AcceptorEvent ev);
+  void SignalJobs();
 
   std::shared_ptr<Listener> listener_;
   ParamLimits limits_;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<pthread_t> threads_;
+  size_t threadCount_ = 0;
+  std::mutex mu_;  // slots' queues and flags, runQueue_, freeSlots_, pendingConns_, busyCount_
+  std::condition_variable cv_;  // after close: threads wait here for jobs, not in the listener
+  std::deque<Slot*> runQueue_;
+  std::vector<Slot*> freeSlots_;
+  std::deque<int> pendingConns_;  // readable connections waiting for a free slot
+  int busyCount_ = 0;
+  int jobFd_ = -1;
+  std::atomic<bool> jobSignaled_{false};
+  std::mutex retiredMu_;
+  std::vector<napi_ref> retired_;
+  std::atomic<bool> haveRetired_{false};
+
+  // Leader/followers: at most one thread waits in the listener's epoll set (the poller); the others park
+  // here. A thread taking an event stops polling, and another thread is woken to poll only when that one is
+  // about to block in a read or write (fcgi2's OS_WillBlockHook, patch 0014). Under load one running thread
+  // then takes request after request without any thread switch, instead of waking a sleeping one for each.
+  bool BecomePoller();
+  void ResignPoller();
+ public:
+  void OnWillBlock();  // from the hook, on one of our threads
+ private:
+  void WakeParked();
+  std::mutex lfMu_;
+  std::condition_variable lfCv_;
+  bool hasPoller_ = false;
+  int parked_ = 0;
   Tsfn tsfn_;
   bool tsfnLive_ = false;
   bool joined_ = false;

@@ -9,6 +9,10 @@
 
 namespace libfcgi {
 
+namespace {
+constexpr int kOutputBufferBytes = 65536;  // fcgi2 clamps to FCGI_MAX_LENGTH + 1 (one record)
+}  // namespace
+
 void EnsureLibraryInit() {
   static std::once_flag once;
   std::call_once(once, [] { FCGX_Init(); });
@@ -19,6 +23,10 @@ void InitRequest(FCGX_Request* req, const ParamLimits& limits) {
   req->maxParamNameLen = limits.maxNameLength;
   req->maxParamValueLen = limits.maxValueLength;
   req->maxParamsTotal = limits.maxTotal;
+#ifdef FCGX_HAVE_OUT_BUF_SIZE
+  // Output leaves in records of up to 64 KiB (patch 0015): a 64 KiB response is two writes, not nine.
+  req->outBufSize = kOutputBufferBytes;
+#endif
 }
 
 WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd) {

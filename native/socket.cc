@@ -8,9 +8,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -23,7 +25,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxIdleConnections = 4096;
+constexpr size_t kMaxIdleConnections = 4096;  // new + kept-alive connections waiting at once
+// epoll data of the fixed fds; connections get ids from 16 up.
+constexpr uint64_t kWakeTag = 1;
+constexpr uint64_t kListenTag = 2;
+constexpr uint64_t kTimerTag = 3;
+constexpr uint64_t kExtraTag = 4;
+constexpr uint64_t kJobTag = 5;
 // Lingering close: like fcgi2's OS_Close, drain until the peer closes or stays silent for 2 s. nginx may still
 // be sending a request body the app did not read; cutting it off makes nginx answer 502. Unlike OS_Close,
 // the drain never blocks a request and has a hard bound against a peer that trickles bytes forever.
@@ -34,6 +42,20 @@ constexpr int kAcceptBackoffMs = 100;
 // A deadline `ms` from now; 0 ms means no deadline (a disabled timeout).
 Clock::time_point DeadlineAfter(int ms) {
   return ms > 0 ? Clock::now() + std::chrono::milliseconds(ms) : Clock::time_point::max();
+}
+
+void SignalEventFd(int fd) {
+  uint64_t one = 1;
+  ssize_t n = write(fd, &one, sizeof one);
+  (void)n;
+}
+
+bool EpollSet(int epfd, int op, int fd, uint32_t events, uint64_t tag) {
+  epoll_event ev;
+  std::memset(&ev, 0, sizeof ev);
+  ev.events = events;
+  ev.data.u64 = tag;
+  return epoll_ctl(epfd, op, fd, &ev) == 0;
 }
 
 bool SetNonBlockCloexec(int fd) {
@@ -199,14 +221,22 @@ std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Time
     return nullptr;
   }
   int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake < 0) {
-    err->Set(errno, "eventfd");
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (wake < 0 || ep < 0 || timer < 0 || !EpollSet(ep, EPOLL_CTL_ADD, wake, EPOLLIN, kWakeTag) ||
+      !EpollSet(ep, EPOLL_CTL_ADD, timer, EPOLLIN, kTimerTag) ||
+      !EpollSet(ep, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT, kListenTag)) {
+    err->Set(errno, wake < 0 ? "eventfd" : timer < 0 ? "timerfd_create" : ep < 0 ? "epoll_create1" : "epoll_ctl");
+    for (int f : {wake, ep, timer})
+      if (f >= 0) close(f);
     if (opts.kind != ListenOptions::Kind::kFd) close(fd);
     return nullptr;
   }
   std::unique_ptr<Listener> l(new Listener());
   l->fd_ = fd;
   l->wakeFd_ = wake;
+  l->epfd_ = ep;
+  l->timerFd_ = timer;
   l->timeouts_ = timeouts;
   sockaddr_storage ss;
   socklen_t sslen = sizeof ss;
@@ -228,8 +258,10 @@ std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Time
 
 Listener::~Listener() {
   Close();
-  for (const Waiting& w : lingering_) close(w.fd);
-  if (wakeFd_ >= 0) close(wakeFd_);
+  for (const auto& entry : waiting_)
+    if (entry.second.kind != Kind::kInFlight) close(entry.second.fd);  // lingering ones nobody drained
+  for (int f : {epfd_, wakeFd_, timerFd_})
+    if (f >= 0) close(f);
 }
 
 void Listener::ConfigureAccepted(int fd) const {
@@ -244,29 +276,40 @@ void Listener::ConfigureAccepted(int fd) const {
   }
 }
 
-void Listener::Wake() {
-  if (!polling_.load()) return;
-  uint64_t one = 1;
-  ssize_t n = write(wakeFd_, &one, sizeof one);
-  (void)n;
+void Listener::ArmTimerLocked(TimePoint at) {
+  itimerspec its;
+  std::memset(&its, 0, sizeof its);
+  if (at != TimePoint::max()) {
+    // steady_clock is CLOCK_MONOTONIC: an absolute timer at the deadline itself.
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+    if (ns <= 0) ns = 1;
+    its.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+    its.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+  }
+  timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &its, nullptr);
+  timerAt_ = at;
+}
+
+void Listener::Watch(const Waiting& w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // After Close() only lingering closes are still watched (DrainLingering finishes them).
+  bool refuse = w.kind == Kind::kLinger ? false : closed_.load() || waiting_.size() >= kMaxIdleConnections;
+  uint64_t id = nextId_++;
+  // One-shot: the event goes to one waiting thread and the connection stays quiet until it is re-armed here.
+  // Registered on its first wait, re-armed (MOD) on the later ones: one syscall per kept request.
+  if (refuse || (!EpollSet(epfd_, EPOLL_CTL_MOD, w.fd, EPOLLIN | EPOLLONESHOT, id) &&
+                 (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, w.fd, EPOLLIN | EPOLLONESHOT, id)))) {
+    close(w.fd);
+    return;
+  }
+  waiting_.emplace(id, w);
+  TimePoint due = std::min(w.deadline, w.hardDeadline);
+  if (due < timerAt_) ArmTimerLocked(due);
 }
 
 void Listener::ReturnIdle(int fd) {
-  if (closed_.load()) {
-    close(fd);
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (idle_.size() >= kMaxIdleConnections) {
-      // Only the poller removes entries (it indexes idle_ by position), so refuse the newcomer instead.
-      close(fd);
-      return;
-    }
-    Clock::time_point due = DeadlineAfter(timeouts_.idleMs);
-    idle_.push_back({fd, due, due});
-  }
-  Wake();
+  TimePoint due = DeadlineAfter(timeouts_.idleMs);
+  Watch({fd, Kind::kIdle, due, due});
 }
 
 void Listener::Linger(int fd) {
@@ -274,16 +317,12 @@ void Listener::Linger(int fd) {
     close(fd);
     return;
   }
-  {
-    Clock::time_point now = Clock::now();
-    std::lock_guard<std::mutex> lock(mu_);
-    lingering_.push_back(
-        {fd, now + std::chrono::milliseconds(kLingerSilenceMs), now + std::chrono::milliseconds(kLingerMaxMs)});
-  }
-  Wake();
+  TimePoint now = Clock::now();
+  Watch({fd, Kind::kLinger, now + std::chrono::milliseconds(kLingerSilenceMs),
+         now + std::chrono::milliseconds(kLingerMaxMs)});
 }
 
-bool Listener::DrainStep(Waiting* w, bool readable, Clock::time_point now) {
+bool Listener::DrainStep(Waiting* w, bool readable, TimePoint now) {
   if (readable) {
     char trash[16384];
     for (;;) {
@@ -300,170 +339,234 @@ bool Listener::DrainStep(Waiting* w, bool readable, Clock::time_point now) {
 }
 
 void Listener::DrainLingering(int maxMs) {
-  std::lock_guard<std::mutex> pollLock(pollMu_);
-  Clock::time_point end = Clock::now() + std::chrono::milliseconds(maxMs);
-  std::vector<pollfd> pfds;
-  for (;;) {
+  std::lock_guard<std::mutex> drainLock(drainMu_);
+  std::vector<Waiting> lingering;
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    Clock::time_point now = Clock::now();
-    if (lingering_.empty()) return;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second.kind == Kind::kLinger) {
+        lingering.push_back(it->second);
+        it = waiting_.erase(it);  // a late epoll event for it finds no entry and is ignored
+      } else {
+        ++it;
+      }
+    }
+  }
+  TimePoint end = Clock::now() + std::chrono::milliseconds(maxMs);
+  std::vector<pollfd> pfds;
+  while (!lingering.empty()) {
+    TimePoint now = Clock::now();
     if (now >= end) break;
     pfds.clear();
-    for (const Waiting& w : lingering_) pfds.push_back({w.fd, POLLIN, 0});
+    for (const Waiting& w : lingering) pfds.push_back({w.fd, POLLIN, 0});
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - now).count();
     int n = poll(pfds.data(), pfds.size(), static_cast<int>(std::min<long long>(left, 100) + 1));
     if (n < 0 && errno != EINTR) break;
     now = Clock::now();
     for (size_t i = 0; i < pfds.size(); i++) {
-      Waiting& w = lingering_[i];
+      Waiting& w = lingering[i];
       if (DrainStep(&w, pfds[i].revents != 0, now)) {
         close(w.fd);
         w.fd = -1;
       }
     }
-    lingering_.erase(std::remove_if(lingering_.begin(), lingering_.end(), [](const Waiting& w) { return w.fd < 0; }),
-                     lingering_.end());
+    lingering.erase(std::remove_if(lingering.begin(), lingering.end(), [](const Waiting& w) { return w.fd < 0; }),
+                    lingering.end());
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const Waiting& w : lingering_) close(w.fd);
-  lingering_.clear();
+  for (const Waiting& w : lingering) close(w.fd);
 }
 
-WaitResult Listener::NextConnection(int extraFd, int* outFd) {
-  std::lock_guard<std::mutex> pollLock(pollMu_);
-  std::vector<pollfd> pfds;
-  Clock::time_point acceptPausedUntil{};
+void Listener::SweepLocked(TimePoint now) {
+  TimePoint nearest = TimePoint::max();
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    Waiting& w = it->second;
+    bool expired = w.kind != Kind::kInFlight && (now >= w.deadline || now >= w.hardDeadline);
+    if (expired && w.kind == Kind::kLinger) expired = DrainStep(&w, true, now);
+    if (expired) {
+      close(w.fd);  // also leaves the epoll set; a late event for its id finds no entry
+      it = waiting_.erase(it);
+      continue;
+    }
+    nearest = std::min(nearest, std::min(w.deadline, w.hardDeadline));
+    ++it;
+  }
+  if (acceptPaused_) nearest = std::min(nearest, acceptPausedUntil_);
+  ArmTimerLocked(nearest);
+}
+
+int Listener::AcceptOne() {
+  int c;
+  {
+    std::shared_lock<std::shared_mutex> listenLock(listenMu_);
+    if (fd_ < 0) return -1;
+    c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    int acceptErr = errno;
+    if (c < 0 && (acceptErr == EMFILE || acceptErr == ENFILE || acceptErr == ENOBUFS || acceptErr == ENOMEM)) {
+      // Out of descriptors: the listen socket stays readable, so leave it disarmed for a while instead of
+      // spinning (the timer re-arms it).
+      std::lock_guard<std::mutex> lock(mu_);
+      acceptPaused_ = true;
+      acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(kAcceptBackoffMs);
+      if (acceptPausedUntil_ < timerAt_) ArmTimerLocked(acceptPausedUntil_);
+      return -1;
+    }
+    // Re-armed at once: another thread may accept the next connection while this one starts its request.
+    // (EAGAIN: another process took it; ECONNABORTED, EINTR: nothing to do.)
+    EpollSet(epfd_, EPOLL_CTL_MOD, fd_, EPOLLIN | EPOLLONESHOT, kListenTag);
+  }
+  if (c < 0) return -1;
+  ConfigureAccepted(c);
+  // Hand it to fcgi2 only once it has bytes to read: a peer that connects and says nothing must not hold a
+  // worker (or the whole sync loop) for readTimeout. Usually the request is already there.
+  pollfd p{c, POLLIN, 0};
+  if (poll(&p, 1, 0) == 1) return c;
+  TimePoint due = DeadlineAfter(timeouts_.readMs);
+  Watch({c, Kind::kNew, due, due});
+  return -1;
+}
+
+void Listener::SetJobFd(int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (jobFd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, jobFd_, nullptr);
+  jobFd_ = fd;
+  // Edge-triggered: each write wakes one waiting thread. (Level-triggered, every waiter would be woken in turn
+  // until one read the eventfd.)
+  if (fd >= 0) EpollSet(epfd_, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLET, kJobTag);
+}
+
+uint64_t Listener::WatchInFlight(int fd, uint64_t cookie) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t id = nextId_++;
+  if (!EpollSet(epfd_, EPOLL_CTL_MOD, fd, EPOLLRDHUP | EPOLLONESHOT, id) &&
+      (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, fd, EPOLLRDHUP | EPOLLONESHOT, id))) {
+    return 0;
+  }
+  Waiting w{fd, Kind::kInFlight, TimePoint::max(), TimePoint::max(), cookie};
+  waiting_.emplace(id, w);
+  return id;
+}
+
+void Listener::UnwatchInFlight(uint64_t watchId) {
+  if (watchId == 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  waiting_.erase(watchId);  // a late event for it finds no entry; the next Watch re-arms the fd
+}
+
+WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
+  if (extraFd >= 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (extraFd != extraFd_) {
+      if (extraFd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, extraFd_, nullptr);
+      extraFd_ = extraFd;
+      extraArmed_ = EpollSet(epfd_, EPOLL_CTL_ADD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
+    } else if (!extraArmed_) {
+      extraArmed_ = EpollSet(epfd_, EPOLL_CTL_MOD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
+    }
+  }
   for (;;) {
     if (closed_.load()) return WaitResult::kClosed;
-    // Announce the poll before taking the snapshot of idle_/lingering_: a connection returned after the
-    // snapshot then always writes the wake fd (no lost wakeup).
-    polling_.store(true);
-    Clock::time_point now = Clock::now();
-    pfds.clear();
-    pfds.push_back({wakeFd_, POLLIN, 0});
-    pfds.push_back({now >= acceptPausedUntil ? fd_ : -1, POLLIN, 0});
-    pfds.push_back({extraFd, POLLIN, 0});
-    const size_t firstConn = pfds.size();
-    size_t idleCount;
-    Clock::time_point nearest = Clock::time_point::max();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const Waiting& w : idle_) {
-        pfds.push_back({w.fd, POLLIN, 0});
-        nearest = std::min(nearest, w.deadline);
-      }
-      idleCount = idle_.size();
-      for (const Waiting& w : lingering_) {
-        pfds.push_back({w.fd, POLLIN, 0});
-        nearest = std::min(nearest, std::min(w.deadline, w.hardDeadline));
-      }
-    }
-    if (now < acceptPausedUntil) nearest = std::min(nearest, acceptPausedUntil);
-    int timeoutMs = -1;
-    if (nearest != Clock::time_point::max()) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(nearest - now).count();
-      timeoutMs = static_cast<int>(std::max<long long>(0, ms) + 1);
-    }
-
-    int n = poll(pfds.data(), pfds.size(), timeoutMs);
-    polling_.store(false);
+    epoll_event ev;
+    int n = epoll_wait(epfd_, &ev, 1, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return WaitResult::kClosed;
     }
-    if (pfds[0].revents) {
-      uint64_t v;
-      ssize_t r = read(wakeFd_, &v, sizeof v);
-      (void)r;
-      if (closed_.load()) return WaitResult::kClosed;
-    }
-    if (extraFd >= 0 && pfds[2].revents) return WaitResult::kExtraReadable;
-
-    now = Clock::now();
-    int ready = -1;
-    Waiting readyWaiting{};
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      // pfds[firstConn..] mirror idle_ then lingering_ as they were; entries only ever get appended by
-      // other threads meanwhile, so indexes into the first idleCount/lingering entries are still valid.
-      std::vector<int> closeFds;
-      size_t lingerBase = firstConn + idleCount;
-      for (size_t i = lingerBase; i < pfds.size(); i++) {
-        Waiting& w = lingering_[i - lingerBase];
-        if (DrainStep(&w, pfds[i].revents != 0, now)) {
-          closeFds.push_back(w.fd);
-          w.fd = -1;
+    if (n == 0) continue;
+    switch (ev.data.u64) {
+      case kWakeTag:
+        // Close(): the eventfd stays readable; a fresh write also wakes the next thread asleep in epoll_wait.
+        SignalEventFd(wakeFd_);
+        return WaitResult::kClosed;
+      case kExtraTag: {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          extraArmed_ = false;
         }
+        if (extraFd >= 0 && extraFd == extraFd_) return WaitResult::kExtraReadable;
+        continue;  // another thread's extra fd (it re-arms it on its next wait)
       }
-      lingering_.erase(std::remove_if(lingering_.begin(), lingering_.end(), [](const Waiting& w) { return w.fd < 0; }),
-                       lingering_.end());
-      for (size_t i = firstConn; i < lingerBase; i++) {
-        Waiting& w = idle_[i - firstConn];
-        if (ready < 0 && (pfds[i].revents & POLLIN)) {
-          ready = w.fd;  // next request (or EOF, which fcgi2 reads and reports) on a kept connection
-          readyWaiting = w;
-          w.fd = -1;
-        } else if ((pfds[i].revents & (POLLHUP | POLLERR)) || now >= w.deadline) {
-          closeFds.push_back(w.fd);
-          w.fd = -1;
+      case kTimerTag: {
+        bool rearmAccept = false;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          uint64_t expirations;
+          if (read(timerFd_, &expirations, sizeof expirations) != sizeof expirations) continue;  // swept already
+          TimePoint now = Clock::now();
+          if (acceptPaused_ && now >= acceptPausedUntil_) {
+            acceptPaused_ = false;
+            rearmAccept = true;
+          }
+          SweepLocked(now);
         }
-      }
-      idle_.erase(std::remove_if(idle_.begin(), idle_.end(), [](const Waiting& w) { return w.fd < 0; }), idle_.end());
-      for (int fd : closeFds) close(fd);
-      // Kept connections with requests must not starve new ones (nginx opening more connections than there
-      // are workers): when both are ready, take turns.
-      if (ready >= 0 && (pfds[1].revents & POLLIN)) {
-        preferAccept_ = !preferAccept_;
-        if (preferAccept_) {
-          idle_.push_back(readyWaiting);
-          ready = -1;
+        if (rearmAccept) {
+          std::shared_lock<std::shared_mutex> listenLock(listenMu_);
+          if (fd_ >= 0) EpollSet(epfd_, EPOLL_CTL_MOD, fd_, EPOLLIN | EPOLLONESHOT, kListenTag);
         }
+        continue;
       }
-    }
-    if (ready >= 0) {
-      *outFd = ready;
-      return WaitResult::kConnection;
-    }
-    if (pfds[1].revents & POLLIN) {
-      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c >= 0) {
-        ConfigureAccepted(c);
-        // Hand it to fcgi2 only once it has bytes to read: a peer that connects and says nothing must not
-        // hold a worker (or the whole sync loop) for readTimeout. Usually the request is already there.
-        pollfd p{c, POLLIN, 0};
-        if (poll(&p, 1, 0) == 1) {
+      case kJobTag:
+        return WaitResult::kJobs;
+      case kListenTag: {
+        int c = AcceptOne();
+        if (c >= 0) {
           *outFd = c;
           return WaitResult::kConnection;
         }
-        Clock::time_point due = DeadlineAfter(timeouts_.readMs);
-        std::lock_guard<std::mutex> lock(mu_);
-        idle_.push_back({c, due, due});
+        continue;
       }
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: the listen socket stays readable, so back off instead of spinning.
-        acceptPausedUntil = Clock::now() + std::chrono::milliseconds(kAcceptBackoffMs);
+      default: {
+        Waiting w;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto it = waiting_.find(ev.data.u64);
+          if (it == waiting_.end()) continue;  // timed out and closed meanwhile
+          w = it->second;
+          waiting_.erase(it);
+        }
+        if (w.kind == Kind::kInFlight) {
+          if (cookie != nullptr) *cookie = w.cookie;
+          return WaitResult::kPeerGone;
+        }
+        if (w.kind == Kind::kLinger) {
+          if (DrainStep(&w, true, Clock::now())) {
+            close(w.fd);
+          } else {
+            Watch(w);
+          }
+          continue;
+        }
+        if (ev.events & EPOLLIN) {
+          *outFd = w.fd;  // the next request (or EOF, which fcgi2 reads and reports)
+          return WaitResult::kConnection;
+        }
+        close(w.fd);  // hang-up or error while idle
+        continue;
       }
-      // EAGAIN (another process took it), ECONNABORTED, EINTR: just wait again.
     }
   }
 }
 
-void Listener::CloseAll() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const Waiting& w : idle_) close(w.fd);
-  idle_.clear();
-}
-
 void Listener::Close() {
   if (closed_.exchange(true)) return;
-  uint64_t one = 1;
-  ssize_t n = write(wakeFd_, &one, sizeof one);  // stays readable: every later poller returns at once
-  (void)n;
-  std::lock_guard<std::mutex> pollLock(pollMu_);  // the poller has left poll(); fds can be closed safely
-  CloseAll();
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
+  SignalEventFd(wakeFd_);  // stays readable: every thread in (or entering) NextConnection returns
+  {
+    std::unique_lock<std::shared_mutex> listenLock(listenMu_);
+    if (fd_ >= 0) {
+      epoll_ctl(epfd_, EPOLL_CTL_DEL, fd_, nullptr);
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second.kind == Kind::kLinger || it->second.kind == Kind::kInFlight) {
+        ++it;  // lingering: DrainLingering; in flight: the request owns the connection
+        continue;
+      }
+      close(it->second.fd);
+      it = waiting_.erase(it);
+    }
   }
   if (!path_.empty()) {
     struct stat st;

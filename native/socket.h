@@ -5,8 +5,12 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "errors.h"
 
@@ -36,11 +40,14 @@ struct Timeouts {
 };
 
 // Where a connection stands when it leaves the dispatcher.
-enum class WaitResult { kConnection, kWoken, kExtraReadable, kClosed };
+// kJobs: the jobs fd (SetJobFd) is readable. kPeerGone: a connection watched with WatchInFlight hung up.
+enum class WaitResult { kConnection, kExtraReadable, kClosed, kJobs, kPeerGone };
 
-// Owns the listening socket plus every connection between requests: new ones, kept-alive idle ones, and
-// ones closing (lingering). Several threads may wait in NextConnection; one polls, the others queue on a
-// mutex (fcgi2's threaded model, without parking a thread on each idle connection).
+// Owns the listening socket plus every connection between requests: new ones without bytes yet, kept-alive
+// idle ones, and ones closing (lingering). They all sit in one epoll set that any number of threads wait on
+// (fcgi2's threaded model without parking a thread on each idle connection): every connection is armed
+// one-shot, so exactly one waiting thread gets it when it has bytes, and returning it after a request is
+// one epoll_ctl, with no other thread to wake.
 class Listener {
  public:
   static std::unique_ptr<Listener> Create(const ListenOptions& opts, const Timeouts& timeouts, SysError* err);
@@ -48,16 +55,22 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // Blocks until a connection is ready for the next request (its fd in *fd), until Wake()/Close(), or
-  // until extraFd (may be -1) is readable.
-  WaitResult NextConnection(int extraFd, int* fd);
+  // Blocks until a connection is ready for the next request (its fd in *fd), until Close(), or until
+  // extraFd (may be -1; one thread at a time may pass one) is readable. With a jobs fd set, also returns
+  // kJobs when it is readable (it is not read here), and kPeerGone (the cookie in *cookie) when a
+  // connection watched with WatchInFlight hangs up.
+  WaitResult NextConnection(int extraFd, int* fd, uint64_t* cookie = nullptr);
+  // An eventfd any waiting thread should react to (the concurrent server's job queue); -1 removes it.
+  void SetJobFd(int fd);
+  // While a request is in flight: report a hang-up of its connection (client gone) as kPeerGone with
+  // `cookie`. Returns a watch id for UnwatchInFlight. Non-blocking; any thread.
+  uint64_t WatchInFlight(int fd, uint64_t cookie);
+  void UnwatchInFlight(uint64_t watchId);
   // After a request: watch a kept-alive connection for the next request.
   void ReturnIdle(int fd);
   // After a request: half-close and drain until the peer closes (avoids a RST that could destroy our
   // response), without blocking the caller.
   void Linger(int fd);
-  // Wakes a thread blocked in NextConnection (it returns kWoken).
-  void Wake();
   // Stops listening, closes idle connections, removes the unix socket file; wakes all waiters. Connections
   // still lingering are left for DrainLingering (closing them now could RST away a response in flight).
   void Close();
@@ -74,18 +87,30 @@ class Listener {
 
  private:
   Listener() = default;
+  using TimePoint = std::chrono::steady_clock::time_point;
+  enum class Kind : uint8_t { kNew, kIdle, kLinger, kInFlight };
   struct Waiting {
     int fd;
-    std::chrono::steady_clock::time_point deadline;  // idle: next request due; lingering: silence allowed
-    std::chrono::steady_clock::time_point hardDeadline;  // lingering: however much the peer still sends
+    Kind kind;
+    TimePoint deadline;      // new: bytes due; idle: next request due; lingering: silence allowed
+    TimePoint hardDeadline;  // lingering: however much the peer still sends
+    uint64_t cookie = 0;     // in flight: what kPeerGone reports
   };
   // Reads what a lingering peer sends; true when the connection is done (EOF, error, deadline).
-  static bool DrainStep(Waiting* w, bool readable, std::chrono::steady_clock::time_point now);
+  static bool DrainStep(Waiting* w, bool readable, TimePoint now);
   void ConfigureAccepted(int fd) const;
-  void CloseAll();
+  // Registers (or re-arms) a connection in the epoll set; closes it when that fails or we are closed.
+  void Watch(const Waiting& w);
+  void ArmTimerLocked(TimePoint at);
+  // Closes what timed out, re-arms accepting after a back-off, sets the timer for the next deadline.
+  void SweepLocked(TimePoint now);
+  // A listen socket event: accepts one connection. Returns its fd when it has bytes already, else -1.
+  int AcceptOne();
 
   int fd_ = -1;
-  int wakeFd_ = -1;  // eventfd: wakes the polling thread
+  int epfd_ = -1;
+  int wakeFd_ = -1;   // eventfd, written once by Close(): stays readable, every waiter returns
+  int timerFd_ = -1;  // timerfd at the nearest deadline of waiting_
   int family_ = 0;
   std::string path_;  // unix socket file we created (removed on Close)
   dev_t pathDev_ = 0;
@@ -94,12 +119,17 @@ class Listener {
   int port_ = 0;
   Timeouts timeouts_;
 
-  std::mutex pollMu_;  // one poller at a time
-  std::mutex mu_;      // guards idle_, lingering_
-  std::vector<Waiting> idle_;
-  std::vector<Waiting> lingering_;
-  std::atomic<bool> polling_{false};
-  bool preferAccept_ = false;  // poller only: alternate when kept and new connections are both ready
+  std::shared_mutex listenMu_;  // accept4/re-arm on fd_ (shared) against Close() closing it (exclusive)
+  std::mutex mu_;               // guards waiting_, timerAt_, acceptPausedUntil_, extra*
+  std::unordered_map<uint64_t, Waiting> waiting_;  // epoll data.u64 -> connection
+  uint64_t nextId_ = 16;                           // ids below 16 tag the fixed fds
+  TimePoint timerAt_ = TimePoint::max();
+  TimePoint acceptPausedUntil_{};
+  bool acceptPaused_ = false;
+  int jobFd_ = -1;
+  int extraFd_ = -1;  // the fd registered for NextConnection's extraFd
+  bool extraArmed_ = false;
+  std::mutex drainMu_;  // one DrainLingering at a time (the others wait for it, then find nothing)
   std::atomic<bool> closed_{false};
 };
 

@@ -35,12 +35,16 @@ async function runFixture(track: Track, options: FixtureOptions): Promise<{ proc
   return { proc, closed };
 }
 
-/** Syscall numbers of poll/ppoll (/proc/PID/syscall), where the accept loop waits; Node's own loop uses epoll. */
-const POLL_SYSCALLS: Record<string, string[]> = { x64: ['7', '271'], arm64: ['73'] };
+/**
+ * Syscall numbers of epoll_wait/epoll_pwait (/proc/PID/syscall), where the accept loop waits. Node's own loop
+ * waits there too, but the app prints "accepting" synchronously right before accept(), so after the line the
+ * main thread can only be blocked in the accept loop's wait.
+ */
+const POLL_SYSCALLS: Record<string, string[]> = { x64: ['232', '281'], arm64: ['22'] };
 
 /**
  * Waits until the app is inside accept(): it printed "accepting" just before calling it, and its main thread is
- * blocked in poll(). Where /proc/PID/syscall cannot be read (or the arch is not listed), the line is enough.
+ * blocked in epoll_wait(). Where /proc/PID/syscall cannot be read (or the arch is not listed), the line is enough.
  */
 async function waitUntilAccepting(proc: ProcessHandle): Promise<void> {
   await waitForOutput(proc, 'accepting');
@@ -55,7 +59,7 @@ async function waitUntilAccepting(proc: ProcessHandle): Promise<void> {
       return;
     }
     if (wanted.includes(nr)) return;
-    if (Date.now() > deadline) throw new Error(`pid ${proc.pid} is not blocked in poll() (syscall ${nr})`);
+    if (Date.now() > deadline) throw new Error(`pid ${proc.pid} is not blocked in epoll_wait() (syscall ${nr})`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -139,7 +139,16 @@ typedef struct FCGX_Request {
      * elsewhere must first check it is NULL (no bytes would be lost).
      */
     FCGX_Stream *readAhead;
+
+    /*
+     * Size of the FCGI_STDOUT buffer FCGX_Accept_r gives each request:
+     * output is written as records of up to this many bytes (less the
+     * record header).  0 means 8192 (fcgi2's size); values are clamped
+     * to 32 ... 65536.  Set it after FCGX_InitRequest.
+     */
+    int outBufSize;
 } FCGX_Request;
+#define FCGX_HAVE_OUT_BUF_SIZE 1
 
 
 /*

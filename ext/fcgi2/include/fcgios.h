@@ -104,6 +104,13 @@ DLLAPI int OS_LibInit(int stdioFds[3]);
 DLLAPI void OS_LibShutdown(void);
 DLLAPI int OS_CreateLocalIpcFd(const char *bindPath, int backlog);
 DLLAPI int OS_FcgiConnect(char *bindPath);
+/*
+ * Called by OS_Read and OS_Write, when set, just before a read or write
+ * that cannot complete at once (no data yet / the peer is not reading)
+ * blocks the calling thread.  NULL by default.
+ */
+DLLAPI extern void (*OS_WillBlockHook)(void);
+#define OS_HAVE_WILL_BLOCK_HOOK 1
 DLLAPI int OS_Read(int fd, char * buf, size_t len);
 DLLAPI int OS_Write(int fd, char * buf, size_t len);
 DLLAPI int OS_SpawnChild(char *execPath, int listenFd);

@@ -2499,7 +2499,9 @@ TryAgain:
      * request and return successfully to the caller.
      */
     SetReaderType(reqDataPtr->in, FCGI_STDIN);
-    reqDataPtr->out = NewWriter(reqDataPtr, 8192, FCGI_STDOUT);
+    reqDataPtr->out = NewWriter(reqDataPtr,
+            reqDataPtr->outBufSize > 0 ? reqDataPtr->outBufSize : 8192,
+            FCGI_STDOUT);
     reqDataPtr->err = NewWriter(reqDataPtr, 512, FCGI_STDERR);
     reqDataPtr->nWriters = 2;
     /* Each request starts with exit status 0, not the last one's. */

@@ -466,9 +466,26 @@ int OS_FcgiConnect(char *bindPath)
  *
  *--------------------------------------------------------------
  */
+void (*OS_WillBlockHook)(void) = NULL;
+
 int OS_Read(int fd, char * buf, size_t len)
 {
     int result;
+    if (OS_WillBlockHook != NULL) {
+        /*
+         * Try without waiting first; only a read that has to wait
+         * tells the hook.  Not a socket: plain read() below.
+         */
+        do {
+            if (shutdownNow) return -1;
+            result = recv(fd, buf, len, MSG_DONTWAIT);
+        } while (result < 0 && errno == EINTR);
+        if (result >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
+                && errno != ENOTSOCK)) {
+            return result;
+        }
+        if (errno != ENOTSOCK) OS_WillBlockHook();
+    }
     do {
         if (shutdownNow) return -1;
         result = read(fd, buf, len);
@@ -496,6 +513,18 @@ int OS_Read(int fd, char * buf, size_t len)
 int OS_Write(int fd, char * buf, size_t len)
 {
     int result;
+    if (OS_WillBlockHook != NULL) {
+        /* As in OS_Read: a short write returns, the caller writes the rest. */
+        do {
+            if (shutdownNow) return -1;
+            result = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (result < 0 && errno == EINTR);
+        if (result >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
+                && errno != ENOTSOCK)) {
+            return result;
+        }
+        if (errno != ENOTSOCK) OS_WillBlockHook();
+    }
     do {
         if (shutdownNow) return -1;
         result = write(fd, buf, len);
