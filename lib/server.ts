@@ -61,6 +61,7 @@ export class ServerRequest {
   #pending: (string | Uint8Array)[] = [];
   #pendingBytes = 0;
   #flushScheduled = false;
+  #watchPeer = false;
   /** @internal true while the handler's synchronous part runs: output then waits for its return. */
   inHandlerCall = false;
   #sent = 0; // bytes handed to the worker
@@ -82,6 +83,7 @@ export class ServerRequest {
   /** Start of the body read with the request (a small declared body), until the body stream takes it. */
   #prefetched: Buffer | undefined;
   #prefetchedAll = false;
+  #bodyTaken = false;
 
   /** @internal created by Server */
   constructor(
@@ -218,6 +220,8 @@ export class ServerRequest {
         this.#prefetched = undefined;
         if (first.length > 0) body.push(first);
         if (this.#prefetchedAll) body.push(null);
+      } else if (this.#bodyTaken) {
+        body.push(null); // bytes() took the whole body already
       }
     }
     return this.#body;
@@ -225,14 +229,13 @@ export class ServerRequest {
 
   /** The whole body as bytes; throws FCGI_BODY_TOO_LARGE (answered 413) over `limit` (default: the server's bodyLimit). */
   async bytes(limit = this.#host.bodyLimit): Promise<Buffer> {
+    if (this.#bodyTaken) return Buffer.alloc(0); // consumed, as a second read of the stream would find it
     const whole = this.#prefetchedAll && this.#body === undefined ? this.#prefetched : undefined;
     if (whole !== undefined && !this.#aborted) {
       // The whole (small) body came with the request: no stream needed.
       if (whole.length > limit) throw this.#tooLarge(limit);
       this.#prefetched = undefined;
-      this.#prefetchedAll = false;
-      this.#body = new Readable({ read() {} });
-      this.#body.push(null);
+      this.#bodyTaken = true; // the body getter now gives an ended stream
       return whole;
     }
     const declared = Number(this.param('CONTENT_LENGTH'));
@@ -364,15 +367,24 @@ export class ServerRequest {
       else this.#resolveDrain();
     }
   }
-  /** @internal sends pending output soon (after the current macrotask), if there is any. */
-  scheduleFlush(): void {
-    if (this.#flushScheduled || this.#pending.length === 0) return;
+  /**
+   * @internal sends pending output soon (after the current macrotask), if there is any; with watchPeer, also
+   * has the worker report a hang-up of the web server if the request is still running then.
+   */
+  scheduleFlush(watchPeer = false): void {
+    if (watchPeer) this.#watchPeer = true;
+    if (this.#flushScheduled || (this.#pending.length === 0 && !watchPeer)) return;
     this.#flushScheduled = true;
     // After the current macrotask: a handler that prints and returns sends everything with END_REQUEST in
     // one command; one that prints and awaits still gets its output out promptly.
     setImmediate(() => {
       this.#flushScheduled = false;
-      if (!this.#ended) this.#flush(false);
+      if (this.#ended) return;
+      if (this.#watchPeer) {
+        this.#watchPeer = false;
+        this.#host.io.watchPeer(this.#slot);
+      }
+      this.#flush(false);
     });
   }
   #resolveDrain(): void {
@@ -537,8 +549,10 @@ export class Server extends EventEmitter {
       req.inHandlerCall = false;
     }
     if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-      this.#io?.watchPeer(req.slot); // the client may go away while the handler awaits: req.signal then aborts
-      req.scheduleFlush(); // output of the synchronous part goes out while the handler awaits
+      // Output of the synchronous part goes out while the handler awaits; and the client may go away
+      // meanwhile (req.signal then aborts). Both after this macrotask: a handler that only awaited what was
+      // already there (a body read with the request) is finished by then and needs neither.
+      req.scheduleFlush(true);
       (result as Promise<unknown>).then(
         () => req.finish(),
         (err: unknown) => this.#fail(req, err),

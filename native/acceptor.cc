@@ -242,10 +242,10 @@ void Acceptor::Dispatch(Slot* s) {
     unsigned long declared = std::strtoul(cl, &end, 10);
     if (*end == '\0' && declared > 0 && declared <= kPrefetchMaxBytes) {
       int want = static_cast<int>(declared) + 1;  // one more: EOF right after the declared length
-      request.body.resize(static_cast<size_t>(want));
-      int got = FCGX_GetStr(&request.body[0], want, s->req.in);
+      request.bodyBytes.reset(static_cast<char*>(std::malloc(static_cast<size_t>(want))));
+      int got = request.bodyBytes ? FCGX_GetStr(request.bodyBytes.get(), want, s->req.in) : 0;
       if (got < 0) got = 0;
-      request.body.resize(static_cast<size_t>(got));
+      request.bodyLength = static_cast<size_t>(got);
       request.prefetched = true;
       request.eof = got < want;
       failed = FCGX_GetError(s->req.in) != 0;  // timeout, peer gone, FCGI_ABORT_REQUEST
@@ -563,9 +563,18 @@ void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor* self, Ac
       ok = ok && napi_create_string_latin1(e, ev->data.data(), ev->data.size(), &args[3]) == napi_ok &&
            napi_create_string_latin1(e, role, NAPI_AUTO_LENGTH, &args[4]) == napi_ok;
       if (ev->prefetched) {
-        void* copy = nullptr;
-        ok = ok && napi_create_buffer_copy(e, ev->body.size(), ev->body.data(), &copy, &args[5]) == napi_ok &&
-             napi_get_boolean(e, ev->eof, &args[6]) == napi_ok;
+        // The bytes become the Buffer's memory (no copy); V8 frees them with the Buffer.
+        char* bytes = ev->bodyBytes.get();
+        if (bytes != nullptr && ev->bodyLength > 0 &&
+            napi_create_external_buffer(
+                e, ev->bodyLength, bytes, [](napi_env, void* data, void*) { std::free(data); }, nullptr, &args[5]) ==
+                napi_ok) {
+          ev->bodyBytes.release();
+        } else {
+          void* copy = nullptr;
+          ok = ok && napi_create_buffer_copy(e, ev->bodyLength, bytes, &copy, &args[5]) == napi_ok;
+        }
+        ok = ok && napi_get_boolean(e, ev->eof, &args[6]) == napi_ok;
       }
       break;
     }

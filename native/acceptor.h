@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -29,8 +30,12 @@ struct AcceptorEvent {
   std::string data;         // kRequest: joined params; kData: body bytes
   int role = 0;
   bool eof = false;         // kData: end of body; kRequest: the prefetched body is all of it
-  bool prefetched = false;  // kRequest: body holds the start of the body (read with the params)
-  std::string body;
+  bool prefetched = false;  // kRequest: bodyBytes hold the start of the body (read with the params)
+  struct FreeDeleter {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, FreeDeleter> bodyBytes;
+  size_t bodyLength = 0;
   double written = 0;       // kWritten: bytes written so far for this request
 };
 

@@ -10,7 +10,8 @@
 namespace libfcgi {
 
 namespace {
-constexpr int kOutputBufferBytes = 65536;  // fcgi2 clamps to FCGI_MAX_LENGTH + 1 (one record)
+constexpr int kOutputBufferBytes = 8192;
+constexpr int kInputBufferBytes = 32768;
 }  // namespace
 
 void EnsureLibraryInit() {
@@ -23,9 +24,11 @@ void InitRequest(FCGX_Request* req, const ParamLimits& limits) {
   req->maxParamNameLen = limits.maxNameLength;
   req->maxParamValueLen = limits.maxValueLength;
   req->maxParamsTotal = limits.maxTotal;
-#ifdef FCGX_HAVE_OUT_BUF_SIZE
-  // Output leaves in records of up to 64 KiB (patch 0015): a 64 KiB response is two writes, not nine.
+#ifdef FCGX_HAVE_BUF_SIZES
+  // Patch 0015: output leaves in records of up to 64 KiB (a 64 KiB response is two writes, not nine), and
+  // the params plus a small body sent in one write are read in one read.
   req->outBufSize = kOutputBufferBytes;
+  req->inBufSize = kInputBufferBytes;
 #endif
 }
 

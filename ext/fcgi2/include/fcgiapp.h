@@ -141,14 +141,16 @@ typedef struct FCGX_Request {
     FCGX_Stream *readAhead;
 
     /*
-     * Size of the FCGI_STDOUT buffer FCGX_Accept_r gives each request:
-     * output is written as records of up to this many bytes (less the
-     * record header).  0 means 8192 (fcgi2's size); values are clamped
-     * to 32 ... 65536.  Set it after FCGX_InitRequest.
+     * Sizes of the buffers FCGX_Accept_r gives each request: output is
+     * written as FCGI_STDOUT records of up to outBufSize bytes (less the
+     * record header), input is read in reads of up to inBufSize bytes.
+     * 0 means 8192 (fcgi2's size); values are clamped to 32 ... 65536.
+     * Set them after FCGX_InitRequest.
      */
     int outBufSize;
+    int inBufSize;
 } FCGX_Request;
-#define FCGX_HAVE_OUT_BUF_SIZE 1
+#define FCGX_HAVE_BUF_SIZES 1
 
 
 /*

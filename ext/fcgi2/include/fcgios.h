@@ -113,6 +113,12 @@ DLLAPI extern void (*OS_WillBlockHook)(void);
 #define OS_HAVE_WILL_BLOCK_HOOK 1
 DLLAPI int OS_Read(int fd, char * buf, size_t len);
 DLLAPI int OS_Write(int fd, char * buf, size_t len);
+#ifndef _WIN32
+struct iovec;
+/* OS_Write for several buffers (writev); may write part of them. */
+DLLAPI int OS_WriteV(int fd, struct iovec *iov, int iovcnt);
+#define OS_HAVE_WRITEV 1
+#endif
 DLLAPI int OS_SpawnChild(char *execPath, int listenFd);
 DLLAPI int OS_AsyncReadStdin(void *buf, int len, OS_AsyncProc procPtr,
                              ClientData clientData);

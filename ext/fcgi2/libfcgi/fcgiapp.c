@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "fcgi_config.h"
 
@@ -44,6 +45,12 @@
 #include "fastcgi.h"
 #include "fcgios.h"
 #include "fcgiapp.h"
+
+/* FCGX_PutStr: output of at least this many bytes is written without
+ * copying it through the stream buffer (PutStrDirect). */
+#define DIRECT_WRITE_MIN 8192
+/* FCGI_MAX_LENGTH rounded down to a multiple of 8. */
+#define DIRECT_RECORD_MAX 65528
 
 /*
  * This is a workaround for one version of the HP C compiler
@@ -300,6 +307,8 @@ int FCGX_PutChar(int c, FCGX_Stream *stream)
  *
  *----------------------------------------------------------------------
  */
+static int PutStrDirect(const char *str, int n, FCGX_Stream *stream);
+
 int FCGX_PutStr(const char *str, int n, FCGX_Stream *stream)
 {
     int m, bytesMoved;
@@ -311,6 +320,15 @@ int FCGX_PutStr(const char *str, int n, FCGX_Stream *stream)
         memcpy(stream->wrNext, str, n);
         stream->wrNext += n;
         return n;
+    }
+    /*
+     * Large output of a request: records written from the caller's
+     * bytes, not copied through the buffer first.
+     */
+    if(n >= DIRECT_WRITE_MIN && !stream->isReader && !stream->isClosed) {
+        m = PutStrDirect(str, n, stream);
+        if(m != -2)
+            return m;
     }
     /*
      * General case: stream is closed or buffer empty procedure
@@ -1526,6 +1544,96 @@ static void EmptyBuffProc(struct FCGX_Stream *stream, int doClose)
 /*
  *----------------------------------------------------------------------
  *
+ * PutStrDirect --
+ *
+ *      FCGX_PutStr for n >= DIRECT_WRITE_MIN bytes on a request's
+ *      writer: what is buffered and then the caller's bytes leave as
+ *      records in one writev() each (records of DIRECT_RECORD_MAX
+ *      bytes at most, a multiple of 8: no padding); a tail shorter
+ *      than DIRECT_WRITE_MIN goes into the buffer as usual.
+ *
+ * Results:
+ *      n, -1 on a write error (stream error set), or -2 when the stream
+ *      is not one this applies to (raw writes, another buffer procedure).
+ *
+ *----------------------------------------------------------------------
+ */
+static int writev_all(int fd, struct iovec *iov, int cnt)
+{
+    int wrote;
+    for (;;) {
+        while (cnt > 0 && iov->iov_len == 0) {
+            iov++;
+            cnt--;
+        }
+        if (cnt == 0)
+            return 0;
+        wrote = OS_WriteV(fd, iov, cnt);
+        if (wrote < 0)
+            return -1;
+        while (cnt > 0 && (size_t)wrote >= iov->iov_len) {
+            wrote -= (int)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + wrote;
+            iov->iov_len -= wrote;
+        }
+    }
+}
+
+static int PutStrDirect(const char *str, int n, FCGX_Stream *stream)
+{
+    FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
+    int done = 0;
+
+    if(data->rawWrite || stream->emptyBuffProc != EmptyBuffProc)
+        return -2;
+    while(n - done >= DIRECT_WRITE_MIN) {
+        struct iovec iov[3];
+        FCGI_Header header;
+        int cnt = 0;
+        int cLen = n - done;
+        int bLen = stream->wrNext - data->buff - sizeof(FCGI_Header);
+        if(cLen > DIRECT_RECORD_MAX)
+            cLen = DIRECT_RECORD_MAX;
+        cLen &= ~7;
+        if(bLen > 0) {
+            /* The record EmptyBuffProc would write of the buffer. */
+            int eLen = AlignInt8(bLen);
+            memset(stream->wrNext, 0, eLen - bLen);
+            stream->wrNext += eLen - bLen;
+            *((FCGI_Header *) data->buff) = MakeHeader(data->type,
+                    data->reqDataPtr->requestId, bLen, eLen - bLen);
+            iov[cnt].iov_base = data->buff;
+            iov[cnt].iov_len = stream->wrNext - data->buff;
+            cnt++;
+        }
+        header = MakeHeader(data->type, data->reqDataPtr->requestId,
+                cLen, 0);
+        iov[cnt].iov_base = &header;
+        iov[cnt].iov_len = sizeof(header);
+        cnt++;
+        iov[cnt].iov_base = (void *)(str + done);
+        iov[cnt].iov_len = cLen;
+        cnt++;
+        data->isAnythingWritten = TRUE;
+        stream->wrNext = data->buff + sizeof(FCGI_Header);
+        if(writev_all(data->reqDataPtr->ipcFd, iov, cnt) < 0) {
+            SetError(stream, OS_Errno);
+            return -1;
+        }
+        done += cLen;
+    }
+    if(done < n && FCGX_PutStr(str + done, n - done, stream) != n - done)
+        return -1;
+    return n;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * WriteEndRequest --
  *
  *      Ends a request that the application never saw with an
@@ -2442,7 +2550,8 @@ int FCGX_Accept_r(FCGX_Request *reqDataPtr)
             reqDataPtr->in = SetReaderType(reqDataPtr->readAhead, 0);
             reqDataPtr->readAhead = NULL;
         } else {
-            reqDataPtr->in = NewReader(reqDataPtr, 8192, 0);
+            reqDataPtr->in = NewReader(reqDataPtr,
+                    reqDataPtr->inBufSize > 0 ? reqDataPtr->inBufSize : 8192, 0);
         }
         FillBuffProc(reqDataPtr->in);
         if(!reqDataPtr->isBeginProcessed) {

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <signal.h>
 #include <poll.h>
@@ -528,6 +529,46 @@ int OS_Write(int fd, char * buf, size_t len)
     do {
         if (shutdownNow) return -1;
         result = write(fd, buf, len);
+    } while (result < 0 && errno == EINTR);
+    return result;
+}
+
+/*
+ *--------------------------------------------------------------
+ *
+ * OS_WriteV --
+ *
+ *	OS_Write for several buffers: writev(), retried on EINTR,
+ *      and with OS_WillBlockHook set tried without waiting first,
+ *      like OS_Write.
+ *
+ * Results:
+ *	Returns number of bytes written (possibly fewer than asked),
+ *      or -1 failure: errno contains actual error.
+ *
+ *--------------------------------------------------------------
+ */
+int OS_WriteV(int fd, struct iovec *iov, int iovcnt)
+{
+    int result;
+    if (OS_WillBlockHook != NULL) {
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = iov;
+        msg.msg_iovlen = iovcnt;
+        do {
+            if (shutdownNow) return -1;
+            result = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (result < 0 && errno == EINTR);
+        if (result >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
+                && errno != ENOTSOCK)) {
+            return result;
+        }
+        if (errno != ENOTSOCK) OS_WillBlockHook();
+    }
+    do {
+        if (shutdownNow) return -1;
+        result = writev(fd, iov, iovcnt);
     } while (result < 0 && errno == EINTR);
     return result;
 }
