@@ -114,6 +114,7 @@ void Acceptor::WakeParked() {
 
 void Acceptor::RunThread() {
   tlsAcceptor = this;
+  pthread_setname_np(pthread_self(), "libfcgi-server");  // for top -H, perf, gdb
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (!runQueue_.empty()) {

@@ -88,6 +88,26 @@ describe('the accept loop on the wire', () => {
     });
   });
 
+  describe('output (FCGI_STDOUT)', () => {
+    test('a large answer leaves in records of up to 65528 bytes written from the app\'s memory (patch 0016), 8-byte aligned, and arrives exact', async () => {
+      const body = crypto.randomBytes(300 * 1024); // echoed as base64 JSON: ~400 KiB of output
+      const conn = await RawConnection.connect(app.path);
+      try {
+        await conn.write(requestBytes({ params: { CONTENT_LENGTH: String(body.length) }, body }));
+        expect(await conn.waitForEnds(1)).toBe(true);
+        const [answer] = answers(conn);
+        expect(answer.body.equals(body)).toBe(true);
+        const sizes = conn.records.filter((r) => r.type === RecordType.STDOUT && r.content.length > 0).map((r) => r.content.length);
+        // fcgi2's 8 KiB buffer alone makes records of at most 8184 bytes; the direct path makes full ones.
+        expect(Math.max(...sizes)).toBe(65528);
+        for (const n of sizes) expect(n).toBeLessThanOrEqual(65535);
+        for (const n of sizes.slice(0, -1)) if (n > 8184) expect(n % 8).toBe(0);
+      } finally {
+        conn.destroy();
+      }
+    });
+  });
+
   describe('records split anywhere', () => {
     const params = { REQUEST_METHOD: 'POST', QUERY_STRING: 'a=1' };
     const bytes = requestBytes({ params, body: 'split me', padding: 3 });
