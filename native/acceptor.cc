@@ -408,10 +408,20 @@ void Acceptor::EndRequest(Slot* s, Command& cmd) {
     shutdown(req->ipcFd, SHUT_RDWR);  // the web server sees a broken response, not a complete one
     aborted = true;
   }
-  if (!aborted && !PutData(cmd, req->out)) aborted = true;
+  if (req->out != nullptr) FCGX_SetExitStatus(cmd.exitStatus, req->out);
+  if (!aborted && req->out != nullptr) {
+#ifdef FCGX_HAVE_PUT_STR_CLOSE
+    // The output, FCGI_STDOUT's end and END_REQUEST in as few writes as possible (one for up to 64 KiB):
+    // the rest of the body is read first and stderr closed, as FinishRequest would do before them.
+    DrainUnreadInput(req);
+    FCGX_FClose(req->err);
+    if (!PutDataClose(cmd, req->out)) aborted = true;
+#else
+    if (!PutData(cmd, req->out)) aborted = true;
+#endif
+  }
   Retire(&cmd);
   if (aborted) req->keepConnection = 0;  // never reuse a connection in an unknown state
-  if (req->out != nullptr) FCGX_SetExitStatus(cmd.exitStatus, req->out);
   FinishRequest(req, listener_.get());
   if (req->ipcFd >= 0) {
     // The next request on this connection was read ahead with this one (pipelined): serve it now.
@@ -720,6 +730,34 @@ bool Acceptor::PutData(const Command& cmd, FCGX_Stream* stream) {
   }
   return true;
 }
+
+#ifdef FCGX_HAVE_PUT_STR_CLOSE
+bool Acceptor::PutDataClose(const Command& cmd, FCGX_Stream* stream) {
+  auto put = [stream](const char* p, size_t len) {
+    while (len > 0) {  // FCGX_PutStr takes an int length
+      int chunk = static_cast<int>(std::min<size_t>(len, 1 << 30));
+      if (FCGX_PutStr(p, chunk, stream) != chunk) return false;
+      p += chunk;
+      len -= static_cast<size_t>(chunk);
+    }
+    return true;
+  };
+  const char* last = cmd.data.data();
+  size_t lastLen = cmd.data.size();
+  if (!cmd.pieces.empty()) {
+    for (size_t i = 0; i + 1 < cmd.pieces.size(); i++) {
+      const Piece& p = cmd.pieces[i];
+      if (!(p.ref != nullptr ? put(p.ptr, p.len) : put(p.own.data(), p.own.size()))) return false;
+    }
+    const Piece& p = cmd.pieces.back();
+    last = p.ref != nullptr ? p.ptr : p.own.data();
+    lastLen = p.ref != nullptr ? p.len : p.own.size();
+  }
+  size_t head = lastLen > (1u << 30) ? lastLen - (1u << 30) : 0;
+  if (head > 0 && !put(last, head)) return false;
+  return FCGX_PutStrClose(last + head, static_cast<int>(lastLen - head), stream) == 0;
+}
+#endif
 
 void Acceptor::Retire(Command* cmd) {
   bool any = false;

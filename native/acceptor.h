@@ -113,6 +113,9 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   bool DataArg(const Napi::CallbackInfo& info, size_t index, Command* cmd);
   // Writes a command's output to a stream; false when the stream failed.
   static bool PutData(const Command& cmd, FCGX_Stream* stream);
+  // PutData, then closes the stream (FCGX_PutStrClose, patch 0017): the end of the output and the close
+  // records in one write.
+  static bool PutDataClose(const Command& cmd, FCGX_Stream* stream);
   // Hands a command's buffer references to the JS thread for release (any thread).
   void Retire(Command* cmd);
   // Deletes retired references (JS thread).

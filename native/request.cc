@@ -54,15 +54,18 @@ WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd) {
   }
 }
 
+void DrainUnreadInput(FCGX_Request* req) {
+  if (req->in == nullptr || req->keepConnection == 0 || FCGX_HasSeenEOF(req->in)) return;
+  // Unread request body would be parsed as the start of the next request on this connection.
+  char trash[8192];
+  while (FCGX_GetStr(trash, sizeof trash, req->in) > 0) {
+  }
+}
+
 void FinishRequest(FCGX_Request* req, Listener* listener) {
   if (req->in == nullptr) return;
   bool keep = req->keepConnection != 0;
-  if (keep && !FCGX_HasSeenEOF(req->in)) {
-    // Unread request body would be parsed as the start of the next request on this connection.
-    char trash[8192];
-    while (FCGX_GetStr(trash, sizeof trash, req->in) > 0) {
-    }
-  }
+  DrainUnreadInput(req);
   if (FCGX_FClose(req->err) != 0) keep = false;
   if (FCGX_FClose(req->out) != 0) keep = false;
   if (FCGX_GetError(req->in) != 0) keep = false;

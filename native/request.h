@@ -24,6 +24,9 @@ void InitRequest(FCGX_Request* req, const ParamLimits& limits);
 // Connections that fail (protocol error, unknown role, peer gone) are closed and the wait goes on.
 WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd);
 
+// On a kept connection: reads what is left of the request body (it would be taken for the next request).
+void DrainUnreadInput(FCGX_Request* req);
+
 // Ends the request: END_REQUEST, then the connection goes back to the listener (kept) or lingers closed.
 void FinishRequest(FCGX_Request* req, Listener* listener);
 

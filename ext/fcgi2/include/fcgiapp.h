@@ -603,6 +603,26 @@ DLLAPI int FCGX_FClose(FCGX_Stream *stream);
 /*
  *----------------------------------------------------------------------
  *
+ * FCGX_PutStrClose --
+ *
+ *      FCGX_PutStr(str, n, stream) then FCGX_FClose(stream), for a
+ *      request's stdout or stderr writer, in as few writes as
+ *      possible: the end of str, the stream's EOF record and (when
+ *      this is the last open writer) FCGI_END_REQUEST leave in one
+ *      writev().  Close the other writer first to get
+ *      FCGI_END_REQUEST into that write.
+ *
+ * Results:
+ *      0 for normal return, EOF (-1) if an error occurred.
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream);
+#define FCGX_HAVE_PUT_STR_CLOSE 1
+
+/*
+ *----------------------------------------------------------------------
+ *
  * FCGX_GetError --
  *
  *      Return the stream error code.  0 means no error, > 0

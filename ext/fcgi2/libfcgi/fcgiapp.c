@@ -1631,6 +1631,99 @@ static int PutStrDirect(const char *str, int n, FCGX_Stream *stream)
     return n;
 }
 
+int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
+{
+    FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
+    struct iovec iov[5];
+    FCGI_Header header, eofHeader;
+    FCGI_EndRequestRecord endRequestRecord;
+    int cnt = 0, bLen, last;
+
+    if(stream->isReader || stream->isClosed || data->rawWrite
+            || stream->emptyBuffProc != EmptyBuffProc
+            || n <= (stream->stop - stream->wrNext)) {
+        /* Fits the buffer (or not a request's writer): FClose writes
+         * the buffer and the close records in one write anyway. */
+        if(n > 0 && FCGX_PutStr(str, n, stream) != n)
+            return EOF;
+        return FCGX_FClose(stream);
+    }
+    /* All but the last record of str: as FCGX_PutStr does. */
+    last = n % DIRECT_RECORD_MAX;
+    if(last == 0)
+        last = DIRECT_RECORD_MAX;
+    if(n - last > 0) {
+        int m = PutStrDirect(str, n - last, stream);
+        if(m != n - last)
+            return EOF;
+        str += n - last;
+    }
+    /* What is buffered, the last record of str, then the close records
+     * of WriteCloseRecords, in one writev(). */
+    bLen = stream->wrNext - data->buff - sizeof(FCGI_Header);
+    if(bLen > 0) {
+        int eLen = AlignInt8(bLen);
+        memset(stream->wrNext, 0, eLen - bLen);
+        stream->wrNext += eLen - bLen;
+        *((FCGI_Header *) data->buff) = MakeHeader(data->type,
+                data->reqDataPtr->requestId, bLen, eLen - bLen);
+        iov[cnt].iov_base = data->buff;
+        iov[cnt].iov_len = stream->wrNext - data->buff;
+        cnt++;
+    }
+    {
+        static const unsigned char zeros[8] = {0};
+        int padding = AlignInt8(last) - last;
+        header = MakeHeader(data->type, data->reqDataPtr->requestId,
+                last, padding);
+        iov[cnt].iov_base = &header;
+        iov[cnt].iov_len = sizeof(header);
+        cnt++;
+        iov[cnt].iov_base = (void *)str;
+        iov[cnt].iov_len = last;
+        cnt++;
+        iov[cnt].iov_base = (void *)zeros;
+        iov[cnt].iov_len = padding;
+        cnt++;
+    }
+    /* str is not empty here: the EOF record is always due. */
+    eofHeader = MakeHeader(data->type, data->reqDataPtr->requestId, 0, 0);
+    if(data->reqDataPtr->nWriters == 1) {
+        endRequestRecord.header = MakeHeader(FCGI_END_REQUEST,
+                data->reqDataPtr->requestId,
+                sizeof(endRequestRecord.body), 0);
+        endRequestRecord.body = MakeEndRequestBody(
+                data->reqDataPtr->appStatus, FCGI_REQUEST_COMPLETE);
+    }
+    {
+        /* The close records, as WriteCloseRecords makes them. */
+        const int eofLen = sizeof(FCGI_Header);
+        unsigned char closeRecords[sizeof(FCGI_Header)
+                + sizeof(FCGI_EndRequestRecord)];
+        int closeLen = eofLen;
+        memcpy(closeRecords, &eofHeader, eofLen);
+        if(data->reqDataPtr->nWriters == 1) {
+            memcpy(closeRecords + eofLen, &endRequestRecord, sizeof(endRequestRecord));
+            closeLen += sizeof(endRequestRecord);
+        }
+        iov[cnt].iov_base = closeRecords;
+        iov[cnt].iov_len = closeLen;
+        cnt++;
+        data->rawWrite = TRUE;
+        data->reqDataPtr->nWriters--;
+        data->isAnythingWritten = TRUE;
+        stream->wrNext = data->buff;
+        stream->wasFCloseCalled = TRUE;
+        stream->isClosed = TRUE;
+        stream->rdNext = stream->stop = stream->wrNext;
+        if(writev_all(data->reqDataPtr->ipcFd, iov, cnt) < 0) {
+            SetError(stream, OS_Errno);
+            return EOF;
+        }
+    }
+    return (stream->FCGI_errno == 0) ? 0 : EOF;
+}
+
 /*
  *----------------------------------------------------------------------
  *
