@@ -165,8 +165,11 @@ export class ServerRequest {
     }
     this.#queue(data);
     const buffered = this.#sent - this.#written + this.#pendingBytes;
-    if (this.#pendingBytes >= FLUSH_AT) this.#flush(buffered > this.#host.highWaterMark);
-    else if (!this.inHandlerCall) this.scheduleFlush();
+    // In the synchronous part of a handler, output waits for its return (to go out with END_REQUEST in one
+    // write) up to highWaterMark; later it goes out once FLUSH_AT bytes are pending, or after this macrotask.
+    if (this.#pendingBytes >= (this.inHandlerCall ? this.#host.highWaterMark : FLUSH_AT)) {
+      this.#flush(buffered > this.#host.highWaterMark);
+    } else if (!this.inHandlerCall) this.scheduleFlush();
     return buffered <= this.#host.highWaterMark;
   }
 

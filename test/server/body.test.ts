@@ -5,9 +5,11 @@ import crypto from 'crypto';
 import path from 'path';
 import { FastCGIClient } from '../../lib/client';
 import { parseCgiResponse } from '../../lib/client/cgi-response';
+import { RecordType } from '../../lib/client/protocol';
 import { fixture, startApp } from '../helpers/app-process';
 import { closeAfterAll } from '../helpers/cleanup';
 import { tempDir } from '../helpers/tmp';
+import { fcgiExchange } from './harness';
 
 jest.setTimeout(60000);
 
@@ -79,5 +81,35 @@ describe('concurrent server: request bodies read with the request or streamed', 
     for (const how of ['bytes', 'stream']) {
       expect(await send(how, body, 1000)).toMatchObject({ length: 5000, sha256: sha(body) });
     }
+  });
+
+  test.each([13, 8191, 8192, 65528, 65536, 65536 * 4 - 100, 65528 * 4 + 1, 1024 * 1024 + 7])(
+    'a %d-byte response printed at once (one write with END_REQUEST up to 4 records) arrives exact and complete',
+    async (n) => {
+      const client = await FastCGIClient.connect({ path: socketPath }, { timeout: 20000 });
+      try {
+        const request = client.request({ params: { REQUEST_METHOD: 'GET', DOCUMENT_URI: '/bytes', QUERY_STRING: `n=${n}` } });
+        const { stdout, protocolStatus } = await request.response();
+        expect(protocolStatus).toBe(0);
+        const answer = parseCgiResponse(stdout);
+        const expected = Buffer.alloc(n);
+        for (let i = 0; i < n; i++) expected[i] = i % 251;
+        expect(answer.body.length).toBe(n);
+        expect(answer.body.equals(expected)).toBe(true);
+      } finally {
+        await client.close();
+      }
+    },
+  );
+
+  test('the records of a 64 KiB response: STDOUT records of at most 65535 bytes, the empty STDOUT record, END_REQUEST last', async () => {
+    const records = await fcgiExchange(socketPath, '/bytes', 'n=65536');
+    const types = records.map((r) => r.type);
+    expect(types.at(-1)).toBe(RecordType.END_REQUEST);
+    expect(types.at(-2)).toBe(RecordType.STDOUT);
+    expect(records.at(-2)?.content.length).toBe(0);
+    for (const r of records) expect(r.content.length).toBeLessThanOrEqual(65535);
+    const stdout = Buffer.concat(records.filter((r) => r.type === RecordType.STDOUT).map((r) => r.content));
+    expect(parseCgiResponse(stdout).body.length).toBe(65536);
   });
 });

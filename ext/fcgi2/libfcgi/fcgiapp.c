@@ -51,6 +51,8 @@
 #define DIRECT_WRITE_MIN 8192
 /* FCGI_MAX_LENGTH rounded down to a multiple of 8. */
 #define DIRECT_RECORD_MAX 65528
+/* FCGX_PutStrClose: records of the caller's bytes sent in its one writev. */
+#define CLOSE_RECORDS_MAX 4
 
 /*
  * This is a workaround for one version of the HP C compiler
@@ -1634,10 +1636,13 @@ static int PutStrDirect(const char *str, int n, FCGX_Stream *stream)
 int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
 {
     FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
-    struct iovec iov[5];
-    FCGI_Header header, eofHeader;
+    struct iovec iov[2 * CLOSE_RECORDS_MAX + 3];
+    FCGI_Header headers[CLOSE_RECORDS_MAX];
     FCGI_EndRequestRecord endRequestRecord;
-    int cnt = 0, bLen, last;
+    unsigned char closeRecords[sizeof(FCGI_Header)
+            + sizeof(FCGI_EndRequestRecord)];
+    static const unsigned char zeros[8] = {0};
+    int cnt = 0, bLen, records, lead, i, closeLen;
 
     if(stream->isReader || stream->isClosed || data->rawWrite
             || stream->emptyBuffProc != EmptyBuffProc
@@ -1648,18 +1653,18 @@ int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
             return EOF;
         return FCGX_FClose(stream);
     }
-    /* All but the last record of str: as FCGX_PutStr does. */
-    last = n % DIRECT_RECORD_MAX;
-    if(last == 0)
-        last = DIRECT_RECORD_MAX;
-    if(n - last > 0) {
-        int m = PutStrDirect(str, n - last, stream);
-        if(m != n - last)
+    /* Beyond the last CLOSE_RECORDS_MAX records: as FCGX_PutStr does. */
+    records = (n + DIRECT_RECORD_MAX - 1) / DIRECT_RECORD_MAX;
+    if(records > CLOSE_RECORDS_MAX) {
+        lead = (records - CLOSE_RECORDS_MAX) * DIRECT_RECORD_MAX;
+        if(PutStrDirect(str, lead, stream) != lead)
             return EOF;
-        str += n - last;
+        str += lead;
+        n -= lead;
+        records = CLOSE_RECORDS_MAX;
     }
-    /* What is buffered, the last record of str, then the close records
-     * of WriteCloseRecords, in one writev(). */
+    /* What is buffered, the records of str, then the close records of
+     * WriteCloseRecords, in one writev(). */
     bLen = stream->wrNext - data->buff - sizeof(FCGI_Header);
     if(bLen > 0) {
         int eLen = AlignInt8(bLen);
@@ -1671,57 +1676,56 @@ int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
         iov[cnt].iov_len = stream->wrNext - data->buff;
         cnt++;
     }
-    {
-        static const unsigned char zeros[8] = {0};
-        int padding = AlignInt8(last) - last;
-        header = MakeHeader(data->type, data->reqDataPtr->requestId,
-                last, padding);
-        iov[cnt].iov_base = &header;
-        iov[cnt].iov_len = sizeof(header);
+    for(i = 0; i < records; i++) {
+        int cLen = n > DIRECT_RECORD_MAX ? DIRECT_RECORD_MAX : n;
+        int padding = AlignInt8(cLen) - cLen;
+        headers[i] = MakeHeader(data->type, data->reqDataPtr->requestId,
+                cLen, padding);
+        iov[cnt].iov_base = &headers[i];
+        iov[cnt].iov_len = sizeof(FCGI_Header);
         cnt++;
         iov[cnt].iov_base = (void *)str;
-        iov[cnt].iov_len = last;
+        iov[cnt].iov_len = cLen;
         cnt++;
-        iov[cnt].iov_base = (void *)zeros;
-        iov[cnt].iov_len = padding;
-        cnt++;
+        if(padding > 0) {
+            /* Only the last record can be short. */
+            iov[cnt].iov_base = (void *)zeros;
+            iov[cnt].iov_len = padding;
+            cnt++;
+        }
+        str += cLen;
+        n -= cLen;
     }
-    /* str is not empty here: the EOF record is always due. */
-    eofHeader = MakeHeader(data->type, data->reqDataPtr->requestId, 0, 0);
+    /* str was not empty: the EOF record is always due. */
+    *((FCGI_Header *) closeRecords) = MakeHeader(data->type,
+            data->reqDataPtr->requestId, 0, 0);
+    closeLen = sizeof(FCGI_Header);
     if(data->reqDataPtr->nWriters == 1) {
         endRequestRecord.header = MakeHeader(FCGI_END_REQUEST,
                 data->reqDataPtr->requestId,
                 sizeof(endRequestRecord.body), 0);
         endRequestRecord.body = MakeEndRequestBody(
                 data->reqDataPtr->appStatus, FCGI_REQUEST_COMPLETE);
+        memcpy(closeRecords + closeLen, &endRequestRecord,
+                sizeof(endRequestRecord));
+        closeLen += sizeof(endRequestRecord);
     }
-    {
-        /* The close records, as WriteCloseRecords makes them. */
-        const int eofLen = sizeof(FCGI_Header);
-        unsigned char closeRecords[sizeof(FCGI_Header)
-                + sizeof(FCGI_EndRequestRecord)];
-        int closeLen = eofLen;
-        memcpy(closeRecords, &eofHeader, eofLen);
-        if(data->reqDataPtr->nWriters == 1) {
-            memcpy(closeRecords + eofLen, &endRequestRecord, sizeof(endRequestRecord));
-            closeLen += sizeof(endRequestRecord);
-        }
-        iov[cnt].iov_base = closeRecords;
-        iov[cnt].iov_len = closeLen;
-        cnt++;
-        data->rawWrite = TRUE;
-        data->reqDataPtr->nWriters--;
-        data->isAnythingWritten = TRUE;
-        stream->wrNext = data->buff;
-        stream->wasFCloseCalled = TRUE;
-        stream->isClosed = TRUE;
-        stream->rdNext = stream->stop = stream->wrNext;
-        if(writev_all(data->reqDataPtr->ipcFd, iov, cnt) < 0) {
-            SetError(stream, OS_Errno);
-            return EOF;
-        }
+    iov[cnt].iov_base = closeRecords;
+    iov[cnt].iov_len = closeLen;
+    cnt++;
+    /* The stream's state after FCGX_FClose. */
+    data->rawWrite = TRUE;
+    data->reqDataPtr->nWriters--;
+    data->isAnythingWritten = TRUE;
+    stream->wrNext = data->buff;
+    stream->wasFCloseCalled = TRUE;
+    stream->isClosed = TRUE;
+    stream->rdNext = stream->stop = stream->wrNext;
+    if(writev_all(data->reqDataPtr->ipcFd, iov, cnt) < 0) {
+        SetError(stream, OS_Errno);
+        return EOF;
     }
-    return (stream->FCGI_errno == 0) ? 0 : EOF;
+    return 0;
 }
 
 /*
