@@ -32,7 +32,7 @@ describeWithBinaries(['nginx'])('concurrent server soak through nginx', () => {
     track({ close: () => agent.destroy() });
   });
 
-  test('20,000 requests at concurrency 32 leave open fds (±4), thread count (equal) and RSS (< 30 MiB growth) flat after a 2,000-request warm-up', async () => {
+  test('20,000 requests at concurrency 32 leave open fds (at most 4 more), thread count (equal) and RSS (< 30 MiB growth) flat after a 2,000-request warm-up', async () => {
     const pid = stack.app.pid;
     let done = 0;
     let failed = 0;
@@ -70,7 +70,10 @@ describeWithBinaries(['nginx'])('concurrent server soak through nginx', () => {
     );
     expect(failed).toBe(0);
     expect(done).toBe(TOTAL);
-    expect(Math.abs(end.fds - warm.fds)).toBeLessThanOrEqual(4);
+    // A leak grows with the 18,000 requests after the warm-up. Fewer fds at the end is not one: nginx may
+    // open upstream connections beyond its keepalive cache of 32 while all are busy and close the surplus
+    // when they go idle, so the count at one instant moves by a few either way.
+    expect(end.fds - warm.fds).toBeLessThanOrEqual(4);
     expect(end.threads).toBe(warm.threads);
     expect(end.rss - warm.rss).toBeLessThan(30 * MiB);
     expect(stack.app.process.exitStatus()).toBeUndefined();
