@@ -36,10 +36,13 @@ extern "C" void LibfcgiWillBlock(void) {
 }
 #endif
 
+const char* PieceData(const Piece& p) { return p.ref != nullptr ? p.ptr : p.own.data(); }
+size_t PieceSize(const Piece& p) { return p.ref != nullptr ? p.len : p.own.size(); }
+
 size_t DataSize(const Command& cmd) {
   if (cmd.pieces.empty()) return cmd.data.size();
   size_t n = 0;
-  for (const Piece& p : cmd.pieces) n += p.ref != nullptr ? p.len : p.own.size();
+  for (const Piece& p : cmd.pieces) n += PieceSize(p);
   return n;
 }
 
@@ -77,6 +80,14 @@ void Acceptor::Push(Slot* s, Command cmd) {
     }
   }
   if (signal) SignalJobs();
+}
+
+void Acceptor::PostAborted(int slot, uint32_t generation) {
+  AcceptorEvent ev;
+  ev.kind = AcceptorEvent::Kind::kAborted;
+  ev.slot = slot;
+  ev.generation = generation;
+  Post(new AcceptorEvent(std::move(ev)));
 }
 
 void Acceptor::PostTo(Slot* s, AcceptorEvent ev) {
@@ -259,13 +270,7 @@ void Acceptor::Dispatch(Slot* s) {
     s->aborted = true;
   }
   PostTo(s, std::move(request));
-  if (failed) {
-    AcceptorEvent ev;
-    ev.kind = AcceptorEvent::Kind::kAborted;
-    ev.slot = s->index;
-    ev.generation = generation;
-    Post(new AcceptorEvent(std::move(ev)));
-  }
+  if (failed) PostAborted(s->index, generation);
 }
 
 void Acceptor::FreeSlot(Slot* s) {
@@ -293,11 +298,7 @@ void Acceptor::PeerGone(uint64_t cookie) {
     }
     s->aborted = true;
   }
-  AcceptorEvent ev;
-  ev.kind = AcceptorEvent::Kind::kAborted;
-  ev.slot = index;
-  ev.generation = generation;
-  Post(new AcceptorEvent(std::move(ev)));
+  PostAborted(index, generation);
 }
 
 void Acceptor::RunSlot(Slot* s) {
@@ -325,13 +326,7 @@ void Acceptor::RunSlot(Slot* s) {
       }
     }
     if (idle) {
-      if (postAbort) {
-        AcceptorEvent ev;
-        ev.kind = AcceptorEvent::Kind::kAborted;
-        ev.slot = s->index;
-        ev.generation = generation;
-        Post(new AcceptorEvent(std::move(ev)));
-      }
+      if (postAbort) PostAborted(s->index, generation);
       return;
     }
     auto abort = [&] {
@@ -341,11 +336,7 @@ void Acceptor::RunSlot(Slot* s) {
         if (!s->aborted) s->aborted = post = true;
       }
       aborted = true;
-      if (post) {
-        AcceptorEvent ev;
-        ev.kind = AcceptorEvent::Kind::kAborted;
-        PostTo(s, std::move(ev));
-      }
+      if (post) PostAborted(s->index, generation);
     };
     FCGX_Request* req = &s->req;
     switch (cmd.kind) {
@@ -714,47 +705,26 @@ bool Acceptor::DataArg(const Napi::CallbackInfo& info, size_t index, Command* cm
 }
 
 bool Acceptor::PutData(const Command& cmd, FCGX_Stream* stream) {
-  auto put = [stream](const char* p, size_t len) {
-    // FCGX_PutStr takes an int length: very large buffers go in pieces.
-    while (len > 0) {
-      int chunk = static_cast<int>(std::min<size_t>(len, 1 << 30));
-      if (FCGX_PutStr(p, chunk, stream) != chunk) return false;
-      p += chunk;
-      len -= static_cast<size_t>(chunk);
-    }
-    return true;
-  };
-  if (cmd.pieces.empty()) return put(cmd.data.data(), cmd.data.size());
-  for (const Piece& piece : cmd.pieces) {
-    if (!(piece.ref != nullptr ? put(piece.ptr, piece.len) : put(piece.own.data(), piece.own.size()))) return false;
+  if (cmd.pieces.empty()) return PutAll(stream, cmd.data.data(), cmd.data.size());
+  for (const Piece& p : cmd.pieces) {
+    if (!PutAll(stream, PieceData(p), PieceSize(p))) return false;
   }
   return true;
 }
 
 #ifdef FCGX_HAVE_PUT_STR_CLOSE
 bool Acceptor::PutDataClose(const Command& cmd, FCGX_Stream* stream) {
-  auto put = [stream](const char* p, size_t len) {
-    while (len > 0) {  // FCGX_PutStr takes an int length
-      int chunk = static_cast<int>(std::min<size_t>(len, 1 << 30));
-      if (FCGX_PutStr(p, chunk, stream) != chunk) return false;
-      p += chunk;
-      len -= static_cast<size_t>(chunk);
-    }
-    return true;
-  };
   const char* last = cmd.data.data();
   size_t lastLen = cmd.data.size();
   if (!cmd.pieces.empty()) {
     for (size_t i = 0; i + 1 < cmd.pieces.size(); i++) {
-      const Piece& p = cmd.pieces[i];
-      if (!(p.ref != nullptr ? put(p.ptr, p.len) : put(p.own.data(), p.own.size()))) return false;
+      if (!PutAll(stream, PieceData(cmd.pieces[i]), PieceSize(cmd.pieces[i]))) return false;
     }
-    const Piece& p = cmd.pieces.back();
-    last = p.ref != nullptr ? p.ptr : p.own.data();
-    lastLen = p.ref != nullptr ? p.len : p.own.size();
+    last = PieceData(cmd.pieces.back());
+    lastLen = PieceSize(cmd.pieces.back());
   }
-  size_t head = lastLen > (1u << 30) ? lastLen - (1u << 30) : 0;
-  if (head > 0 && !put(last, head)) return false;
+  size_t head = lastLen > (1u << 30) ? lastLen - (1u << 30) : 0;  // FCGX_PutStrClose takes an int too
+  if (head > 0 && !PutAll(stream, last, head)) return false;
   return FCGX_PutStrClose(last + head, static_cast<int>(lastLen - head), stream) == 0;
 }
 #endif

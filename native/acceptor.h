@@ -140,6 +140,7 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   void FreeSlot(Slot* s);
   void PeerGone(uint64_t cookie);
   void PostTo(Slot* s, AcceptorEvent ev);
+  void PostAborted(int slot, uint32_t generation);
   void SignalJobs();
 
   std::shared_ptr<Listener> listener_;

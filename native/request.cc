@@ -108,6 +108,17 @@ std::string JoinParams(const FCGX_Request* req) {
   return out;
 }
 
+bool PutAll(FCGX_Stream* stream, const char* data, size_t len) {
+  // FCGX_PutStr takes an int length: very large buffers go in pieces.
+  while (len > 0) {
+    int chunk = static_cast<int>(std::min<size_t>(len, 1 << 30));
+    if (FCGX_PutStr(data, chunk, stream) != chunk) return false;
+    data += chunk;
+    len -= static_cast<size_t>(chunk);
+  }
+  return true;
+}
+
 bool WriteJsValue(Napi::Env env, Napi::Value value, FCGX_Stream* stream) {
   if (stream == nullptr || stream->isClosed) return false;
   if (value.IsString()) {
@@ -129,16 +140,7 @@ bool WriteJsValue(Napi::Env env, Napi::Value value, FCGX_Stream* stream) {
   }
   if (value.IsTypedArray()) {
     Napi::TypedArray ta = value.As<Napi::TypedArray>();
-    const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    size_t remaining = ta.ByteLength();
-    // FCGX_PutStr takes an int length: write very large buffers in pieces.
-    while (remaining > 0) {
-      int chunk = static_cast<int>(std::min<size_t>(remaining, 1 << 30));
-      if (FCGX_PutStr(data, chunk, stream) != chunk) return false;
-      data += chunk;
-      remaining -= static_cast<size_t>(chunk);
-    }
-    return true;
+    return PutAll(stream, static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
   }
   return false;
 }

@@ -39,6 +39,9 @@ bool RequestFailed(FCGX_Request* req);
 // The request's params as "NAME=VALUE\0NAME=VALUE" (one string for JS to split: one crossing, not one per param).
 std::string JoinParams(const FCGX_Request* req);
 
+// FCGX_PutStr for any length (it takes an int). False when the stream failed.
+bool PutAll(FCGX_Stream* stream, const char* data, size_t len);
+
 // Writes a JS string (as UTF-8, straight into libfcgi's buffer when it fits) or Uint8Array to the stream.
 // Returns false when the stream is in error (peer gone).
 bool WriteJsValue(Napi::Env env, Napi::Value value, FCGX_Stream* stream);

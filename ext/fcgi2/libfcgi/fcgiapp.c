@@ -1560,6 +1560,27 @@ static void EmptyBuffProc(struct FCGX_Stream *stream, int doClose)
  *
  *----------------------------------------------------------------------
  */
+/*
+ * The record EmptyBuffProc would make of what is buffered, as *iov:
+ * returns 1, or 0 when nothing is buffered.
+ */
+static int BufferedRecord(FCGX_Stream *stream, struct iovec *iov)
+{
+    FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
+    int bLen = stream->wrNext - data->buff - sizeof(FCGI_Header);
+    int eLen;
+    if(bLen <= 0)
+        return 0;
+    eLen = AlignInt8(bLen);
+    memset(stream->wrNext, 0, eLen - bLen);
+    stream->wrNext += eLen - bLen;
+    *((FCGI_Header *) data->buff) = MakeHeader(data->type,
+            data->reqDataPtr->requestId, bLen, eLen - bLen);
+    iov->iov_base = data->buff;
+    iov->iov_len = stream->wrNext - data->buff;
+    return 1;
+}
+
 static int writev_all(int fd, struct iovec *iov, int cnt)
 {
     int wrote;
@@ -1595,23 +1616,11 @@ static int PutStrDirect(const char *str, int n, FCGX_Stream *stream)
     while(n - done >= DIRECT_WRITE_MIN) {
         struct iovec iov[3];
         FCGI_Header header;
-        int cnt = 0;
         int cLen = n - done;
-        int bLen = stream->wrNext - data->buff - sizeof(FCGI_Header);
+        int cnt = BufferedRecord(stream, iov);
         if(cLen > DIRECT_RECORD_MAX)
             cLen = DIRECT_RECORD_MAX;
         cLen &= ~7;
-        if(bLen > 0) {
-            /* The record EmptyBuffProc would write of the buffer. */
-            int eLen = AlignInt8(bLen);
-            memset(stream->wrNext, 0, eLen - bLen);
-            stream->wrNext += eLen - bLen;
-            *((FCGI_Header *) data->buff) = MakeHeader(data->type,
-                    data->reqDataPtr->requestId, bLen, eLen - bLen);
-            iov[cnt].iov_base = data->buff;
-            iov[cnt].iov_len = stream->wrNext - data->buff;
-            cnt++;
-        }
         header = MakeHeader(data->type, data->reqDataPtr->requestId,
                 cLen, 0);
         iov[cnt].iov_base = &header;
@@ -1642,7 +1651,7 @@ int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
     unsigned char closeRecords[sizeof(FCGI_Header)
             + sizeof(FCGI_EndRequestRecord)];
     static const unsigned char zeros[8] = {0};
-    int cnt = 0, bLen, records, lead, i, closeLen;
+    int cnt, records, lead, i, closeLen;
 
     if(stream->isReader || stream->isClosed || data->rawWrite
             || stream->emptyBuffProc != EmptyBuffProc
@@ -1665,17 +1674,7 @@ int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
     }
     /* What is buffered, the records of str, then the close records of
      * WriteCloseRecords, in one writev(). */
-    bLen = stream->wrNext - data->buff - sizeof(FCGI_Header);
-    if(bLen > 0) {
-        int eLen = AlignInt8(bLen);
-        memset(stream->wrNext, 0, eLen - bLen);
-        stream->wrNext += eLen - bLen;
-        *((FCGI_Header *) data->buff) = MakeHeader(data->type,
-                data->reqDataPtr->requestId, bLen, eLen - bLen);
-        iov[cnt].iov_base = data->buff;
-        iov[cnt].iov_len = stream->wrNext - data->buff;
-        cnt++;
-    }
+    cnt = BufferedRecord(stream, iov);
     for(i = 0; i < records; i++) {
         int cLen = n > DIRECT_RECORD_MAX ? DIRECT_RECORD_MAX : n;
         int padding = AlignInt8(cLen) - cLen;
