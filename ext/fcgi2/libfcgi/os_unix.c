@@ -469,6 +469,21 @@ int OS_FcgiConnect(char *bindPath)
  */
 void (*OS_WillBlockHook)(void) = NULL;
 
+/*
+ * After a try without waiting (OS_WillBlockHook set): 1 when its result
+ * stands (done, or an error other than "would block"); else tells the
+ * hook (unless the fd is not a socket) and returns 0: wait then.
+ */
+static int TriedWithoutWait(int result)
+{
+    if (result >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
+            && errno != ENOTSOCK)) {
+        return 1;
+    }
+    if (errno != ENOTSOCK) OS_WillBlockHook();
+    return 0;
+}
+
 int OS_Read(int fd, char * buf, size_t len)
 {
     int result;
@@ -481,11 +496,7 @@ int OS_Read(int fd, char * buf, size_t len)
             if (shutdownNow) return -1;
             result = recv(fd, buf, len, MSG_DONTWAIT);
         } while (result < 0 && errno == EINTR);
-        if (result >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
-                && errno != ENOTSOCK)) {
-            return result;
-        }
-        if (errno != ENOTSOCK) OS_WillBlockHook();
+        if (TriedWithoutWait(result)) return result;
     }
     do {
         if (shutdownNow) return -1;
@@ -520,11 +531,7 @@ int OS_Write(int fd, char * buf, size_t len)
             if (shutdownNow) return -1;
             result = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         } while (result < 0 && errno == EINTR);
-        if (result >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
-                && errno != ENOTSOCK)) {
-            return result;
-        }
-        if (errno != ENOTSOCK) OS_WillBlockHook();
+        if (TriedWithoutWait(result)) return result;
     }
     do {
         if (shutdownNow) return -1;
@@ -560,11 +567,7 @@ int OS_WriteV(int fd, struct iovec *iov, int iovcnt)
             if (shutdownNow) return -1;
             result = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
         } while (result < 0 && errno == EINTR);
-        if (result >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
-                && errno != ENOTSOCK)) {
-            return result;
-        }
-        if (errno != ENOTSOCK) OS_WillBlockHook();
+        if (TriedWithoutWait(result)) return result;
     }
     do {
         if (shutdownNow) return -1;
