@@ -1,5 +1,6 @@
 // Runs a TypeScript FastCGI app of this package (examples/*.ts, test/fixtures/*.ts) as a child process under tsx.
 import fs from 'fs';
+import os from 'os';
 import path from 'path';
 import { retryOnAddressInUse } from './ports';
 import {
@@ -44,7 +45,32 @@ const shQuote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
  * descriptors it inherited: the command for mod_fcgid (FcgidWrapper) and lighttpd's bin-path, which hand the app its
  * listening socket as fd 0. World-readable, so a server running as another user can run it.
  */
+/**
+ * A web server started as root runs the wrapper as its own user (www-data), which must be able to reach the
+ * repository. A clone under a private temp dir (mktemp -d: mode 0700) is opened up to others' search (o+x on
+ * the dirs above it inside the temp dir); anywhere else a dir that others cannot search is a clear error,
+ * not a 500 from the web server.
+ */
+function ensureRepoReachableByOthers(): void {
+  if (process.getuid?.() !== 0) return;
+  const tmp = fs.realpathSync(os.tmpdir());
+  for (let dir = REPO_ROOT; ; dir = path.dirname(dir)) {
+    const mode = fs.statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      if (dir.startsWith(`${tmp}${path.sep}`)) fs.chmodSync(dir, mode | 0o001);
+      else {
+        throw new Error(
+          `the web server runs the app as another user, who cannot reach ${REPO_ROOT}: ${dir} is mode ` +
+            `0${mode.toString(8)} (no search for others). Clone the repository where others can traverse.`,
+        );
+      }
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+}
+
 export function writeAppWrapper(dir: string, script: string, name = 'app.sh'): string {
+  ensureRepoReachableByOthers();
   const wrapper = path.join(dir, name);
   const [node, , loader] = appCommand(script);
   const relative = path.relative(REPO_ROOT, script);
