@@ -509,29 +509,10 @@ async function startApp(def, { dir, tools, cBinary, env = {}, nodeArgs = [], wra
 
 // ---------- nginx ----------
 
-/** The params of Debian's /etc/nginx/fastcgi_params; SCRIPT_FILENAME points at the PHP app. */
-const FASTCGI_PARAMS = [
-  ['QUERY_STRING', '$query_string'],
-  ['REQUEST_METHOD', '$request_method'],
-  ['CONTENT_TYPE', '$content_type'],
-  ['CONTENT_LENGTH', '$content_length'],
-  ['SCRIPT_NAME', '$fastcgi_script_name'],
-  ['SCRIPT_FILENAME', path.join(APPS_DIR, 'php-fpm.php')],
-  ['REQUEST_URI', '$request_uri'],
-  ['DOCUMENT_URI', '$document_uri'],
-  ['DOCUMENT_ROOT', '$document_root'],
-  ['SERVER_PROTOCOL', '$server_protocol'],
-  ['REQUEST_SCHEME', '$scheme'],
-  ['HTTPS', '$https if_not_empty'],
-  ['GATEWAY_INTERFACE', 'CGI/1.1'],
-  ['SERVER_SOFTWARE', 'nginx/$nginx_version'],
-  ['REMOTE_ADDR', '$remote_addr'],
-  ['REMOTE_PORT', '$remote_port'],
-  ['SERVER_ADDR', '$server_addr'],
-  ['SERVER_PORT', '$server_port'],
-  ['SERVER_NAME', '$server_name'],
-  ['REDIRECT_STATUS', '200'],
-];
+/** The params of Debian's /etc/nginx/fastcgi_params (the list the tests use); SCRIPT_FILENAME points at the PHP app. */
+const FASTCGI_PARAMS = require('../test/helpers/nginx-fastcgi-params.json').map(([name, value]) =>
+  name === 'SCRIPT_FILENAME' ? [name, path.join(APPS_DIR, 'php-fpm.php')] : [name, value],
+);
 
 const UPSTREAM_TIMEOUT_S = 4; // a stalled upstream becomes a logged 504 well within wrk's own timeout
 

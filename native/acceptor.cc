@@ -140,6 +140,13 @@ void Acceptor::RunThread() {
       int fd = pendingConns_.front();
       pendingConns_.pop_front();
       lock.unlock();
+      // Accepting is stopped while every slot is busy; let one connection from the backlog queue up behind
+      // this one, so busy kept connections cannot starve new ones.
+      int waiting = listener_->AcceptWaiting();
+      if (waiting >= 0) {
+        std::lock_guard<std::mutex> queueLock(mu_);
+        pendingConns_.push_back(waiting);
+      }
       Serve(fd);
       lock.lock();
       continue;
@@ -205,6 +212,9 @@ void Acceptor::Serve(int fd) {
     freeSlots_.pop_back();
     s->busy = true;
     busyCount_++;
+    // Every slot taken: new connections wait in the listen backlog (under mu_, so a pause and the resume of
+    // a slot freed meanwhile cannot swap places).
+    if (freeSlots_.empty()) listener_->SetAccepting(false);
   }
   s->req.ipcFd = fd;
   AcceptOn(s);
@@ -278,6 +288,7 @@ void Acceptor::FreeSlot(Slot* s) {
   std::lock_guard<std::mutex> lock(mu_);
   s->busy = false;
   s->inFlight = false;
+  if (freeSlots_.empty()) listener_->SetAccepting(true);
   freeSlots_.push_back(s);
   busyCount_--;
   if (busyCount_ == 0) cv_.notify_all();  // close(): threads waiting for the last request may leave
@@ -756,24 +767,28 @@ void Acceptor::ReleaseRetired(napi_env env) {
   for (napi_ref r : refs) napi_delete_reference(env, r);
 }
 
+// write/writeError/end(slot, data, ...): the slot and the output of a command; null after a thrown error.
+Slot* Acceptor::OutputArgs(const Napi::CallbackInfo& info, Command* cmd) {
+  ReleaseRetired(info.Env());  // references of output written since the last call
+  Slot* s = SlotArg(info);
+  return s != nullptr && DataArg(info, 1, cmd) ? s : nullptr;
+}
+
 Napi::Value Acceptor::Write(const Napi::CallbackInfo& info) {
-  Slot* w = SlotArg(info);
   Command cmd;
   cmd.kind = Command::Kind::kWrite;
-  ReleaseRetired(info.Env());
-  if (w == nullptr || !DataArg(info, 1, &cmd)) return info.Env().Undefined();
+  Slot* s = OutputArgs(info, &cmd);
+  if (s == nullptr) return info.Env().Undefined();
   cmd.notify = info[2].ToBoolean();
-  Push(w, std::move(cmd));
+  Push(s, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::WriteError(const Napi::CallbackInfo& info) {
-  Slot* w = SlotArg(info);
   Command cmd;
   cmd.kind = Command::Kind::kWriteError;
-  ReleaseRetired(info.Env());
-  if (w == nullptr || !DataArg(info, 1, &cmd)) return info.Env().Undefined();
-  Push(w, std::move(cmd));
+  Slot* s = OutputArgs(info, &cmd);
+  if (s != nullptr) Push(s, std::move(cmd));
   return info.Env().Undefined();
 }
 
@@ -798,14 +813,13 @@ Napi::Value Acceptor::Read(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Acceptor::End(const Napi::CallbackInfo& info) {
-  Slot* w = SlotArg(info);
   Command cmd;
   cmd.kind = Command::Kind::kEnd;
-  ReleaseRetired(info.Env());
-  if (w == nullptr || !DataArg(info, 1, &cmd)) return info.Env().Undefined();
+  Slot* s = OutputArgs(info, &cmd);
+  if (s == nullptr) return info.Env().Undefined();
   cmd.exitStatus = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   cmd.cut = info[3].ToBoolean();
-  Push(w, std::move(cmd));
+  Push(s, std::move(cmd));
   return info.Env().Undefined();
 }
 

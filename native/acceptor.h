@@ -110,6 +110,7 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   Napi::Value WatchPeer(const Napi::CallbackInfo& info);
 
   Slot* SlotArg(const Napi::CallbackInfo& info);
+  Slot* OutputArgs(const Napi::CallbackInfo& info, Command* cmd);
   bool DataArg(const Napi::CallbackInfo& info, size_t index, Command* cmd);
   // Writes a command's output to a stream; false when the stream failed.
   static bool PutData(const Command& cmd, FCGX_Stream* stream);

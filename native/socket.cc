@@ -394,11 +394,50 @@ void Listener::SweepLocked(TimePoint now) {
   ArmTimerLocked(nearest);
 }
 
+void Listener::SetAccepting(bool on) {
+  std::shared_lock<std::shared_mutex> listenLock(listenMu_);
+  std::lock_guard<std::mutex> lock(mu_);
+  ownerPaused_ = !on;
+  RearmListenLocked();
+}
+
+void Listener::RearmListenLocked() {
+  if (!listenArmed_ && !ownerPaused_ && !acceptPaused_ && fd_ >= 0) {
+    listenArmed_ = EpollSet(epfd_, EPOLL_CTL_MOD, fd_, EPOLLIN | EPOLLONESHOT, kListenTag);
+  }
+}
+
+int Listener::AcceptWaiting() {
+  int c;
+  {
+    std::shared_lock<std::shared_mutex> listenLock(listenMu_);
+    if (fd_ < 0) return -1;
+    c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);  // the listen fd is non-blocking: EAGAIN when none waits
+  }
+  return c < 0 ? -1 : TakeAccepted(c);
+}
+
+int Listener::TakeAccepted(int c) {
+  ConfigureAccepted(c);
+  // Hand it to fcgi2 only once it has bytes to read: a peer that connects and says nothing must not hold a
+  // worker (or the whole sync loop) for readTimeout. Usually the request is already there.
+  pollfd p{c, POLLIN, 0};
+  if (poll(&p, 1, 0) == 1) return c;
+  TimePoint due = DeadlineAfter(timeouts_.readMs);
+  Watch({c, Kind::kNew, due, due});
+  return -1;
+}
+
 int Listener::AcceptOne() {
   int c;
   {
     std::shared_lock<std::shared_mutex> listenLock(listenMu_);
     if (fd_ < 0) return -1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      listenArmed_ = false;  // the one-shot event was taken
+      if (ownerPaused_) return -1;  // left disarmed: SetAccepting(true) re-arms
+    }
     c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     int acceptErr = errno;
     if (c < 0 && (acceptErr == EMFILE || acceptErr == ENFILE || acceptErr == ENOBUFS || acceptErr == ENOMEM)) {
@@ -412,17 +451,10 @@ int Listener::AcceptOne() {
     }
     // Re-armed at once: another thread may accept the next connection while this one starts its request.
     // (EAGAIN: another process took it; ECONNABORTED, EINTR: nothing to do.)
-    EpollSet(epfd_, EPOLL_CTL_MOD, fd_, EPOLLIN | EPOLLONESHOT, kListenTag);
+    std::lock_guard<std::mutex> lock(mu_);
+    RearmListenLocked();
   }
-  if (c < 0) return -1;
-  ConfigureAccepted(c);
-  // Hand it to fcgi2 only once it has bytes to read: a peer that connects and says nothing must not hold a
-  // worker (or the whole sync loop) for readTimeout. Usually the request is already there.
-  pollfd p{c, POLLIN, 0};
-  if (poll(&p, 1, 0) == 1) return c;
-  TimePoint due = DeadlineAfter(timeouts_.readMs);
-  Watch({c, Kind::kNew, due, due});
-  return -1;
+  return c < 0 ? -1 : TakeAccepted(c);
 }
 
 void Listener::SetJobFd(int fd) {
@@ -486,21 +518,17 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
         continue;  // another thread's extra fd (it re-arms it on its next wait)
       }
       case kTimerTag: {
-        bool rearmAccept = false;
         {
+          std::shared_lock<std::shared_mutex> listenLock(listenMu_);
           std::lock_guard<std::mutex> lock(mu_);
           uint64_t expirations;
           if (read(timerFd_, &expirations, sizeof expirations) != sizeof expirations) continue;  // swept already
           TimePoint now = Clock::now();
           if (acceptPaused_ && now >= acceptPausedUntil_) {
             acceptPaused_ = false;
-            rearmAccept = true;
+            RearmListenLocked();
           }
           SweepLocked(now);
-        }
-        if (rearmAccept) {
-          std::shared_lock<std::shared_mutex> listenLock(listenMu_);
-          if (fd_ >= 0) EpollSet(epfd_, EPOLL_CTL_MOD, fd_, EPOLLIN | EPOLLONESHOT, kListenTag);
         }
         continue;
       }

@@ -65,6 +65,14 @@ class Listener {
   // While a request is in flight: report a hang-up of its connection (client gone) as kPeerGone with
   // `cookie`. Returns a watch id for UnwatchInFlight. Non-blocking; any thread.
   uint64_t WatchInFlight(int fd, uint64_t cookie);
+  // Stops (false) or resumes accepting new connections; the concurrent server stops while every request slot
+  // is taken, so connections wait in the listen backlog instead of piling up accepted.
+  void SetAccepting(bool on);
+  // Takes one connection waiting in the backlog, if any (non-blocking). Returns its fd when its request is
+  // there already (one without bytes yet is watched as usual), else -1. The concurrent server lets one in
+  // each time it serves a queued connection while its slots are full, so kept connections cannot starve
+  // new ones that wait in the backlog.
+  int AcceptWaiting();
   void UnwatchInFlight(uint64_t watchId);
   // After a request: watch a kept-alive connection for the next request.
   void ReturnIdle(int fd);
@@ -102,10 +110,14 @@ class Listener {
   // Registers (or re-arms) a connection in the epoll set; closes it when that fails or we are closed.
   void Watch(const Waiting& w);
   void ArmTimerLocked(TimePoint at);
+  // Re-arms the listen fd's one-shot registration unless accepting is paused (listenMu_ shared + mu_ held).
+  void RearmListenLocked();
   // Closes what timed out, re-arms accepting after a back-off, sets the timer for the next deadline.
   void SweepLocked(TimePoint now);
   // A listen socket event: accepts one connection. Returns its fd when it has bytes already, else -1.
   int AcceptOne();
+  // A connection just accepted: its fd when it has bytes already, else -1 (watched until it has).
+  int TakeAccepted(int c);
 
   int fd_ = -1;
   int epfd_ = -1;
@@ -125,7 +137,9 @@ class Listener {
   uint64_t nextId_ = 16;                           // ids below 16 tag the fixed fds
   TimePoint timerAt_ = TimePoint::max();
   TimePoint acceptPausedUntil_{};
-  bool acceptPaused_ = false;
+  bool acceptPaused_ = false;  // out of descriptors: re-armed by the timer
+  bool ownerPaused_ = false;   // SetAccepting(false)
+  bool listenArmed_ = true;    // the listen fd's one-shot registration is armed
   int jobFd_ = -1;
   int extraFd_ = -1;  // the fd registered for NextConnection's extraFd
   bool extraArmed_ = false;

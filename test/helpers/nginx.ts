@@ -1,4 +1,6 @@
 // Starts a real nginx in front of a FastCGI app, with a generated config in a temp dir.
+import fs from 'fs';
+import path from 'path';
 import { findBinary } from './binaries';
 import { retryOnAddressInUse } from './ports';
 import {
@@ -42,30 +44,14 @@ export interface NginxPlacement {
   asRoot?: boolean;
 }
 
-/** The params of Debian's /etc/nginx/fastcgi_params (plus SCRIPT_FILENAME), written out so no file is needed. */
-const FASTCGI_PARAMS: Array<[string, string]> = [
-  ['QUERY_STRING', '$query_string'],
-  ['REQUEST_METHOD', '$request_method'],
-  ['CONTENT_TYPE', '$content_type'],
-  ['CONTENT_LENGTH', '$content_length'],
-  ['SCRIPT_NAME', '$fastcgi_script_name'],
-  ['SCRIPT_FILENAME', '$document_root$fastcgi_script_name'],
-  ['REQUEST_URI', '$request_uri'],
-  ['DOCUMENT_URI', '$document_uri'],
-  ['DOCUMENT_ROOT', '$document_root'],
-  ['SERVER_PROTOCOL', '$server_protocol'],
-  ['REQUEST_SCHEME', '$scheme'],
-  ['HTTPS', '$https if_not_empty'],
-  ['GATEWAY_INTERFACE', 'CGI/1.1'],
-  ['SERVER_SOFTWARE', 'nginx/$nginx_version'],
-  ['REMOTE_ADDR', '$remote_addr'],
-  ['REMOTE_PORT', '$remote_port'],
-  ['SERVER_ADDR', '$server_addr'],
-  ['SERVER_PORT', '$server_port'],
-  ['SERVER_NAME', '$server_name'],
-  // PHP built with force-cgi-redirect wants it; harmless elsewhere.
-  ['REDIRECT_STATUS', '200'],
-];
+/**
+ * The params of Debian's /etc/nginx/fastcgi_params plus SCRIPT_FILENAME (REDIRECT_STATUS: PHP built with
+ * force-cgi-redirect wants it), written out so no file is needed and a locally edited one changes nothing.
+ * Shared with bench/harness.js.
+ */
+const FASTCGI_PARAMS = JSON.parse(
+  fs.readFileSync(path.join(__dirname, 'nginx-fastcgi-params.json'), 'utf8'),
+) as Array<[string, string]>;
 
 function upstreamServer(upstream: Upstream): string {
   return 'path' in upstream ? `unix:${upstream.path}` : `${upstream.host}:${upstream.port}`;
