@@ -55,19 +55,23 @@ export type AcceptorEventHandler = (
 /** Output for the worker: buffers of 16 KiB and more are written from JS memory (kept referenced until written). */
 export type NativeOutput = string | Uint8Array | (string | Uint8Array)[];
 
+/**
+ * The concurrent server's native side. `request` in the commands is slot + 4096 × generation: a command for a
+ * request that already ended is dropped.
+ */
 /** The concurrent server's native side: worker threads doing all socket I/O (native/acceptor.cc). */
 export interface NativeAcceptor {
   start(): void;
   /** Queue output for the slot's request; notify: report Written once it is out. */
-  write(slot: number, data: NativeOutput, notify: boolean): void;
-  writeError(slot: number, data: string | Uint8Array): void;
-  flush(slot: number): void;
+  write(request: number, data: NativeOutput, notify: boolean): void;
+  writeError(request: number, data: string | Uint8Array): void;
+  flush(request: number): void;
   /** Ask for up to max body bytes; they arrive as a Data event. */
-  read(slot: number, max: number): void;
+  read(request: number, max: number): void;
   /** Last output, then END_REQUEST; the worker goes back to accepting. */
-  end(slot: number, data: NativeOutput | undefined, exitStatus: number, cut: boolean): void;
+  end(request: number, data: NativeOutput | undefined, exitStatus: number, cut: boolean): void;
   /** The handler went asynchronous: report a hang-up of the web server (Aborted) while it waits. */
-  watchPeer(slot: number): void;
+  watchPeer(request: number): void;
   /** Stop accepting: idle workers exit now, busy ones after their request (each reports WorkerExit). */
   stopAccepting(): void;
   /** Cut every request in flight (close timeout). */

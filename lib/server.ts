@@ -40,6 +40,7 @@ const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
 const FLUSH_AT = 64 * 1024; // pending output beyond this goes to the worker at once
 const READ_CHUNK = 64 * 1024;
+const MAX_CONCURRENCY = 4096; // native/acceptor.cc kMaxConcurrency: also the slot field of a request id
 
 /** Internal surface between Server and ServerRequest (not exported from the package). */
 interface RequestHost {
@@ -85,6 +86,13 @@ export class ServerRequest {
   #prefetchedAll = false;
   #bodyTaken = false;
 
+  /**
+   * This request's handle for the native side: slot and generation in one number (slot + 4096 × generation), so
+   * a command for a request that already ended (say, end() after close() cut it) can never reach the next
+   * request of the same slot.
+   */
+  readonly #id: number;
+
   /** @internal created by Server */
   constructor(
     host: RequestHost,
@@ -98,6 +106,7 @@ export class ServerRequest {
     this.#host = host;
     this.#slot = slot;
     this.generation = generation;
+    this.#id = slot + MAX_CONCURRENCY * generation;
     this.#params = params;
     this.#role = role as Role;
     this.#prefetched = prefetched;
@@ -177,7 +186,7 @@ export class ServerRequest {
   error(data: Output): void {
     this.#check();
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError('data', 'a string, Buffer or Uint8Array', data);
-    if (!this.#aborted) this.#host.io.writeError(this.#slot, data);
+    if (!this.#aborted) this.#host.io.writeError(this.#id, data);
   }
 
   /** Sends buffered output (and the head) now. */
@@ -185,7 +194,7 @@ export class ServerRequest {
     this.#check();
     if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
     this.#flush(false);
-    if (!this.#aborted) this.#host.io.flush(this.#slot);
+    if (!this.#aborted) this.#host.io.flush(this.#id);
   }
 
   /** Resolves once buffered output is below highWaterMark (at once when it is, or after an abort). */
@@ -208,13 +217,13 @@ export class ServerRequest {
   get body(): Readable {
     if (this.#body === undefined) {
       const io = this.#host.io;
-      const slot = this.#slot;
+      const id = this.#id;
       const body = new Readable({
         highWaterMark: READ_CHUNK,
         read: () => {
           if (this.#ended) body.push(null);
           else if (this.#aborted) body.destroy(this.#abortError());
-          else io.read(slot, READ_CHUNK);
+          else io.read(id, READ_CHUNK);
         },
       });
       this.#body = body;
@@ -284,7 +293,7 @@ export class ServerRequest {
     const data = this.#takePending();
     // An aborted request (or one that failed after output) ends with a cut connection, never an orderly
     // END_REQUEST that would make a truncated response look complete.
-    this.#host.io.end(this.#slot, this.#aborted ? undefined : data, this.#exitStatus, this.#aborted);
+    this.#host.io.end(this.#id, this.#aborted ? undefined : data, this.#exitStatus, this.#aborted);
     this.#resolveDrain();
     this.#body?.push(null);
     this.#host.requestDone(this);
@@ -296,7 +305,7 @@ export class ServerRequest {
     const status = isErrorWithCode(err, 'FCGI_BODY_TOO_LARGE') ? 413 : 500;
     if (!this.#aborted) {
       const text = err instanceof Error ? err.stack ?? err.message : String(err);
-      this.#host.io.writeError(this.#slot, `libfcgi: handler failed: ${text}\n`);
+      this.#host.io.writeError(this.#id, `libfcgi: handler failed: ${text}\n`);
       if (!this.#head.sent && this.#sent === 0) {
         this.#pending = [];
         this.#pendingBytes = 0;
@@ -362,11 +371,11 @@ export class ServerRequest {
     if (this.#aborted) {
       if (notify) this.#resolveDrain();
     } else if (data !== undefined) {
-      this.#host.io.write(this.#slot, data, notify);
+      this.#host.io.write(this.#id, data, notify);
     } else if (notify) {
       // Nothing new to send but too much still queued: an empty write asks the worker to report once
       // everything before it is out.
-      if (this.#sent - this.#written > this.#host.highWaterMark) this.#host.io.write(this.#slot, '', true);
+      if (this.#sent - this.#written > this.#host.highWaterMark) this.#host.io.write(this.#id, '', true);
       else this.#resolveDrain();
     }
   }
@@ -385,7 +394,7 @@ export class ServerRequest {
       if (this.#ended) return;
       if (this.#watchPeer) {
         this.#watchPeer = false;
-        this.#host.io.watchPeer(this.#slot);
+        this.#host.io.watchPeer(this.#id);
       }
       this.#flush(false);
     });
@@ -427,7 +436,7 @@ export class Server extends EventEmitter {
       return v;
     };
     this.#handler = handler;
-    this.concurrency = int('concurrency', DEFAULT_CONCURRENCY, 1, 4096);
+    this.concurrency = int('concurrency', DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY);
     this.bodyLimit = int('bodyLimit', DEFAULT_BODY_LIMIT, 0, Number.MAX_SAFE_INTEGER);
     this.highWaterMark = int('highWaterMark', DEFAULT_HIGH_WATER_MARK, 1, 2 ** 30);
     this.#closeTimeout = int('closeTimeout', DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1);

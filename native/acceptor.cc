@@ -68,10 +68,15 @@ void Acceptor::SignalJobs() {
   cv_.notify_one();  // threads left waiting after close() (cheap when none waits)
 }
 
-void Acceptor::Push(Slot* s, Command cmd) {
+void Acceptor::Push(Slot* s, uint32_t generation, Command cmd) {
   bool signal = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!s->inFlight || s->generation != generation) {
+      // For a request that already ended (JS's end() after close() cut it, say): the slot may serve another.
+      Retire(&cmd);
+      return;
+    }
     s->queue.push_back(std::move(cmd));
     if (!s->scheduled) {
       s->scheduled = true;
@@ -286,6 +291,7 @@ void Acceptor::Dispatch(Slot* s) {
 void Acceptor::FreeSlot(Slot* s) {
   s->connFd.store(-1);
   std::lock_guard<std::mutex> lock(mu_);
+  if (!s->busy) return;  // never twice: busyCount_ is what lets the threads leave after close()
   s->busy = false;
   s->inFlight = false;
   if (freeSlots_.empty()) listener_->SetAccepting(true);
@@ -635,13 +641,21 @@ Napi::Value Acceptor::Start(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Slot* Acceptor::SlotArg(const Napi::CallbackInfo& info) {
-  int slot = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
-  if (slot < 0 || static_cast<size_t>(slot) >= slots_.size()) {
-    Napi::RangeError::New(info.Env(), "slot out of range").ThrowAsJavaScriptException();
+// The request a command is for: slot + kMaxConcurrency × generation (lib/server.ts), as (slot, generation).
+Slot* Acceptor::SlotArg(const Napi::CallbackInfo& info, uint32_t* generation) {
+  double id = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(id >= 0) || id > 9007199254740991.0 || id != static_cast<double>(static_cast<uint64_t>(id))) {
+    Napi::RangeError::New(info.Env(), "request id out of range").ThrowAsJavaScriptException();
     return nullptr;
   }
-  return slots_[static_cast<size_t>(slot)].get();
+  uint64_t n = static_cast<uint64_t>(id);
+  size_t slot = static_cast<size_t>(n % kMaxConcurrency);
+  if (slot >= slots_.size()) {
+    Napi::RangeError::New(info.Env(), "request id out of range").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  *generation = static_cast<uint32_t>(n / kMaxConcurrency);
+  return slots_[slot].get();
 }
 
 namespace {
@@ -768,58 +782,63 @@ void Acceptor::ReleaseRetired(napi_env env) {
 }
 
 // write/writeError/end(slot, data, ...): the slot and the output of a command; null after a thrown error.
-Slot* Acceptor::OutputArgs(const Napi::CallbackInfo& info, Command* cmd) {
+Slot* Acceptor::OutputArgs(const Napi::CallbackInfo& info, uint32_t* generation, Command* cmd) {
   ReleaseRetired(info.Env());  // references of output written since the last call
-  Slot* s = SlotArg(info);
+  Slot* s = SlotArg(info, generation);
   return s != nullptr && DataArg(info, 1, cmd) ? s : nullptr;
 }
 
 Napi::Value Acceptor::Write(const Napi::CallbackInfo& info) {
   Command cmd;
   cmd.kind = Command::Kind::kWrite;
-  Slot* s = OutputArgs(info, &cmd);
+  uint32_t generation = 0;
+  Slot* s = OutputArgs(info, &generation, &cmd);
   if (s == nullptr) return info.Env().Undefined();
   cmd.notify = info[2].ToBoolean();
-  Push(s, std::move(cmd));
+  Push(s, generation, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::WriteError(const Napi::CallbackInfo& info) {
   Command cmd;
   cmd.kind = Command::Kind::kWriteError;
-  Slot* s = OutputArgs(info, &cmd);
-  if (s != nullptr) Push(s, std::move(cmd));
+  uint32_t generation = 0;
+  Slot* s = OutputArgs(info, &generation, &cmd);
+  if (s != nullptr) Push(s, generation, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::Flush(const Napi::CallbackInfo& info) {
-  Slot* w = SlotArg(info);
+  uint32_t generation = 0;
+  Slot* w = SlotArg(info, &generation);
   if (w == nullptr) return info.Env().Undefined();
   Command cmd;
   cmd.kind = Command::Kind::kFlush;
-  Push(w, std::move(cmd));
+  Push(w, generation, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::Read(const Napi::CallbackInfo& info) {
-  Slot* w = SlotArg(info);
+  uint32_t generation = 0;
+  Slot* w = SlotArg(info, &generation);
   if (w == nullptr) return info.Env().Undefined();
   Command cmd;
   cmd.kind = Command::Kind::kRead;
   cmd.readMax = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 65536;
   if (cmd.readMax < 1) cmd.readMax = 65536;
-  Push(w, std::move(cmd));
+  Push(w, generation, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::End(const Napi::CallbackInfo& info) {
   Command cmd;
   cmd.kind = Command::Kind::kEnd;
-  Slot* s = OutputArgs(info, &cmd);
+  uint32_t generation = 0;
+  Slot* s = OutputArgs(info, &generation, &cmd);
   if (s == nullptr) return info.Env().Undefined();
   cmd.exitStatus = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   cmd.cut = info[3].ToBoolean();
-  Push(s, std::move(cmd));
+  Push(s, generation, std::move(cmd));
   return info.Env().Undefined();
 }
 
@@ -845,26 +864,25 @@ void Acceptor::InterruptAll() {
   for (auto& s : slots_) {
     int fd = s->connFd.load();
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
-    bool inFlight;
+    uint32_t generation;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      inFlight = s->inFlight;
+      generation = s->generation;
     }
-    if (inFlight) {
-      Command end;
-      end.kind = Command::Kind::kEnd;
-      end.cut = true;
-      Push(s.get(), std::move(end));
-    }
+    Command end;
+    end.kind = Command::Kind::kEnd;
+    end.cut = true;
+    Push(s.get(), generation, std::move(end));  // dropped unless that request is in flight
   }
 }
 
 // JS: the handler went asynchronous; report a hang-up of the web server (client gone) while it waits.
 Napi::Value Acceptor::WatchPeer(const Napi::CallbackInfo& info) {
-  Slot* s = SlotArg(info);
+  uint32_t generation = 0;
+  Slot* s = SlotArg(info, &generation);
   if (s == nullptr) return info.Env().Undefined();
   std::lock_guard<std::mutex> lock(mu_);
-  if (s->inFlight && !s->aborted && s->watchId == 0 && s->connFd.load() >= 0) {
+  if (s->inFlight && s->generation == generation && !s->aborted && s->watchId == 0 && s->connFd.load() >= 0) {
     uint64_t cookie = (static_cast<uint64_t>(s->index) << 32) | s->generation;
     s->watchId = listener_->WatchInFlight(s->connFd.load(), cookie);
   }

@@ -109,8 +109,8 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
 
   Napi::Value WatchPeer(const Napi::CallbackInfo& info);
 
-  Slot* SlotArg(const Napi::CallbackInfo& info);
-  Slot* OutputArgs(const Napi::CallbackInfo& info, Command* cmd);
+  Slot* SlotArg(const Napi::CallbackInfo& info, uint32_t* generation);
+  Slot* OutputArgs(const Napi::CallbackInfo& info, uint32_t* generation, Command* cmd);
   bool DataArg(const Napi::CallbackInfo& info, size_t index, Command* cmd);
   // Writes a command's output to a stream; false when the stream failed.
   static bool PutData(const Command& cmd, FCGX_Stream* stream);
@@ -121,7 +121,8 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   void Retire(Command* cmd);
   // Deletes retired references (JS thread).
   void ReleaseRetired(napi_env env);
-  void Push(Slot* s, Command cmd);
+  // Queues a command for the request `generation` of slot s; dropped when that request is not in flight.
+  void Push(Slot* s, uint32_t generation, Command cmd);
   void Shutdown();
   void InterruptAll();
 
