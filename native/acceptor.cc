@@ -393,6 +393,33 @@ void Acceptor::RunSlot(Slot* s) {
       case Command::Kind::kEnd:
         EndRequest(s, cmd);
         return;
+      case Command::Kind::kRest: {
+        // The end of a response the JS thread began (EndHere): the stream is closed already.
+        const char* p = cmd.data.data();
+        size_t left = cmd.data.size();
+        while (left > 0) {
+          int n = OS_Write(req->ipcFd, const_cast<char*>(p), left > (1u << 30) ? (1u << 30) : left);
+          if (n <= 0) {
+            req->keepConnection = 0;
+            break;
+          }
+          p += n;
+          left -= static_cast<size_t>(n);
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          s->scheduled = false;
+        }
+        AfterEnd(s);
+        return;
+      }
+      case Command::Kind::kNext:
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          s->scheduled = false;
+        }
+        AcceptOn(s);
+        return;
     }
   }
 }
@@ -430,14 +457,135 @@ void Acceptor::EndRequest(Slot* s, Command& cmd) {
   }
   Retire(&cmd);
   if (aborted) req->keepConnection = 0;  // never reuse a connection in an unknown state
-  FinishRequest(req, listener_.get());
-  if (req->ipcFd >= 0) {
+  AfterEnd(s);
+}
+
+void Acceptor::AfterEnd(Slot* s) {
+  FinishRequest(&s->req, listener_.get());
+  if (s->req.ipcFd >= 0) {
     // The next request on this connection was read ahead with this one (pipelined): serve it now.
     AcceptOn(s);
     return;
   }
   FreeSlot(s);
 }
+
+void Acceptor::Hand(Slot* s, Command cmd) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s->scheduled = true;
+    s->queue.push_back(std::move(cmd));
+    runQueue_.push_back(s);
+  }
+  SignalJobs();
+}
+
+#ifdef FCGX_HAVE_CLOSE_WRITE
+bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
+  if (cmd.cut) return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Not while a thread runs (or will run) earlier commands of the request, nor for one that failed.
+    if (!s->inFlight || s->generation != generation || s->scheduled || s->aborted || s->peerGone ||
+        stopping_.load()) {
+      return false;
+    }
+    s->scheduled = true;  // this thread runs the slot now
+  }
+  FCGX_Request* req = &s->req;
+  // Everything but the last piece goes into the output buffer (no write), the last one into the end records.
+  const char* last = cmd.data.data();
+  size_t lastLen = cmd.data.size();
+  size_t lead = 0;
+  if (!cmd.pieces.empty()) {
+    for (size_t i = 0; i + 1 < cmd.pieces.size(); i++) lead += PieceSize(cmd.pieces[i]);
+    last = PieceData(cmd.pieces.back());
+    lastLen = PieceSize(cmd.pieces.back());
+  }
+  bool here = req->in != nullptr && req->out != nullptr && req->err != nullptr && !req->out->isClosed &&
+              !req->err->isClosed && FCGX_GetError(req->out) == 0 &&
+              lead <= static_cast<size_t>(req->out->stop - req->out->wrNext) && lastLen <= FCGX_CLOSE_WRITE_MAX &&
+              // The unread rest of the body must be in the input buffer already (a kept connection reads on
+              // from there): a GET's empty FCGI_STDIN is, as a rule.
+              (req->keepConnection == 0 || FCGX_SkipReadInput(req->in) == 1);
+  if (!here) {
+    Hand(s, std::move(cmd));  // a thread ends it as usual
+    return true;
+  }
+  uint64_t watchId;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s->inFlight = false;
+    s->scheduled = false;  // nothing is queued for a request that is not in flight
+    watchId = s->watchId;
+    s->watchId = 0;
+  }
+  listener_->UnwatchInFlight(watchId);
+  FCGX_SetExitStatus(cmd.exitStatus, req->out);
+  for (size_t i = 0; i + 1 < cmd.pieces.size(); i++) {
+    PutAll(req->out, PieceData(cmd.pieces[i]), PieceSize(cmd.pieces[i]));  // fits the buffer: no write
+  }
+  // stderr's close records (if it carried anything), then the output, FCGI_STDOUT's end and END_REQUEST.
+  FCGX_CloseWrite errW, outW;
+  errW.iovcnt = 0;
+  outW.iovcnt = 0;
+  FCGX_PutStrCloseV("", 0, req->err, &errW);
+  FCGX_PutStrCloseV(last, static_cast<int>(lastLen), req->out, &outW);
+  struct iovec iov[sizeof errW.iov / sizeof errW.iov[0] * 2];
+  int cnt = 0;
+  for (int i = 0; i < errW.iovcnt; i++) iov[cnt++] = errW.iov[i];
+  for (int i = 0; i < outW.iovcnt; i++) iov[cnt++] = outW.iov[i];
+  int first = 0;
+  bool failed = false;
+  while (first < cnt) {
+    struct msghdr msg = {};
+    msg.msg_iov = iov + first;
+    msg.msg_iovlen = static_cast<size_t>(cnt - first);
+    ssize_t n = sendmsg(req->ipcFd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) failed = true;  // the web server went away: as in EndRequest
+      break;
+    }
+    while (first < cnt && static_cast<size_t>(n) >= iov[first].iov_len) {
+      n -= static_cast<ssize_t>(iov[first].iov_len);
+      first++;
+    }
+    if (first < cnt) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + n;
+      iov[first].iov_len -= static_cast<size_t>(n);
+    }
+  }
+  if (!failed && first < cnt) {
+    // The socket is full: a thread sends the rest (a copy: the JS buffers are released now) and finishes.
+    Command rest;
+    rest.kind = Command::Kind::kRest;
+    for (int i = first; i < cnt; i++) rest.data.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    Retire(&cmd);
+    Hand(s, std::move(rest));
+    return true;
+  }
+  Retire(&cmd);
+  if (failed) req->keepConnection = 0;
+  FinishRequest(req, listener_.get());  // no I/O: the input is at its end and both writers are closed
+  if (req->ipcFd >= 0) {
+    Command next;
+    next.kind = Command::Kind::kNext;  // a request read ahead: a thread reads the rest of it
+    Hand(s, std::move(next));
+    return true;
+  }
+  FreeSlot(s);
+  bool waiting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting = !pendingConns_.empty();
+  }
+  if (waiting) SignalJobs();  // a connection waited for this slot
+  return true;
+}
+#else
+bool Acceptor::EndHere(Slot*, uint32_t, Command&) { return false; }
+#endif
 
 // ---- Acceptor: the JS object owning the workers ----
 
@@ -838,7 +986,7 @@ Napi::Value Acceptor::End(const Napi::CallbackInfo& info) {
   if (s == nullptr) return info.Env().Undefined();
   cmd.exitStatus = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   cmd.cut = info[3].ToBoolean();
-  Push(s, generation, std::move(cmd));
+  if (!EndHere(s, generation, cmd)) Push(s, generation, std::move(cmd));
   return info.Env().Undefined();
 }
 

@@ -49,8 +49,10 @@ struct Piece {
 
 // What JS asks a worker to do; executed in order.
 struct Command {
-  enum class Kind { kWrite, kWriteError, kFlush, kRead, kEnd } kind;
-  std::string data;           // the output, when it is one string or a small buffer
+  // kRest and kNext are queued by the addon itself after an end finished on the JS thread (EndHere): the bytes
+  // the socket did not take at once, or the next request already read ahead on the connection.
+  enum class Kind { kWrite, kWriteError, kFlush, kRead, kEnd, kRest, kNext } kind;
+  std::string data;           // the output, when it is one string or a small buffer (kRest: bytes to send)
   std::vector<Piece> pieces;  // the output otherwise (used instead of data when not empty)
   bool notify = false;  // kWrite: report kWritten once done
   int readMax = 0;      // kRead
@@ -137,8 +139,18 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   void Dispatch(Slot* s);
   // Executes the commands queued for a slot until none are left.
   void RunSlot(Slot* s);
-  // Ends the slot's request; returns true when the slot took the next (pipelined) request at once.
+  // Ends the slot's request (on a thread of ours).
   void EndRequest(Slot* s, Command& cmd);
+  // After the end records went out: the connection back to the listener (or closed), then the next request
+  // read ahead on it, or the slot freed.
+  void AfterEnd(Slot* s);
+  // end() on the JS thread: when the request's commands have all run, its input is all read already and its
+  // output fits FCGX_PutStrCloseV, the end is prepared here and sent with one non-blocking sendmsg; what the
+  // socket does not take, and a request read ahead, go to a thread. Nothing here can wait. False: not
+  // applicable, queue the command as usual.
+  bool EndHere(Slot* s, uint32_t generation, Command& cmd);
+  // Queues an addon command for a slot this thread owns (scheduled) and wakes a thread for it.
+  void Hand(Slot* s, Command cmd);
   void FreeSlot(Slot* s);
   void PeerGone(uint64_t cookie);
   void PostTo(Slot* s, AcceptorEvent ev);

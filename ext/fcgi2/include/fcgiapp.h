@@ -620,6 +620,70 @@ DLLAPI int FCGX_FClose(FCGX_Stream *stream);
 DLLAPI int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream);
 #define FCGX_HAVE_PUT_STR_CLOSE 1
 
+#ifndef _WIN32
+#include <sys/uio.h>      /* for struct iovec */
+
+/* Records of the caller's bytes FCGX_PutStrClose sends in its one writev(). */
+#define FCGX_CLOSE_RECORDS_MAX 4
+/* The most bytes FCGX_PutStrCloseV takes: that many records of 65528 bytes. */
+#define FCGX_CLOSE_WRITE_MAX (FCGX_CLOSE_RECORDS_MAX * 65528)
+
+/* What FCGX_PutStrCloseV prepares: iov[0..iovcnt) points into the
+ * stream's buffer, the caller's bytes and this structure. */
+typedef struct FCGX_CloseWrite {
+    struct iovec iov[2 * FCGX_CLOSE_RECORDS_MAX + 3];
+    int iovcnt;
+    unsigned char headers[FCGX_CLOSE_RECORDS_MAX][8];
+    unsigned char closeRecords[8 + 16];
+} FCGX_CloseWrite;
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FCGX_PutStrCloseV --
+ *
+ *      FCGX_PutStrClose without the write: fills w with the bytes
+ *      FCGX_PutStrClose would send (what is buffered, the records of
+ *      str, the stream's EOF record and, when this is the last open
+ *      writer, FCGI_END_REQUEST) and leaves the stream as FCGX_FClose
+ *      leaves it.  The caller must then write all of w->iov, in order,
+ *      before anything else is written to the connection, and keep
+ *      str, w and the request's streams alive until then.  With n 0
+ *      on a stderr that never carried anything, w->iovcnt can be 0.
+ *
+ * Results:
+ *      0, or EOF (-1) with nothing changed when it cannot: str needs
+ *      more than FCGX_CLOSE_RECORDS_MAX records, or the stream is not
+ *      a request's open writer.
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI int FCGX_PutStrCloseV(const char *str, int n, FCGX_Stream *stream,
+        FCGX_CloseWrite *w);
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FCGX_SkipReadInput --
+ *
+ *      Discards the rest of a request's input stream as far as it has
+ *      already been read from the connection, without reading: the
+ *      content, padding and further records of the stream that are in
+ *      the stream's buffer.  It stops before a record of any other
+ *      kind (a management record, another request, an abort), which
+ *      the usual reads process.  After a 0 the stream goes on from
+ *      where it stopped (FCGX_GetStr reads the rest).
+ *
+ * Results:
+ *      1 when the stream's end was reached, 0 when reading is needed
+ *      to get there, EOF (-1) if the stream has an error.
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI int FCGX_SkipReadInput(FCGX_Stream *stream);
+#define FCGX_HAVE_CLOSE_WRITE 1
+#endif
+
 /*
  *----------------------------------------------------------------------
  *

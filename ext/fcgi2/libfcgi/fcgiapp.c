@@ -52,7 +52,7 @@
 /* FCGI_MAX_LENGTH rounded down to a multiple of 8. */
 #define DIRECT_RECORD_MAX 65528
 /* FCGX_PutStrClose: records of the caller's bytes sent in its one writev. */
-#define CLOSE_RECORDS_MAX 4
+#define CLOSE_RECORDS_MAX FCGX_CLOSE_RECORDS_MAX
 
 /*
  * This is a workaround for one version of the HP C compiler
@@ -1423,6 +1423,8 @@ typedef struct FCGX_Stream_Data {
     int paddingLen;           /* reader: bytes of unread padding */
     int isAnythingWritten;    /* writer: data has been written to ipcFd */
     int rawWrite;             /* writer: write data without stream headers */
+    int noRead;               /* reader: stop where a read would be needed */
+    int wouldRead;            /* reader: stopped there (FCGX_SkipReadInput) */
     FCGX_Request *reqDataPtr; /* request data not specific to one stream */
 } FCGX_Stream_Data;
 
@@ -1642,16 +1644,92 @@ static int PutStrDirect(const char *str, int n, FCGX_Stream *stream)
     return n;
 }
 
+int FCGX_PutStrCloseV(const char *str, int n, FCGX_Stream *stream,
+        FCGX_CloseWrite *w)
+{
+    FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
+    static const unsigned char zeros[8] = {0};
+    FCGI_Header header;
+    int cnt, records = 0, i, closeLen = 0;
+
+    if(stream->isReader || stream->isClosed || data->rawWrite
+            || stream->emptyBuffProc != EmptyBuffProc || n < 0)
+        return EOF;
+    if(n <= (stream->stop - stream->wrNext)) {
+        memcpy(stream->wrNext, str, n);
+        stream->wrNext += n;
+        n = 0;
+    } else {
+        records = (n + DIRECT_RECORD_MAX - 1) / DIRECT_RECORD_MAX;
+        if(records > CLOSE_RECORDS_MAX)
+            return EOF;
+    }
+    /* What is buffered, the records of str, then the close records of
+     * WriteCloseRecords. */
+    cnt = BufferedRecord(stream, w->iov);
+    for(i = 0; i < records; i++) {
+        int cLen = n > DIRECT_RECORD_MAX ? DIRECT_RECORD_MAX : n;
+        int padding = AlignInt8(cLen) - cLen;
+        header = MakeHeader(data->type, data->reqDataPtr->requestId,
+                cLen, padding);
+        memcpy(w->headers[i], &header, sizeof(header));
+        w->iov[cnt].iov_base = w->headers[i];
+        w->iov[cnt].iov_len = sizeof(FCGI_Header);
+        cnt++;
+        w->iov[cnt].iov_base = (void *)str;
+        w->iov[cnt].iov_len = cLen;
+        cnt++;
+        if(padding > 0) {
+            /* Only the last record can be short. */
+            w->iov[cnt].iov_base = (void *)zeros;
+            w->iov[cnt].iov_len = padding;
+            cnt++;
+        }
+        str += cLen;
+        n -= cLen;
+    }
+    /* The stream's EOF record: due unless this is a stderr that never
+     * carried anything (as in WriteCloseRecords). */
+    if(!(data->type == FCGI_STDERR && cnt == 0
+            && !data->isAnythingWritten)) {
+        header = MakeHeader(data->type, data->reqDataPtr->requestId, 0, 0);
+        memcpy(w->closeRecords, &header, sizeof(header));
+        closeLen = sizeof(header);
+    }
+    if(data->reqDataPtr->nWriters == 1) {
+        FCGI_EndRequestRecord endRequestRecord;
+        endRequestRecord.header = MakeHeader(FCGI_END_REQUEST,
+                data->reqDataPtr->requestId,
+                sizeof(endRequestRecord.body), 0);
+        endRequestRecord.body = MakeEndRequestBody(
+                data->reqDataPtr->appStatus, FCGI_REQUEST_COMPLETE);
+        memcpy(w->closeRecords + closeLen, &endRequestRecord,
+                sizeof(endRequestRecord));
+        closeLen += sizeof(endRequestRecord);
+    }
+    if(closeLen > 0) {
+        w->iov[cnt].iov_base = w->closeRecords;
+        w->iov[cnt].iov_len = closeLen;
+        cnt++;
+    }
+    w->iovcnt = cnt;
+    /* The stream's state after FCGX_FClose. */
+    data->rawWrite = TRUE;
+    data->reqDataPtr->nWriters--;
+    if(cnt > 0)
+        data->isAnythingWritten = TRUE;
+    stream->wrNext = data->buff;
+    stream->wasFCloseCalled = TRUE;
+    stream->isClosed = TRUE;
+    stream->rdNext = stream->stop = stream->wrNext;
+    return 0;
+}
+
 int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
 {
     FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
-    struct iovec iov[2 * CLOSE_RECORDS_MAX + 3];
-    FCGI_Header headers[CLOSE_RECORDS_MAX];
-    FCGI_EndRequestRecord endRequestRecord;
-    unsigned char closeRecords[sizeof(FCGI_Header)
-            + sizeof(FCGI_EndRequestRecord)];
-    static const unsigned char zeros[8] = {0};
-    int cnt, records, lead, i, closeLen;
+    FCGX_CloseWrite w;
+    int records, lead;
 
     if(stream->isReader || stream->isClosed || data->rawWrite
             || stream->emptyBuffProc != EmptyBuffProc
@@ -1670,57 +1748,11 @@ int FCGX_PutStrClose(const char *str, int n, FCGX_Stream *stream)
             return EOF;
         str += lead;
         n -= lead;
-        records = CLOSE_RECORDS_MAX;
     }
-    /* What is buffered, the records of str, then the close records of
-     * WriteCloseRecords, in one writev(). */
-    cnt = BufferedRecord(stream, iov);
-    for(i = 0; i < records; i++) {
-        int cLen = n > DIRECT_RECORD_MAX ? DIRECT_RECORD_MAX : n;
-        int padding = AlignInt8(cLen) - cLen;
-        headers[i] = MakeHeader(data->type, data->reqDataPtr->requestId,
-                cLen, padding);
-        iov[cnt].iov_base = &headers[i];
-        iov[cnt].iov_len = sizeof(FCGI_Header);
-        cnt++;
-        iov[cnt].iov_base = (void *)str;
-        iov[cnt].iov_len = cLen;
-        cnt++;
-        if(padding > 0) {
-            /* Only the last record can be short. */
-            iov[cnt].iov_base = (void *)zeros;
-            iov[cnt].iov_len = padding;
-            cnt++;
-        }
-        str += cLen;
-        n -= cLen;
-    }
-    /* str was not empty: the EOF record is always due. */
-    *((FCGI_Header *) closeRecords) = MakeHeader(data->type,
-            data->reqDataPtr->requestId, 0, 0);
-    closeLen = sizeof(FCGI_Header);
-    if(data->reqDataPtr->nWriters == 1) {
-        endRequestRecord.header = MakeHeader(FCGI_END_REQUEST,
-                data->reqDataPtr->requestId,
-                sizeof(endRequestRecord.body), 0);
-        endRequestRecord.body = MakeEndRequestBody(
-                data->reqDataPtr->appStatus, FCGI_REQUEST_COMPLETE);
-        memcpy(closeRecords + closeLen, &endRequestRecord,
-                sizeof(endRequestRecord));
-        closeLen += sizeof(endRequestRecord);
-    }
-    iov[cnt].iov_base = closeRecords;
-    iov[cnt].iov_len = closeLen;
-    cnt++;
-    /* The stream's state after FCGX_FClose. */
-    data->rawWrite = TRUE;
-    data->reqDataPtr->nWriters--;
-    data->isAnythingWritten = TRUE;
-    stream->wrNext = data->buff;
-    stream->wasFCloseCalled = TRUE;
-    stream->isClosed = TRUE;
-    stream->rdNext = stream->stop = stream->wrNext;
-    if(writev_all(data->reqDataPtr->ipcFd, iov, cnt) < 0) {
+    /* The rest in one writev(). */
+    if(FCGX_PutStrCloseV(str, n, stream, &w) != 0)
+        return EOF;
+    if(writev_all(data->reqDataPtr->ipcFd, w.iov, w.iovcnt) < 0) {
         SetError(stream, OS_Errno);
         return EOF;
     }
@@ -2002,6 +2034,14 @@ static void FillBuffProc(FCGX_Stream *stream)
          * If data->buff is empty, do a read.
          */
         if(stream->rdNext == data->buffStop) {
+            if(data->noRead) {
+                /* FCGX_SkipReadInput: stop here.  The bytes of a header
+                 * begun in this call are still in the buffer. */
+                stream->rdNext -= headerLen;
+                stream->wrNext = stream->stop = stream->rdNext;
+                data->wouldRead = TRUE;
+                return;
+            }
             count = OS_Read(data->reqDataPtr->ipcFd, (char *)data->buff,
                             data->bufflen);
             if(count <= 0) {
@@ -2057,6 +2097,16 @@ static void FillBuffProc(FCGX_Stream *stream)
             continue;
 	};
         headerLen = 0;
+        if(data->noRead && (header.type != data->type
+                || ((header.requestIdB1 << 8) + header.requestIdB0)
+                        != data->reqDataPtr->requestId)) {
+            /* FCGX_SkipReadInput: leave other records (which may need
+             * an answer written) to the usual reads. */
+            stream->rdNext -= sizeof(header);
+            stream->wrNext = stream->stop = stream->rdNext;
+            data->wouldRead = TRUE;
+            return;
+        }
         /*
          * Interpret header.  eorStop prevents ProcessHeader from reading
          * past the end-of-record when using stream to read content.
@@ -2113,6 +2163,27 @@ static void FillBuffProc(FCGX_Stream *stream)
     }
 }
 
+int FCGX_SkipReadInput(FCGX_Stream *stream)
+{
+    FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
+
+    if(!stream->isReader || stream->fillBuffProc != FillBuffProc)
+        return EOF;
+    for(;;) {
+        if(stream->FCGI_errno != 0)
+            return EOF;
+        stream->rdNext = stream->stop;  /* the content delivered so far */
+        if(stream->isClosed)
+            return 1;
+        data->noRead = TRUE;
+        data->wouldRead = FALSE;
+        FillBuffProc(stream);
+        data->noRead = FALSE;
+        if(data->wouldRead)
+            return 0;
+    }
+}
+
 /*
  *----------------------------------------------------------------------
  *
@@ -2156,6 +2227,8 @@ static FCGX_Stream *NewStream(
     data->paddingLen = 0;
     data->isAnythingWritten = FALSE;
     data->rawWrite = FALSE;
+    data->noRead = FALSE;
+    data->wouldRead = FALSE;
 
     stream->data = data;
     stream->isReader = isReader;
