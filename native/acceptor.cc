@@ -288,16 +288,17 @@ void Acceptor::Dispatch(Slot* s) {
   if (failed) PostAborted(s->index, generation);
 }
 
-void Acceptor::FreeSlot(Slot* s) {
+bool Acceptor::FreeSlot(Slot* s) {
   s->connFd.store(-1);
   std::lock_guard<std::mutex> lock(mu_);
-  if (!s->busy) return;  // never twice: busyCount_ is what lets the threads leave after close()
+  if (!s->busy) return false;  // never twice: busyCount_ is what lets the threads leave after close()
   s->busy = false;
   s->inFlight = false;
   if (freeSlots_.empty()) listener_->SetAccepting(true);
   freeSlots_.push_back(s);
   busyCount_--;
   if (busyCount_ == 0) cv_.notify_all();  // close(): threads waiting for the last request may leave
+  return !pendingConns_.empty();
 }
 
 void Acceptor::PeerGone(uint64_t cookie) {
@@ -483,15 +484,6 @@ void Acceptor::Hand(Slot* s, Command cmd) {
 #ifdef FCGX_HAVE_CLOSE_WRITE
 bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
   if (cmd.cut) return false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // Not while a thread runs (or will run) earlier commands of the request, nor for one that failed.
-    if (!s->inFlight || s->generation != generation || s->scheduled || s->aborted || s->peerGone ||
-        stopping_.load()) {
-      return false;
-    }
-    s->scheduled = true;  // this thread runs the slot now
-  }
   FCGX_Request* req = &s->req;
   // Everything but the last piece goes into the output buffer (no write), the last one into the end records.
   const char* last = cmd.data.data();
@@ -502,21 +494,23 @@ bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
     last = PieceData(cmd.pieces.back());
     lastLen = PieceSize(cmd.pieces.back());
   }
-  bool here = req->in != nullptr && req->out != nullptr && req->err != nullptr && !req->out->isClosed &&
-              !req->err->isClosed && FCGX_GetError(req->out) == 0 &&
-              lead <= static_cast<size_t>(req->out->stop - req->out->wrNext) && lastLen <= FCGX_CLOSE_WRITE_MAX &&
-              // The unread rest of the body must be in the input buffer already (a kept connection reads on
-              // from there): a GET's empty FCGI_STDIN is, as a rule.
-              (req->keepConnection == 0 || FCGX_SkipReadInput(req->in) == 1);
-  if (!here) {
-    Hand(s, std::move(cmd));  // a thread ends it as usual
-    return true;
-  }
   uint64_t watchId;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    s->inFlight = false;
-    s->scheduled = false;  // nothing is queued for a request that is not in flight
+    // Not while a thread runs (or will run) earlier commands of the request, nor for one that failed. With none
+    // queued, no thread touches the request until this (the only) thread queues one: its streams are ours.
+    if (!s->inFlight || s->generation != generation || s->scheduled || s->aborted || s->peerGone ||
+        stopping_.load()) {
+      return false;
+    }
+    bool here = req->in != nullptr && req->out != nullptr && req->err != nullptr && !req->out->isClosed &&
+                !req->err->isClosed && FCGX_GetError(req->out) == 0 &&
+                lead <= static_cast<size_t>(req->out->stop - req->out->wrNext) && lastLen <= FCGX_CLOSE_WRITE_MAX &&
+                // The unread rest of the body must be in the input buffer already (a kept connection reads on
+                // from there): a GET's empty FCGI_STDIN is, as a rule. No read, no lock wait: memory only.
+                (req->keepConnection == 0 || FCGX_SkipReadInput(req->in) == 1);
+    if (!here) return false;  // a thread ends it as usual
+    s->inFlight = false;      // nothing is queued for a request that is not in flight
     watchId = s->watchId;
     s->watchId = 0;
   }
@@ -574,13 +568,7 @@ bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
     Hand(s, std::move(next));
     return true;
   }
-  FreeSlot(s);
-  bool waiting;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    waiting = !pendingConns_.empty();
-  }
-  if (waiting) SignalJobs();  // a connection waited for this slot
+  if (FreeSlot(s)) SignalJobs();  // a connection waited for this slot
   return true;
 }
 #else

@@ -151,7 +151,8 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   bool EndHere(Slot* s, uint32_t generation, Command& cmd);
   // Queues an addon command for a slot this thread owns (scheduled) and wakes a thread for it.
   void Hand(Slot* s, Command cmd);
-  void FreeSlot(Slot* s);
+  // Returns true when connections wait for a slot (a thread that will not look for them itself signals).
+  bool FreeSlot(Slot* s);
   void PeerGone(uint64_t cookie);
   void PostTo(Slot* s, AcceptorEvent ev);
   void PostAborted(int slot, uint32_t generation);
