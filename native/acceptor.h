@@ -79,6 +79,7 @@ struct Slot {
   uint64_t watchId = 0;    // Listener::WatchInFlight while the handler waits
   // Owned by the thread running the slot:
   double written = 0;
+  bool stale = false;  // ended by EndHere: req still holds that request's memory (freed when the slot is taken)
 };
 
 class Acceptor : public Napi::ObjectWrap<Acceptor> {

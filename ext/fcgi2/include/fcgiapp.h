@@ -681,6 +681,23 @@ DLLAPI int FCGX_PutStrCloseV(const char *str, int n, FCGX_Stream *stream,
  *----------------------------------------------------------------------
  */
 DLLAPI int FCGX_SkipReadInput(FCGX_Stream *stream);
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FCGX_HasReadAhead --
+ *
+ *      Whether a request's input stream, at its end, holds bytes read
+ *      past it: the start of the next request on the connection, which
+ *      FCGX_Free(request, 0) keeps in request->readAhead while ipcFd is
+ *      open.  No I/O.
+ *
+ * Results:
+ *      1 if so, 0 if not (also for a stream not at its end).
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI int FCGX_HasReadAhead(FCGX_Stream *stream);
 #define FCGX_HAVE_CLOSE_WRITE 1
 #endif
 

@@ -2511,6 +2511,11 @@ static int HasReadAhead(FCGX_Stream *stream)
             && stream->rdNext != data->buffStop;
 }
 
+int FCGX_HasReadAhead(FCGX_Stream *stream)
+{
+    return HasReadAhead(stream);
+}
+
 void FCGX_Free(FCGX_Request * request, int close)
 {
     if (request == NULL) 
