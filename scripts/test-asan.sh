@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ASan + UBSan: C-level checks of ext/patches with a 10,000-request leak check, then the protocol suite against the
-# addon built sanitized in its own directory (build/Release is left alone).
+# ASan + UBSan: C-level checks of ext/patches with a 10,000-request leak check, then the protocol suite (and the
+# concurrent-server suites that drive the write and end paths of patches 0016-0018) against the addon built
+# sanitized in its own directory (build/Release is left alone).
 set -euo pipefail
 
 usage() {
@@ -13,8 +14,11 @@ Usage: scripts/test-asan.sh [jest args...]
    cut-off requests) with the heap in use flat and LeakSanitizer clean.
 2. The addon built with gyp variable sanitize=true (native/ and ext/fcgi2
    instrumented) in $LIBFCGI_ASAN_BUILD (default test/fuzz/build/addon-asan),
-   loaded through LIBFCGI_NATIVE, runs `jest test/protocol` with the ASan
-   runtime preloaded.  Any sanitizer report fails the run.
+   loaded through LIBFCGI_NATIVE, runs `jest test/protocol` and the
+   concurrent-server suites test/server/body.test.ts and end-here.test.ts
+   (responses of 13 B to 1 MiB, ends sent from the JS thread, partial sends,
+   pipelined requests: patches 0016-0018) with the ASan runtime preloaded
+   (the apps they start inherit it).  Any sanitizer report fails the run.
 3. test/protocol/leak-check.ts: 10,000 requests (and refused ones) to the
    app on that addon, which then exits with LeakSanitizer on: no leak in
    Node, the addon or fcgi2 may be reported.
@@ -70,7 +74,7 @@ addon=$(find "$tree/build/Release" -maxdepth 1 -name '*.node' | head -n 1)
 grep -q __asan_init "$addon" || { echo "scripts/test-asan.sh: $addon is not instrumented" >&2; exit 1; }
 echo "built $addon"
 
-echo "== 3. jest test/protocol against it"
+echo "== 3. jest test/protocol and the server's write/end suites against it"
 (cd "$root" && npm run --silent build:ts)
 libasan=$("$cc" -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "scripts/test-asan.sh: libasan.so not found ($cc -print-file-name)" >&2; exit 1; }
@@ -79,7 +83,7 @@ libasan=$("$cc" -print-file-name=libasan.so)
 set +e
 (cd "$root" && LIBFCGI_NATIVE="$addon" LD_PRELOAD="$libasan" \
     ASAN_OPTIONS="detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:halt_on_error=1:log_path=$reports/asan" \
-    "$root/node_modules/.bin/jest" --runInBand test/protocol "$@")
+    "$root/node_modules/.bin/jest" --runInBand test/protocol test/server/body.test.ts test/server/end-here.test.ts "$@")
 rc=$?
 set -e
 if compgen -G "$reports/*" > /dev/null; then

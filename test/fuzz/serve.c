@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fastcgi.h"
@@ -106,14 +107,21 @@ void ServeInit(void)
     done = 1;
 }
 
-/* The "application": reads every param and the whole body, answers with some of both, sometimes on stderr too. */
-static void Application(FCGX_Request *req, ServeStats *stats)
+/* How a request ends: as FinishRequest does, or as the concurrent server's EndHere (patch 0018). */
+enum { kEndUsual, kEndHere, kEndHereUnread };
+
+/*
+ * The "application": reads every param and the whole body, answers with some of both, sometimes on stderr too.
+ * Returns how to end it: a param X starting "here" (or every fifth params count) ends as EndHere does, "here-unread"
+ * (or every seventh) without reading the body first.
+ */
+static int Application(FCGX_Request *req, ServeStats *stats)
 {
     char **p;
     char line[64];
     char buf[4096];
     char name[64];
-    int n, count = 0;
+    int n, count = 0, mode;
     const char *eq;
 
     for (p = req->envp; *p != NULL; p++) {
@@ -135,6 +143,14 @@ static void Application(FCGX_Request *req, ServeStats *stats)
     FCGX_GetParam("REQUEST_METHOD", req->envp);
     FCGX_FPrintF(req->out, "role=%d params=%d\n", req->role, count);
     FCGX_FFlush(req->out);
+    {
+        const char *x = FCGX_GetParam("X", req->envp);
+        if ((x != NULL && strncmp(x, "here-unread", 11) == 0) || count % 7 == 6) {
+            if (stats) stats->requests++;
+            return kEndHereUnread;
+        }
+        mode = (x != NULL && strncmp(x, "here", 4) == 0) || count % 5 == 4 ? kEndHere : kEndUsual;
+    }
 
     if (FCGX_GetLine(line, sizeof line, req->in) != NULL) {
         if (stats) stats->bodyBytes += (long)strlen(line);
@@ -152,6 +168,7 @@ static void Application(FCGX_Request *req, ServeStats *stats)
     if (count % 2 == 1) FCGX_FPrintF(req->err, "params %d\n", count);
     FCGX_SetExitStatus(count, req->out);
     if (stats) stats->requests++;
+    return mode;
 }
 
 /* Ends the request like native/request.cc FinishRequest; returns the connection to go on with, or -1. */
@@ -180,6 +197,60 @@ static int Finish(FCGX_Request *req)
     shutdown(fd, SHUT_WR);
     close(fd);
     return -1;
+}
+
+/*
+ * Ends the request as native/acceptor.cc EndHere does (patch 0018): when the rest of the input is in fcgi2's buffer
+ * already (FCGX_SkipReadInput, no read), the end records are built by FCGX_PutStrCloseV and written here; otherwise
+ * the tail goes out with FCGX_PutStr and Finish drains the input.  The tail is "end\n", or 70,000 bytes (two
+ * records) when the request's exit status is even.
+ */
+static int FinishHere(FCGX_Request *req)
+{
+    static char big[70000];
+    const char *tail = "end\n";
+    int n = 4, cnt = 0, i, readAhead, skipped;
+    FCGX_CloseWrite errW, outW;
+    struct iovec iov[2 * (2 * FCGX_CLOSE_RECORDS_MAX + 3)];
+
+    if (req->appStatus % 2 == 0) {
+        memset(big, 'e', sizeof big);
+        tail = big;
+        n = (int)sizeof big;
+    }
+    skipped = req->keepConnection ? FCGX_SkipReadInput(req->in) : 1;
+    if (skipped != 1) {
+        /* Not all read yet (or an error): as the server hands it to a worker. A 0 leaves the stream usable. */
+        if (skipped == 0 && FCGX_GetError(req->in) != 0) abort();
+        FCGX_PutStr(tail, n, req->out);
+        return Finish(req);
+    }
+    if (FCGX_PutStrCloseV("", 0, req->err, &errW) != 0) errW.iovcnt = 0; /* stderr failed earlier */
+    if (FCGX_PutStrCloseV(tail, n, req->out, &outW) != 0) return Finish(req); /* stdout failed earlier */
+    for (i = 0; i < errW.iovcnt; i++) iov[cnt++] = errW.iov[i];
+    for (i = 0; i < outW.iovcnt; i++) iov[cnt++] = outW.iov[i];
+    i = 0;
+    while (i < cnt) {
+        ssize_t w = writev(req->ipcFd, iov + i, cnt - i);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            req->keepConnection = 0;
+            break;
+        }
+        while (i < cnt && (size_t)w >= iov[i].iov_len) {
+            w -= (ssize_t)iov[i].iov_len;
+            i++;
+        }
+        if (i < cnt) {
+            iov[i].iov_base = (char *)iov[i].iov_base + w;
+            iov[i].iov_len -= (size_t)w;
+        }
+    }
+    /* Both writers are closed and the input is at its end: Finish does no I/O now, and keeps what was read ahead. */
+    readAhead = FCGX_HasReadAhead(req->in);
+    i = Finish(req);
+    if (i >= 0 && readAhead != (req->readAhead != NULL)) abort();
+    return i;
 }
 
 void ServeBytes(const unsigned char *input, size_t len, ServeStats *stats,
@@ -223,8 +294,7 @@ void ServeBytes(const unsigned char *input, size_t len, ServeStats *stats,
             break;
         }
         req.detached = 0;
-        Application(&req, stats);
-        fd = Finish(&req);
+        fd = Application(&req, stats) == kEndUsual ? Finish(&req) : FinishHere(&req);
     }
     FCGX_Free(&req, 1);
     pthread_mutex_lock(&peerMutex);

@@ -77,6 +77,7 @@ static void Request(Buf *b, int keep, const char *tag, const char *body, int pad
 typedef struct Reply {
     char stdoutText[65536];
     size_t stdoutLen;
+    size_t stdoutTotal; /* all STDOUT content bytes, also those beyond stdoutText */
     int ends;
     int endStatus[16];
     int endProtocolStatus[16];
@@ -104,6 +105,7 @@ static void Decode(const unsigned char *p, size_t len, Reply *r)
             return;
         }
         r->types[type]++;
+        if (type == FCGI_STDOUT) r->stdoutTotal += clen;
         if (type == FCGI_STDOUT && r->stdoutLen + clen < sizeof r->stdoutText) {
             memcpy(r->stdoutText + r->stdoutLen, c, clen);
             r->stdoutLen += clen;
@@ -301,6 +303,35 @@ static void CheckPatches(void)
     Serve(&b, &r);
     Check(r.valid && Count(r.stdoutText, "A=") == 2 && strstr(r.stdoutText, "A=first\nA=second"),
           "0011 duplicate names: both kept in order");
+
+    /* 0018: ends built by FCGX_PutStrCloseV and written by the caller (serve.c FinishHere, as EndHere does). */
+    b.len = 0;
+    Request(&b, 1, "here", "abc", 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 1 && r.endStatus[0] == 3 && strstr(r.stdoutText, "X=here") && strstr(r.stdoutText, "abc")
+                  && strstr(r.stdoutText, "end\n") && r.types[FCGI_STDERR] == 2 && r.types[FCGI_STDOUT] >= 2,
+          "0018 end records built without writing: stdout, stderr and its end, END_REQUEST{3}");
+    b.len = 0;
+    Request(&b, 1, "here-unread", "unread body", 0);
+    Request(&b, 1, "here", "second", 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 2 && r.endStatus[0] == 0 && r.endStatus[1] == 3 && !strstr(r.stdoutText, "unread body")
+                  && strstr(r.stdoutText, "second") && r.stdoutTotal > 70000,
+          "0018 unread body skipped in the buffer (no read), 70,000-byte end in two records, pipelined next request "
+          "kept (FCGX_HasReadAhead): %d END_REQUEST, %zu stdout bytes", r.ends, r.stdoutTotal);
+    b.len = 0;
+    Begin(&b, 1, FCGI_RESPONDER, 1, 0);
+    n = Pair(content, "X", 1, "here-unread", 11);
+    Record(&b, FCGI_PARAMS, 1, content, n, 0);
+    Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+    Record(&b, FCGI_STDIN, 1, "body", 4, 3);
+    n = Pair(content, "FCGI_MPXS_CONNS", 15, "", 0);
+    Record(&b, FCGI_GET_VALUES, 0, content, n, 0);
+    Record(&b, FCGI_STDIN, 1, "", 0, 0);
+    Serve(&b, &r);
+    Check(r.valid && r.ends == 1 && r.types[FCGI_GET_VALUES_RESULT] == 1 && !strstr(r.stdoutText, "body"),
+          "0018 a management record before the end of FCGI_STDIN: FCGX_SkipReadInput stops, the usual reads answer "
+          "it, then the request ends");
 }
 
 /* 10,000 requests in a mix of shapes; returns how many reached the application. */
