@@ -402,16 +402,13 @@ void Acceptor::RunSlot(Slot* s) {
         return;
       case Command::Kind::kRest: {
         // The end of a response the JS thread began (EndHere): the stream is closed already.
-        const char* p = cmd.data.data();
-        size_t left = cmd.data.size();
-        while (left > 0) {
-          int n = OS_Write(req->ipcFd, const_cast<char*>(p), left > (1u << 30) ? (1u << 30) : left);
+        for (size_t done = 0; done < cmd.data.size();) {
+          int n = OS_Write(req->ipcFd, &cmd.data[done], cmd.data.size() - done);  // at most ~256 KiB
           if (n <= 0) {
             req->keepConnection = 0;
             break;
           }
-          p += n;
-          left -= static_cast<size_t>(n);
+          done += static_cast<size_t>(n);
         }
         {
           std::lock_guard<std::mutex> lock(mu_);
@@ -535,32 +532,30 @@ bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
   int cnt = 0;
   for (int i = 0; i < errW.iovcnt; i++) iov[cnt++] = errW.iov[i];
   for (int i = 0; i < outW.iovcnt; i++) iov[cnt++] = outW.iov[i];
-  int first = 0;
-  bool failed = false;
-  while (first < cnt) {
+  // One try: after a partial send the socket is full, and a second try would only find it so.
+  ssize_t sent;
+  do {
     struct msghdr msg = {};
-    msg.msg_iov = iov + first;
-    msg.msg_iovlen = static_cast<size_t>(cnt - first);
-    ssize_t n = sendmsg(req->ipcFd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) failed = true;  // the web server went away: as in EndRequest
-      break;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(cnt);
+    sent = sendmsg(req->ipcFd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  // Another error: the web server went away (as in EndRequest, the connection is not kept).
+  bool failed = sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+  size_t skip = sent > 0 ? static_cast<size_t>(sent) : 0;
+  Command rest;
+  for (int i = 0; i < cnt && !failed; i++) {
+    size_t len = iov[i].iov_len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
     }
-    while (first < cnt && static_cast<size_t>(n) >= iov[first].iov_len) {
-      n -= static_cast<ssize_t>(iov[first].iov_len);
-      first++;
-    }
-    if (first < cnt) {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + n;
-      iov[first].iov_len -= static_cast<size_t>(n);
-    }
+    rest.data.append(static_cast<const char*>(iov[i].iov_base) + skip, len - skip);
+    skip = 0;
   }
-  if (!failed && first < cnt) {
-    // The socket is full: a thread sends the rest (a copy: the JS buffers are released now) and finishes.
-    Command rest;
+  if (!rest.data.empty()) {
+    // A thread sends the rest (a copy: the JS buffers are released now) and finishes the request.
     rest.kind = Command::Kind::kRest;
-    for (int i = first; i < cnt; i++) rest.data.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
     Retire(&cmd);
     Hand(s, std::move(rest));
     return true;

@@ -1439,27 +1439,23 @@ typedef struct FCGX_Stream_Data {
  *
  *----------------------------------------------------------------------
  */
-static void WriteCloseRecords(struct FCGX_Stream *stream)
+/*
+ * The records that close a writer into buf (room for a header and an
+ * FCGI_EndRequestRecord): the stream's EOF record unless this is a stderr
+ * that never carried anything (buffered is FALSE and nothing was
+ * written), then FCGI_END_REQUEST if this is the last open writer.
+ * Returns their length.
+ */
+static int CloseRecords(FCGX_Stream *stream, int buffered, unsigned char *buf)
 {
     FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
-    /*
-     * Enter rawWrite mode so final records won't be encapsulated as
-     * stream data.
-     */
-    data->rawWrite = TRUE;
-    /*
-     * Generate EOF for stream content if needed.
-     */
-    if(!(data->type == FCGI_STDERR
-            && stream->wrNext == data->buff
-            && !data->isAnythingWritten)) {
+    int len = 0;
+    if(!(data->type == FCGI_STDERR && !buffered && !data->isAnythingWritten)) {
         FCGI_Header header;
         header = MakeHeader(data->type, data->reqDataPtr->requestId, 0, 0);
-        FCGX_PutStr((char *) &header, sizeof(header), stream);
-    };
-    /*
-     * Generate FCGI_END_REQUEST record if needed.
-     */
+        memcpy(buf, &header, sizeof(header));
+        len = sizeof(header);
+    }
     if(data->reqDataPtr->nWriters == 1) {
         FCGI_EndRequestRecord endRequestRecord;
         endRequestRecord.header = MakeHeader(FCGI_END_REQUEST,
@@ -1467,9 +1463,24 @@ static void WriteCloseRecords(struct FCGX_Stream *stream)
                 sizeof(endRequestRecord.body), 0);
         endRequestRecord.body = MakeEndRequestBody(
                 data->reqDataPtr->appStatus, FCGI_REQUEST_COMPLETE);
-        FCGX_PutStr((char *) &endRequestRecord,
-                sizeof(endRequestRecord), stream);
+        memcpy(buf + len, &endRequestRecord, sizeof(endRequestRecord));
+        len += sizeof(endRequestRecord);
     }
+    return len;
+}
+
+static void WriteCloseRecords(struct FCGX_Stream *stream)
+{
+    FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
+    unsigned char records[sizeof(FCGI_Header) + sizeof(FCGI_EndRequestRecord)];
+    int len;
+    /*
+     * Enter rawWrite mode so final records won't be encapsulated as
+     * stream data.
+     */
+    data->rawWrite = TRUE;
+    len = CloseRecords(stream, stream->wrNext != data->buff, records);
+    FCGX_PutStr((char *) records, len, stream);
     data->reqDataPtr->nWriters--;
 }
 
@@ -1650,7 +1661,7 @@ int FCGX_PutStrCloseV(const char *str, int n, FCGX_Stream *stream,
     FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
     static const unsigned char zeros[8] = {0};
     FCGI_Header header;
-    int cnt, records = 0, i, closeLen = 0;
+    int cnt, records = 0, i, closeLen;
 
     if(stream->isReader || stream->isClosed || data->rawWrite
             || stream->emptyBuffProc != EmptyBuffProc || n < 0)
@@ -1688,25 +1699,8 @@ int FCGX_PutStrCloseV(const char *str, int n, FCGX_Stream *stream,
         str += cLen;
         n -= cLen;
     }
-    /* The stream's EOF record: due unless this is a stderr that never
-     * carried anything (as in WriteCloseRecords). */
-    if(!(data->type == FCGI_STDERR && cnt == 0
-            && !data->isAnythingWritten)) {
-        header = MakeHeader(data->type, data->reqDataPtr->requestId, 0, 0);
-        memcpy(w->closeRecords, &header, sizeof(header));
-        closeLen = sizeof(header);
-    }
-    if(data->reqDataPtr->nWriters == 1) {
-        FCGI_EndRequestRecord endRequestRecord;
-        endRequestRecord.header = MakeHeader(FCGI_END_REQUEST,
-                data->reqDataPtr->requestId,
-                sizeof(endRequestRecord.body), 0);
-        endRequestRecord.body = MakeEndRequestBody(
-                data->reqDataPtr->appStatus, FCGI_REQUEST_COMPLETE);
-        memcpy(w->closeRecords + closeLen, &endRequestRecord,
-                sizeof(endRequestRecord));
-        closeLen += sizeof(endRequestRecord);
-    }
+    /* The close records, as WriteCloseRecords writes them. */
+    closeLen = CloseRecords(stream, cnt > 0, w->closeRecords);
     if(closeLen > 0) {
         w->iov[cnt].iov_base = w->closeRecords;
         w->iov[cnt].iov_len = closeLen;
