@@ -3,7 +3,8 @@ import { fcgiError, isErrorWithCode } from './errors';
 import type { HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import { native, type NativeAcceptLoop, type NativeAddress } from './native';
-import { kRetire, Request, type Output, type Role } from './request';
+import { kRetire, Request, type DenyResponse, type Output, type Role } from './request';
+import { CgiAcceptLoop, isCgiInvocation, isFastCGI } from './cgi';
 import type { Env } from './env';
 import { Server, type ServerRequest } from './server';
 
@@ -24,12 +25,26 @@ export class FastCGI {
       this.#io = new native.AcceptLoop(nativeOptions);
     } catch (err) {
       if (options === undefined && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
+        if (isCgiInvocation()) {
+          // Started as a CGI script: one request from the environment and stdin (as fcgi2 and Perl's FCGI).
+          this.#io = new CgiAcceptLoop();
+          return;
+        }
         err.message =
           `FastCGI: no listen options were given and fd 0 is not a listening socket (${err.message}). ` +
           'Start the app under spawn-fcgi or mod_fcgid, or pass { path } or { port }.';
       }
       throw err;
     }
+  }
+
+  /**
+   * True when this process was started by a FastCGI server (fd 0 is a listening socket: spawn-fcgi,
+   * mod_fcgid; or systemd passed it sockets); false when it runs as a plain CGI script or from a terminal.
+   * Perl's IsFastCGI, fcgi2's !FCGX_IsCGI().
+   */
+  static isFastCGI(): boolean {
+    return isFastCGI();
   }
 
   /**
@@ -79,6 +94,17 @@ export class FastCGI {
   }
   read(max?: number): Buffer {
     return this.request.read(max);
+  }
+  readData(max?: number): Buffer {
+    return this.request.readData(max);
+  }
+  allow(variables?: Readonly<Record<string, string | number>>): this {
+    this.request.allow(variables);
+    return this;
+  }
+  deny(status?: number, response?: DenyResponse): this {
+    this.request.deny(status, response);
+    return this;
   }
   error(data: Output): boolean {
     return this.request.error(data);
@@ -150,6 +176,14 @@ export class FastCGI {
   /** Where it listens. */
   address(): NativeAddress | null {
     return this.#io.address();
+  }
+
+  /**
+   * Perl's LastCall(): the current request goes on to its end as usual, and the next accept() returns false
+   * (it finishes this request, stops listening and removes the unix socket file) instead of waiting.
+   */
+  lastCall(): void {
+    this.#io.requestShutdown();
   }
 
   /** Finishes the current request, stops listening and removes the unix socket file. */

@@ -20,6 +20,8 @@ export interface NativeAcceptLoop {
   writeError(data: string | Uint8Array): boolean;
   /** Up to max bytes of FCGI_STDIN (all that is left when max is omitted); empty at the end. */
   read(max?: number): Buffer;
+  /** FILTER: up to max bytes of FCGI_DATA (the rest of FCGI_STDIN is skipped first); empty for other roles. */
+  readData(max?: number): Buffer;
   flush(): boolean;
   finish(): void;
   setExitStatus(status: number): void;
@@ -40,7 +42,7 @@ export type AcceptorEventKind = (typeof AcceptorEventKind)[keyof typeof Acceptor
 /**
  * onEvent(kind, slot, generation, a, b, c, d): Request → a = params joined like params(), b = role, and for a
  * small declared body read with the request c = its bytes, d = true when that is all of it (else undefined);
- * Data → a = body bytes, b = end of body; Written → a = bytes written so far; Aborted, WorkerExit → none.
+ * Data → a = body bytes, b = end of body, d = true when the bytes are FCGI_DATA (FILTER) instead of the body; Written → a = bytes written so far; Aborted, WorkerExit → none.
  */
 export type AcceptorEventHandler = (
   kind: AcceptorEventKind,
@@ -66,8 +68,8 @@ export interface NativeAcceptor {
   write(request: number, data: NativeOutput, notify: boolean): void;
   writeError(request: number, data: string | Uint8Array): void;
   flush(request: number): void;
-  /** Ask for up to max body bytes; they arrive as a Data event. */
-  read(request: number, max: number): void;
+  /** Ask for up to max body bytes (FILTER: of FCGI_DATA with filterData); they arrive as a Data event. */
+  read(request: number, max: number, filterData?: boolean): void;
   /** Last output, then END_REQUEST; the worker goes back to accepting. */
   end(request: number, data: NativeOutput | undefined, exitStatus: number, cut: boolean): void;
   /** The handler went asynchronous: report a hang-up of the web server (Aborted) while it waits. */
@@ -87,6 +89,8 @@ export interface NativeBinding {
   AcceptLoop: new (options: NativeListenOptions) => NativeAcceptLoop;
   Acceptor: new (source: NativeListenOptions | NativeAcceptLoop, concurrency: number, onEvent: AcceptorEventHandler) => NativeAcceptor;
   fcgi2Version: string;
+  /** True when fd is a listening socket (SO_ACCEPTCONN). */
+  isListeningSocket(fd: number): boolean;
 }
 
 function load(): NativeBinding {

@@ -1,11 +1,41 @@
 // Request: one FastCGI request of the synchronous accept loop (env, head, body in and out) over native I/O.
 import { findParam, parseParams, type Env } from './env';
-import { argTypeError, fcgiError } from './errors';
+import { argRangeError, argTypeError, fcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import type { NativeAcceptLoop } from './native';
 
 export type Role = 'RESPONDER' | 'AUTHORIZER' | 'FILTER';
 export type Output = string | Uint8Array;
+
+/** What an AUTHORIZER's deny() sends to the client besides the status. */
+export interface DenyResponse {
+  headers?: HeaderFields;
+  body?: Output;
+}
+
+/** @internal Variable-NAME fields of an AUTHORIZER's allow(). */
+export function authorizerVariables(variables: Readonly<Record<string, string | number>>): Record<string, string | number> {
+  if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) throw argTypeError('variables', 'an object', variables);
+  const fields: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(variables)) fields[`Variable-${name}`] = value;
+  return fields;
+}
+
+/** @internal */
+export function checkDenyStatus(status: unknown): asserts status is number {
+  if (typeof status !== 'number') throw argTypeError('status', 'of type number', status);
+  if (!Number.isInteger(status) || status < 100 || status > 999 || status === 200) {
+    throw argRangeError('status', 'an integer from 100 to 999 other than 200 (200 allows)', status);
+  }
+}
+
+/** @internal */
+export function checkDenyResponse(response: unknown): DenyResponse {
+  if (typeof response !== 'object' || response === null || Array.isArray(response)) throw argTypeError('response', 'an object', response);
+  const { body } = response as DenyResponse;
+  if (body !== undefined) checkOutput('response.body', body);
+  return response as DenyResponse;
+}
 
 /** Internal: ends a Request's life when the loop moves on (not exported from the package). */
 export const kRetire = Symbol('retire');
@@ -108,6 +138,43 @@ export class Request {
     return this.#io.read(max);
   }
 
+  /**
+   * FILTER role: the file to filter (FCGI_DATA), up to max bytes, or everything left when max is omitted; empty
+   * at the end, and for the other roles. Its size and mtime are in env.FCGI_DATA_LENGTH and FCGI_DATA_LAST_MOD.
+   * The web server sends it after the body: reading it skips what is left of the body.
+   */
+  readData(max?: number): Buffer {
+    this.#check();
+    if (max === undefined) return this.#io.readData();
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) throw argTypeError('max', 'a non-negative integer', max);
+    return this.#io.readData(max);
+  }
+
+  /**
+   * AUTHORIZER role: lets the request through. The response is status 200 with a `Variable-NAME: value` field
+   * per variable, which the web server passes on to the protected app (as NAME in its environment).
+   */
+  allow(variables: Readonly<Record<string, string | number>> = {}): this {
+    this.#check();
+    this.#head.add(authorizerVariables(variables));
+    this.#head.setStatus(200);
+    return this;
+  }
+
+  /**
+   * AUTHORIZER role: refuses the request. The status (default 403) with its header fields and body goes to
+   * the client, e.g. deny(401, { headers: { 'WWW-Authenticate': 'Basic realm="x"' }, body: 'who are you?' }).
+   */
+  deny(status = 403, response: DenyResponse = {}): this {
+    this.#check();
+    checkDenyStatus(status);
+    const { headers = {}, body } = checkDenyResponse(response);
+    this.#head.add(headers);
+    this.#head.setStatus(status);
+    if (body !== undefined) this.print(body);
+    return this;
+  }
+
   /** Writes to FCGI_STDERR (the web server's error log). */
   error(data: Output): boolean {
     this.#check();
@@ -143,6 +210,9 @@ export class Request {
   /** @internal the head goes out even when no body was printed; then the request is dead to its holder. */
   [kRetire](): void {
     if (!this.#live) return;
+    if (!this.#head.used && !this.#head.sent && this.#io.role() === 'AUTHORIZER') {
+      this.#head.setStatus(403); // an authorizer that answered nothing denies (an empty response reads as 200)
+    }
     this.#sendHead();
     this.#live = false;
   }

@@ -8,12 +8,14 @@ import { normalizeListenOptions, type ListenOptions } from './listen';
 import {
   AcceptorEventKind,
   native,
+  type AcceptorEventHandler,
   type NativeAcceptLoop,
   type NativeAcceptor,
   type NativeAddress,
 } from './native';
 import type { NativeListenOptions } from './listen';
-import type { Output, Role } from './request';
+import { authorizerVariables, checkDenyResponse, checkDenyStatus, type DenyResponse, type Output, type Role } from './request';
+import { CgiAcceptLoop, CgiAcceptor, isCgiInvocation } from './cgi';
 
 export interface ServerOptions {
   /**
@@ -72,6 +74,7 @@ export class ServerRequest {
   #aborted = false;
   #controller: AbortController | undefined;
   #body: Readable | undefined;
+  #data: Readable | undefined;
   #stdout: Writable | undefined;
   #exitStatus = 0;
   /** @internal which request of the native slot this is */
@@ -239,6 +242,53 @@ export class ServerRequest {
     return this.#body;
   }
 
+  /**
+   * FILTER role: the file to filter (FCGI_DATA) as a stream with backpressure; an empty stream for the other
+   * roles. Its size and mtime are in env.FCGI_DATA_LENGTH and FCGI_DATA_LAST_MOD. The web server sends it
+   * after the body: once it is read from, the body stream ends (what was left of the body is skipped).
+   */
+  get data(): Readable {
+    if (this.#data === undefined) {
+      const io = this.#host.io;
+      const id = this.#id;
+      const data = new Readable({
+        highWaterMark: READ_CHUNK,
+        read: () => {
+          if (this.#ended || this.#role !== 'FILTER') data.push(null);
+          else if (this.#aborted) data.destroy(this.#abortError());
+          else io.read(id, READ_CHUNK, true);
+        },
+      });
+      this.#data = data;
+    }
+    return this.#data;
+  }
+
+  /**
+   * AUTHORIZER role: lets the request through. The response is status 200 with a `Variable-NAME: value` field
+   * per variable, which the web server passes on to the protected app (as NAME in its environment).
+   */
+  allow(variables: Readonly<Record<string, string | number>> = {}): this {
+    this.#check();
+    this.#head.add(authorizerVariables(variables));
+    this.#head.setStatus(200);
+    return this;
+  }
+
+  /**
+   * AUTHORIZER role: refuses the request. The status (default 403) with its header fields and body goes to
+   * the client, e.g. deny(401, { headers: { 'WWW-Authenticate': 'Basic realm="x"' }, body: 'who are you?' }).
+   */
+  deny(status = 403, response: DenyResponse = {}): this {
+    this.#check();
+    checkDenyStatus(status);
+    const { headers = {}, body } = checkDenyResponse(response);
+    this.#head.add(headers);
+    this.#head.setStatus(status);
+    if (body !== undefined) this.print(body);
+    return this;
+  }
+
   /** The whole body as bytes; throws FCGI_BODY_TOO_LARGE (answered 413) over `limit` (default: the server's bodyLimit). */
   async bytes(limit = this.#host.bodyLimit): Promise<Buffer> {
     if (this.#bodyTaken) return Buffer.alloc(0); // consumed, as a second read of the stream would find it
@@ -288,6 +338,9 @@ export class ServerRequest {
   /** Ends the request now (returning from the handler does the same). */
   finish(): void {
     if (this.#ended) return;
+    if (!this.#head.used && !this.#head.sent && this.#role === 'AUTHORIZER') {
+      this.#head.setStatus(403); // an authorizer that answered nothing denies (an empty response reads as 200)
+    }
     this.#ended = true;
     if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
     const data = this.#takePending();
@@ -296,6 +349,7 @@ export class ServerRequest {
     this.#host.io.end(this.#id, this.#aborted ? undefined : data, this.#exitStatus, this.#aborted);
     this.#resolveDrain();
     this.#body?.push(null);
+    this.#data?.push(null);
     this.#host.requestDone(this);
   }
 
@@ -320,8 +374,8 @@ export class ServerRequest {
   }
 
   /** @internal */
-  onData(chunk: Buffer, eof: boolean): void {
-    const body = this.#body;
+  onData(chunk: Buffer, eof: boolean, filterData = false): void {
+    const body = filterData ? this.#data : this.#body;
     if (body === undefined) return;
     if (chunk.length > 0) body.push(chunk);
     if (eof) {
@@ -342,6 +396,7 @@ export class ServerRequest {
     this.#controller?.abort(this.#abortError());
     this.#resolveDrain();
     if (this.#body && !this.#body.readableEnded) this.#body.destroy(this.#abortError());
+    if (this.#data && !this.#data.readableEnded) this.#data.destroy(this.#abortError());
   }
 
   #abortError(): LibfcgiError {
@@ -422,6 +477,7 @@ export class Server extends EventEmitter {
   #closeTimer: NodeJS.Timeout | undefined;
   #onSigterm: (() => void) | undefined;
   #unref = false;
+  #cgi = false;
   readonly #host: RequestHost;
 
   constructor(handler: Handler, options: ServerOptions = {}) {
@@ -458,7 +514,9 @@ export class Server extends EventEmitter {
   /** Starts accepting on `{ path }`, `{ host, port }` or `{ fd }` (default fd 0), like FastCGI's constructor. */
   listen(options?: ListenOptions): Promise<this> {
     try {
-      this.attach(normalizeListenOptions(options));
+      // Started as a CGI script (no options, fd 0 not a listening socket, GATEWAY_INTERFACE set): serve the
+      // one request the process was started for, then close.
+      this.attach(options === undefined && isCgiInvocation() ? new CgiAcceptLoop() : normalizeListenOptions(options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -468,9 +526,9 @@ export class Server extends EventEmitter {
   /** @internal listen on validated options, or share a FastCGI accept loop's socket (for await). */
   attach(source: NativeListenOptions | NativeAcceptLoop): void {
     if (this.#io !== undefined) throw fcgiError('FCGI_CLOSED', 'the server is already listening (create another one)');
-    const io = new native.Acceptor(source, this.concurrency, (kind, slot, gen, a, b, c, d) =>
-      this.#onEvent(kind, slot, gen, a, b, c, d),
-    );
+    const onEvent: AcceptorEventHandler = (kind, slot, gen, a, b, c, d) => this.#onEvent(kind, slot, gen, a, b, c, d);
+    this.#cgi = source instanceof CgiAcceptLoop;
+    const io = this.#cgi ? new CgiAcceptor(this.concurrency, onEvent) : new native.Acceptor(source, this.concurrency, onEvent);
     this.#io = io;
     this.#slots = new Array(this.concurrency);
     io.start();
@@ -543,7 +601,7 @@ export class Server extends EventEmitter {
     }
     const req = this.#slots[slot];
     if (req === undefined || req.generation !== gen) return; // for a request that already ended
-    if (kind === AcceptorEventKind.Data) req.onData(a as Buffer, b as boolean);
+    if (kind === AcceptorEventKind.Data) req.onData(a as Buffer, b as boolean, d === true);
     else if (kind === AcceptorEventKind.Written) req.onWritten(a as number);
     else if (kind === AcceptorEventKind.Aborted) req.onAborted();
   }
@@ -586,6 +644,7 @@ export class Server extends EventEmitter {
     // finish() runs once per request, so the count stays exact.
     this.#inFlight--;
     if (this.#slots[req.slot] === req) this.#slots[req.slot] = undefined;
+    if (this.#cgi) void this.close(); // a CGI process serves one request
   }
 
   #closed(): void {

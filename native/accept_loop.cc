@@ -27,6 +27,7 @@ Napi::Function AcceptLoop::Define(Napi::Env env) {
                          InstanceMethod<&AcceptLoop::Write>("write"),
                          InstanceMethod<&AcceptLoop::WriteError>("writeError"),
                          InstanceMethod<&AcceptLoop::Read>("read"),
+                         InstanceMethod<&AcceptLoop::ReadData>("readData"),
                          InstanceMethod<&AcceptLoop::Flush>("flush"),
                          InstanceMethod<&AcceptLoop::Finish>("finish"),
                          InstanceMethod<&AcceptLoop::SetExitStatus>("setExitStatus"),
@@ -87,7 +88,7 @@ void AcceptLoop::StopSignalWatch() {
 
 void AcceptLoop::CloseAll() {
   if (inRequest_ && listener_) {
-    FinishRequest(&req_, listener_.get());
+    FinishRequest(&req_, listener_.get(), &input_);
     inRequest_ = false;
   }
   ReleaseConnection(&req_);
@@ -102,7 +103,7 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!listener_) return Napi::Boolean::New(env, false);
   if (inRequest_) {
-    FinishRequest(&req_, listener_.get());
+    FinishRequest(&req_, listener_.get(), &input_);
     inRequest_ = false;
   }
   StartSignalWatch();
@@ -111,6 +112,7 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
     WaitResult w = AcceptRequest(&req_, listener_.get(), sigActive_ ? uv_backend_fd(&sigLoop_) : -1);
     if (w == WaitResult::kConnection) {
       inRequest_ = true;
+      input_ = InputStream::kStdin;
       return Napi::Boolean::New(env, true);
     }
     if (w == WaitResult::kClosed) break;
@@ -159,6 +161,20 @@ Napi::Value AcceptLoop::WriteError(const Napi::CallbackInfo& info) {
 Napi::Value AcceptLoop::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!RequireRequest(env)) return env.Undefined();
+  // After the switch to FCGI_DATA the body is over (its rest was skipped).
+  if (input_ == InputStream::kData) return Napi::Buffer<char>::New(env, 0);
+  return ReadInput(info);
+}
+
+Napi::Value AcceptLoop::ReadData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireRequest(env)) return env.Undefined();
+  if (!StartFilterData(&req_, &input_)) return Napi::Buffer<char>::New(env, 0);  // not a FILTER: no data
+  return ReadInput(info);
+}
+
+Napi::Value AcceptLoop::ReadInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   double max = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
   std::string buf;
   // Grows with what arrives (read(2 ** 30) on a 10-byte body allocates nothing large).
@@ -180,7 +196,7 @@ Napi::Value AcceptLoop::Flush(const Napi::CallbackInfo& info) {
 
 Napi::Value AcceptLoop::Finish(const Napi::CallbackInfo& info) {
   if (inRequest_) {
-    FinishRequest(&req_, listener_.get());
+    FinishRequest(&req_, listener_.get(), &input_);
     inRequest_ = false;
   }
   return info.Env().Undefined();

@@ -30,6 +30,9 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteError(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
+  // FILTER: FCGI_DATA (the file to filter), after the rest of FCGI_STDIN; empty for other roles.
+  Napi::Value ReadData(const Napi::CallbackInfo& info);
+  Napi::Value ReadInput(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Finish(const Napi::CallbackInfo& info);
   Napi::Value SetExitStatus(const Napi::CallbackInfo& info);
@@ -49,6 +52,7 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
   ParamLimits limits_;
   FCGX_Request req_;
   bool inRequest_ = false;
+  InputStream input_ = InputStream::kStdin;
   bool shutdown_ = false;
   // SIGTERM is watched through a private libuv loop whose backend fd joins our poll(): libuv installs and
   // removes the process handler as for any Node signal listener, and we never call sigaction ourselves.

@@ -262,6 +262,7 @@ void Acceptor::Dispatch(Slot* s) {
     s->watchId = 0;
   }
   s->written = 0;
+  s->input = InputStream::kStdin;
   AcceptorEvent request;
   request.kind = AcceptorEvent::Kind::kRequest;
   request.data = JoinParams(&s->req);
@@ -385,15 +386,19 @@ void Acceptor::RunSlot(Slot* s) {
       case Command::Kind::kRead: {
         AcceptorEvent ev;
         ev.kind = AcceptorEvent::Kind::kData;
+        ev.filterData = cmd.filterData;
         int n = 0;
-        if (!aborted) {
+        // FILTER's FCGI_DATA comes after FCGI_STDIN (whose unread rest is skipped); a body read after that ends.
+        bool atEnd = cmd.filterData ? !StartFilterData(req, &s->input) : s->input == InputStream::kData;
+        if (!aborted && atEnd && FCGX_GetError(req->in) != 0) abort();
+        if (!aborted && !atEnd) {
           ev.data.resize(static_cast<size_t>(cmd.readMax));
           n = FCGX_GetStr(&ev.data[0], cmd.readMax, req->in);  // fewer than asked only at the end
           if (n < 0) n = 0;
           ev.data.resize(static_cast<size_t>(n));
           if (FCGX_GetError(req->in) != 0) abort();  // timeout, peer gone, FCGI_ABORT_REQUEST
         }
-        ev.eof = aborted || n < cmd.readMax;
+        ev.eof = aborted || atEnd || n < cmd.readMax;
         PostTo(s, std::move(ev));
         break;
       }
@@ -452,7 +457,7 @@ void Acceptor::EndRequest(Slot* s, Command& cmd) {
 #ifdef FCGX_HAVE_PUT_STR_CLOSE
     // The output, FCGI_STDOUT's end and END_REQUEST in as few writes as possible (one for up to 64 KiB):
     // the rest of the body is read first and stderr closed, as FinishRequest would do before them.
-    DrainUnreadInput(req);
+    DrainUnreadInput(req, &s->input);
     FCGX_FClose(req->err);
     if (!PutDataClose(cmd, req->out)) aborted = true;
 #else
@@ -465,7 +470,7 @@ void Acceptor::EndRequest(Slot* s, Command& cmd) {
 }
 
 void Acceptor::AfterEnd(Slot* s) {
-  FinishRequest(&s->req, listener_.get());
+  FinishRequest(&s->req, listener_.get(), &s->input);
   if (s->req.ipcFd >= 0) {
     // The next request on this connection was read ahead with this one (pipelined): serve it now.
     AcceptOn(s);
@@ -511,7 +516,8 @@ bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
                 lead <= static_cast<size_t>(req->out->stop - req->out->wrNext) && lastLen <= FCGX_CLOSE_WRITE_MAX &&
                 // The unread rest of the body must be in the input buffer already (a kept connection reads on
                 // from there): a GET's empty FCGI_STDIN is, as a rule. No read, no lock wait: memory only.
-                (req->keepConnection == 0 || FCGX_SkipReadInput(req->in) == 1);
+                // A FILTER request's FCGI_DATA may follow: a thread reads it to the end.
+                (req->keepConnection == 0 || (req->role != FCGI_FILTER && FCGX_SkipReadInput(req->in) == 1));
     if (!here) return false;  // a thread ends it as usual
     s->inFlight = false;      // nothing is queued for a request that is not in flight
     watchId = s->watchId;
@@ -564,7 +570,7 @@ bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
   if (failed) req->keepConnection = 0;
   bool keep = req->keepConnection != 0 && FCGX_GetError(req->in) == 0;
   if (keep && FCGX_HasReadAhead(req->in)) {
-    FinishRequest(req, listener_.get());  // keeps the bytes read ahead; no I/O (input at its end, writers closed)
+    FinishRequest(req, listener_.get(), &s->input);  // keeps the bytes read ahead; no I/O (input at its end, writers closed)
     Command next;
     next.kind = Command::Kind::kNext;  // a thread reads the rest of that request
     Hand(s, std::move(next));
@@ -750,7 +756,8 @@ void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor* self, Ac
     case AcceptorEvent::Kind::kData: {
       void* copy = nullptr;
       ok = ok && napi_create_buffer_copy(e, ev->data.size(), ev->data.data(), &copy, &args[3]) == napi_ok &&
-           napi_get_boolean(e, ev->eof, &args[4]) == napi_ok;
+           napi_get_boolean(e, ev->eof, &args[4]) == napi_ok &&
+           (!ev->filterData || napi_get_boolean(e, true, &args[6]) == napi_ok);
       break;
     }
     case AcceptorEvent::Kind::kWritten:
@@ -976,6 +983,7 @@ Napi::Value Acceptor::Read(const Napi::CallbackInfo& info) {
   cmd.kind = Command::Kind::kRead;
   cmd.readMax = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 65536;
   if (cmd.readMax < 1) cmd.readMax = 65536;
+  cmd.filterData = info.Length() > 2 && info[2].ToBoolean();
   Push(w, generation, std::move(cmd));
   return info.Env().Undefined();
 }

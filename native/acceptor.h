@@ -37,6 +37,7 @@ struct AcceptorEvent {
   std::unique_ptr<char, FreeDeleter> bodyBytes;
   size_t bodyLength = 0;
   double written = 0;       // kWritten: bytes written so far for this request
+  bool filterData = false;  // kData: the bytes are FCGI_DATA (FILTER), not the body
 };
 
 // Output that lives in a JS buffer, kept alive by a reference until a thread wrote it (not copied).
@@ -56,6 +57,7 @@ struct Command {
   std::vector<Piece> pieces;  // the output otherwise (used instead of data when not empty)
   bool notify = false;  // kWrite: report kWritten once done
   int readMax = 0;      // kRead
+  bool filterData = false;  // kRead: from FCGI_DATA (FILTER) instead of the body
   int exitStatus = 0;   // kEnd
   bool cut = false;     // kEnd: close the connection instead of an orderly END_REQUEST
 };
@@ -79,6 +81,7 @@ struct Slot {
   uint64_t watchId = 0;    // Listener::WatchInFlight while the handler waits
   // Owned by the thread running the slot:
   double written = 0;
+  InputStream input = InputStream::kStdin;  // FILTER: reading FCGI_DATA yet?
   bool stale = false;  // ended by EndHere: req still holds that request's memory (freed when the slot is taken)
 };
 

@@ -1,12 +1,31 @@
 // Addon entry: registers the native classes and the per-environment state.
 #include <napi.h>
+#include <sys/socket.h>
 
 #include "accept_loop.h"
 #include "acceptor.h"
 #include "addon.h"
+#include "errors.h"
 #include "request.h"
 
 namespace libfcgi {
+
+namespace {
+// True when fd is a socket that listens (SO_ACCEPTCONN): how a FastCGI app tells it was started by a FastCGI
+// server (spawn-fcgi, mod_fcgid: fd 0) rather than as a CGI script, as fcgi2's FCGX_IsCGI does.
+Napi::Value IsListeningSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    MakeTypeError(env, "ERR_INVALID_ARG_TYPE", "fd must be a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  bool yes = fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
+  return Napi::Boolean::New(env, yes);
+}
+}  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnsureLibraryInit();
@@ -16,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api at environment teardown
   exports.Set("AcceptLoop", acceptLoop);
   exports.Set("Acceptor", Acceptor::Define(env));
+  exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   exports.Set("fcgi2Version", Napi::String::New(env, "2.4.5"));
   return exports;
 }

@@ -55,18 +55,35 @@ WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd) {
   }
 }
 
-void DrainUnreadInput(FCGX_Request* req) {
-  if (req->in == nullptr || req->keepConnection == 0 || FCGX_HasSeenEOF(req->in)) return;
-  // Unread request body would be parsed as the start of the next request on this connection.
+namespace {
+void SkipToEnd(FCGX_Stream* in) {
   char trash[8192];
-  while (FCGX_GetStr(trash, sizeof trash, req->in) > 0) {
+  while (FCGX_GetStr(trash, sizeof trash, in) > 0) {
   }
 }
+}  // namespace
 
-void FinishRequest(FCGX_Request* req, Listener* listener) {
+bool StartFilterData(FCGX_Request* req, InputStream* input) {
+  if (req->in == nullptr || req->role != FCGI_FILTER) return false;
+  if (*input == InputStream::kData) return true;
+  // fcgi2 reads the streams in order: FCGI_DATA only after FCGI_STDIN's end.
+  SkipToEnd(req->in);
+  if (FCGX_GetError(req->in) != 0 || FCGX_StartFilterData(req->in) != 0) return false;
+  *input = InputStream::kData;
+  return true;
+}
+
+void DrainUnreadInput(FCGX_Request* req, InputStream* input) {
+  if (req->in == nullptr || req->keepConnection == 0) return;
+  // Unread request body (or filter data) would be parsed as the start of the next request on this connection.
+  if (req->role == FCGI_FILTER && *input == InputStream::kStdin && !StartFilterData(req, input)) return;
+  if (!FCGX_HasSeenEOF(req->in)) SkipToEnd(req->in);
+}
+
+void FinishRequest(FCGX_Request* req, Listener* listener, InputStream* input) {
   if (req->in == nullptr) return;
   bool keep = req->keepConnection != 0;
-  DrainUnreadInput(req);
+  DrainUnreadInput(req, input);
   if (FCGX_FClose(req->err) != 0) keep = false;
   if (FCGX_FClose(req->out) != 0) keep = false;
   if (FCGX_GetError(req->in) != 0) keep = false;

@@ -24,11 +24,20 @@ void InitRequest(FCGX_Request* req, const ParamLimits& limits);
 // Connections that fail (protocol error, unknown role, peer gone) are closed and the wait goes on.
 WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd);
 
-// On a kept connection: reads what is left of the request body (it would be taken for the next request).
-void DrainUnreadInput(FCGX_Request* req);
+// Which stream a request's input (req->in) reads. A FILTER request's FCGI_DATA follows its FCGI_STDIN on the
+// same fcgi2 stream, switched by FCGX_StartFilterData; fcgi2 keeps no public record of the switch.
+enum class InputStream { kStdin, kData };
+
+// FILTER: moves the input to FCGI_DATA (once; the unread rest of FCGI_STDIN is discarded). False for another
+// role or when the input failed.
+bool StartFilterData(FCGX_Request* req, InputStream* input);
+
+// On a kept connection: reads what is left of the request body, and of a FILTER request's FCGI_DATA (it
+// would be taken for the next request).
+void DrainUnreadInput(FCGX_Request* req, InputStream* input);
 
 // Ends the request: END_REQUEST, then the connection goes back to the listener (kept) or lingers closed.
-void FinishRequest(FCGX_Request* req, Listener* listener);
+void FinishRequest(FCGX_Request* req, Listener* listener, InputStream* input);
 
 // Drops a connection still held by the request (a pipelined next request read ahead, patch 0009).
 void ReleaseConnection(FCGX_Request* req);
