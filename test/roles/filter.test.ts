@@ -3,7 +3,7 @@
 import crypto from 'crypto';
 import path from 'path';
 import { FastCGIClient, parseCgiResponse, type RequestOptions } from '../../lib/client';
-import { fixture, startApp, type AppProcess } from '../helpers/app-process';
+import { example, fixture, startApp, type AppProcess } from '../helpers/app-process';
 import { begin, describeRecords, RawConnection, RecordType, stream } from '../protocol/harness';
 import { encodeParams } from '../../lib/client';
 import { makeTempDir } from '../helpers/tmp';
@@ -129,6 +129,34 @@ describe.each(['sync', 'server'])('FILTER role (%s)', (kind) => {
       expect(JSON.parse(parseCgiResponse(stdout).body.toString())).toMatchObject({ body: 'body!', data: 'the data stream' });
     } finally {
       conn.destroy();
+    }
+  });
+});
+
+describe('examples/filter-markdown.ts', () => {
+  let app: AppProcess | undefined;
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  test('answers the FCGI_DATA file as HTML, with Last-Modified from FCGI_DATA_LAST_MOD', async () => {
+    const socketPath = path.join(makeTempDir('fcgi-md-'), 'filter.sock');
+    app = await startApp(example('filter-markdown.ts'), { listen: { path: socketPath } });
+    const markdown = '# Title\n\nSome *emphasis* and `code` <b>.\n';
+    const client = await FastCGIClient.connect({ path: socketPath }, { timeout: 10000 });
+    try {
+      const { stdout } = await client
+        .request({
+          role: 'FILTER',
+          params: { REQUEST_URI: '/doc.md', FCGI_DATA_LENGTH: String(markdown.length), FCGI_DATA_LAST_MOD: '1700000000' },
+          data: markdown,
+        })
+        .response();
+      const r = parseCgiResponse(stdout);
+      expect(r.body.toString()).toBe('<!doctype html>\n<h1>Title</h1>\n<p>Some <em>emphasis</em> and <code>code</code> &lt;b&gt;.</p>\n');
+      expect(r.headers).toContainEqual(['Last-Modified', 'Tue, 14 Nov 2023 22:13:20 GMT']);
+    } finally {
+      await client.close();
     }
   });
 });
