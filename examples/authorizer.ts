@@ -24,18 +24,22 @@ function authorize(req: ServerRequest): void {
     // Apache's authz phase (Require): the user is authenticated already; decide on the resource.
     const user = req.env.REMOTE_USER ?? '';
     if (USERS[user] !== undefined && !uri.includes('/forbidden')) req.allow({ AUTHZ_LEVEL: USERS[user].level });
-    else req.deny(403, { headers: { 'Content-Type': 'text/plain' }, body: `authorizer: ${user} may not see ${uri}\n` });
+    else req.deny(403, { headers: { 'Content-Type': 'text/plain' }, body: `${user} may not see ${uri}\n` });
     return;
   }
   const auth = basicAuth(req);
   const known = auth && USERS[auth.user];
-  if (auth && known && known.password === auth.password && !uri.includes('/forbidden')) {
-    req.allow({ AUTH_USER: auth.user, AUTH_LEVEL: known.level });
+  if (auth && known && known.password === auth.password) {
+    if (uri.includes('/forbidden')) {
+      req.deny(403, { headers: { 'Content-Type': 'text/plain' }, body: `${auth.user} may not see ${uri}\n` });
+    } else {
+      req.allow({ AUTH_USER: auth.user, AUTH_LEVEL: known.level });
+    }
     return;
   }
   req.deny(401, {
     headers: { 'WWW-Authenticate': 'Basic realm="private"', 'Content-Type': 'text/plain' },
-    body: 'authorizer: who are you?\n',
+    body: 'Who are you? (the authorizer asks)\n',
   });
 }
 

@@ -82,12 +82,12 @@ describe.each(['sync', 'server'])('allow() and deny() (%s)', (kind) => {
 describeWithBinaries(['apache2'])('Apache mod_authnz_fcgi with examples/apache-authorizer.conf', () => {
   const track = closeAfterEach();
 
-  test('Basic credentials (authn) and Require (authz) both asked of the app; variables reach the protected page', async () => {
+  test('AuthBasicProvider (authn), Require (authz) and check_user_id: variables reach the protected page, denials are answered', async () => {
     // mod_authnz_fcgi connects over TCP only.
     const app = track(await startApp(example('authorizer.ts'), { listen: { tcp: true } }));
     const address = app.address as { host: string; port: number };
     const site = exampleWith('apache-authorizer.conf', [['127.0.0.1:9000', `${address.host}:${address.port}`]]);
-    const modules = ['authn_core', 'auth_basic', 'authnz_fcgi'].map(
+    const modules = ['authn_core', 'auth_basic', 'authnz_fcgi', 'authz_user'].map(
       (m) => `LoadModule ${m}_module "/usr/lib/apache2/modules/mod_${m}.so"`,
     );
     const apache = track(await startApache({ mode: 'proxy_fcgi', upstream: address, extraConf: [...modules, site].join('\n') }));
@@ -110,13 +110,28 @@ describeWithBinaries(['apache2'])('Apache mod_authnz_fcgi with examples/apache-a
     const forbidden = await httpRequest(`${apache.url}/private/forbidden`, { headers: ALICE });
     expect(forbidden.status).toBe(401);
     expect(forbidden.text).not.toContain('"vars"');
+
+    // check_user_id (AuthnzFcgiCheckAuthnProvider): the authorizer's own denials reach the client.
+    const apiNone = await httpRequest(`${apache.url}/api/report`);
+    expect({ status: apiNone.status, text: apiNone.text, auth: apiNone.headers['www-authenticate'] }).toEqual({
+      status: 401,
+      text: 'Who are you? (the authorizer asks)\n',
+      auth: 'Basic realm="private"',
+    });
+    const apiForbidden = await httpRequest(`${apache.url}/api/forbidden`, { headers: ALICE });
+    expect({ status: apiForbidden.status, text: apiForbidden.text }).toEqual({ status: 403, text: 'alice may not see /api/forbidden\n' });
+    const apiOk = await httpRequest(`${apache.url}/api/report`, { headers: ALICE });
+    expect({ status: apiOk.status, body: JSON.parse(apiOk.text) as unknown }).toEqual({
+      status: 200,
+      body: { page: '/api/report', vars: { REMOTE_USER: 'alice', AUTH_USER: 'alice', AUTH_LEVEL: '7' } },
+    });
   });
 });
 
 describeWithBinaries(['lighttpd'])('lighttpd mode "authorizer" with examples/lighttpd-authorizer.conf', () => {
   const track = closeAfterEach();
 
-  test('allowed requests reach the files under docroot; denied ones get the authorizer\'s status, head and body', async () => {
+  test('allowed requests reach docroot (a CGI there sees the variables); denied ones get the authorizer\'s status, head and body', async () => {
     const dir = track(tempDir()).path;
     const socket = path.join(dir, 'authorizer.sock');
     track(await startApp(example('authorizer.ts'), { listen: { path: socket } }));
@@ -124,6 +139,11 @@ describeWithBinaries(['lighttpd'])('lighttpd mode "authorizer" with examples/lig
     const docroot = path.join(dir, 'www');
     fs.mkdirSync(path.join(docroot, 'private'), { recursive: true });
     fs.writeFileSync(path.join(docroot, 'private', 'report.txt'), 'the protected report\n');
+    // A CGI under docroot shows the authorizer's variables arriving in the environment of what serves the request.
+    fs.writeFileSync(
+      path.join(docroot, 'private', 'env.sh'),
+      "printf 'Content-Type: text/plain\\r\\n\\r\\n'\nenv | grep -E '^AUTH_' | sort\n",
+    );
     const site = exampleWith('lighttpd-authorizer.conf', [
       ['/run/libfcgi/authorizer.sock', socket],
       ['/var/www/private', docroot],
@@ -134,7 +154,8 @@ describeWithBinaries(['lighttpd'])('lighttpd mode "authorizer" with examples/lig
       await retryOnAddressInUse(async (port) => {
         const configFile = inDir(dir, 'lighttpd.conf');
         const configText = [
-          'server.modules = ( "mod_access" )',
+          'server.modules = ( "mod_access", "mod_cgi" )',
+          'cgi.assign = ( ".sh" => "/bin/sh" )',
           `server.document-root = ${quote(dir)}`,
           'server.bind = "127.0.0.1"',
           `server.port = ${port}`,
@@ -160,10 +181,16 @@ describeWithBinaries(['lighttpd'])('lighttpd mode "authorizer" with examples/lig
     const ok = await httpRequest(`${server.url}/private/report.txt`, { headers: ALICE });
     expect({ status: ok.status, text: ok.text }).toEqual({ status: 200, text: 'the protected report\n' });
 
+    const vars = await httpRequest(`${server.url}/private/env.sh`, { headers: ALICE });
+    expect({ status: vars.status, text: vars.text }).toEqual({ status: 200, text: 'AUTH_LEVEL=7\nAUTH_USER=alice\n' });
+
+    const forbidden = await httpRequest(`${server.url}/private/forbidden.txt`, { headers: ALICE });
+    expect({ status: forbidden.status, text: forbidden.text }).toEqual({ status: 403, text: 'alice may not see /private/forbidden.txt\n' });
+
     const none = await httpRequest(`${server.url}/private/report.txt`);
     expect({ status: none.status, text: none.text, auth: none.headers['www-authenticate'] }).toEqual({
       status: 401,
-      text: 'authorizer: who are you?\n',
+      text: 'Who are you? (the authorizer asks)\n',
       auth: 'Basic realm="private"',
     });
     const wrong = await httpRequest(`${server.url}/private/report.txt`, { headers: WRONG });
