@@ -136,6 +136,7 @@ export class CgiAcceptor implements NativeAcceptor {
   #stopping = false;
   #written = 0;
   #left: number;
+  #stdinUsed = false; // process.stdin is created on first use: only then is there anything to pause
 
   constructor(concurrency: number, onEvent: AcceptorEventHandler) {
     this.#slots = concurrency;
@@ -169,6 +170,7 @@ export class CgiAcceptor implements NativeAcceptor {
       return;
     }
     const stdin = process.stdin;
+    this.#stdinUsed = true;
     const take = (): void => {
       const chunk = stdin.read() as Buffer | null;
       if (chunk === null) {
@@ -192,8 +194,10 @@ export class CgiAcceptor implements NativeAcceptor {
     if (data !== undefined) this.#put(data);
     if (exitStatus !== 0) process.exitCode = exitStatus;
     this.#state = 'ended';
-    process.stdin.pause(); // an unread body must not keep the process alive
-    process.stdin.unref?.();
+    if (this.#stdinUsed) {
+      process.stdin.pause(); // an unread body must not keep the process alive
+      process.stdin.unref?.();
+    }
     if (this.#stopping) this.#exitAll();
   }
   watchPeer(): void {}

@@ -389,8 +389,11 @@ void Acceptor::RunSlot(Slot* s) {
         ev.filterData = cmd.filterData;
         int n = 0;
         // FILTER's FCGI_DATA comes after FCGI_STDIN (whose unread rest is skipped); a body read after that ends.
-        bool atEnd = cmd.filterData ? !StartFilterData(req, &s->input) : s->input == InputStream::kData;
-        if (!aborted && atEnd && FCGX_GetError(req->in) != 0) abort();
+        bool atEnd = false;
+        if (!aborted) {
+          atEnd = cmd.filterData ? !StartFilterData(req, &s->input) : s->input == InputStream::kData;
+          if (atEnd && FCGX_GetError(req->in) != 0) abort();  // skipping the body failed
+        }
         if (!aborted && !atEnd) {
           ev.data.resize(static_cast<size_t>(cmd.readMax));
           n = FCGX_GetStr(&ev.data[0], cmd.readMax, req->in);  // fewer than asked only at the end

@@ -64,6 +64,22 @@ describe.each(['cgi-sync.ts', 'cgi-server.ts'])('plain CGI, run directly (%s)', 
   });
 });
 
+describe('FastCGI.isFastCGI()', () => {
+  test('false for a process whose fd 0 is not a listening socket, true when systemd passed it sockets (LISTEN_PID is its own)', async () => {
+    expect(JSON.parse((await run(fixture('is-fastcgi.ts'), CGI_ENV)).stdout)).toEqual({ isFastCGI: false });
+    // sh execs node: the same process, so LISTEN_PID=$$ names it, as systemd does.
+    const [node, ...args] = appCommand(fixture('is-fastcgi.ts'));
+    const command = `LISTEN_PID=$$ LISTEN_FDS=1 exec ${[node, ...args].map((a) => `'${a}'`).join(' ')}`;
+    const viaSystemd = await new Promise<string>((resolve) => {
+      const child = spawn('/bin/sh', ['-c', command], { cwd: REPO_ROOT, env: appEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', () => resolve(out));
+    });
+    expect(JSON.parse(viaSystemd)).toEqual({ isFastCGI: true });
+  });
+});
+
 describeWithBinaries(['apache2'])('the same script under Apache mod_cgid (CGI) and mod_fcgid (FastCGI)', () => {
   const track = closeAfterEach();
 
