@@ -1,4 +1,5 @@
 // Perl's LastCall(): lastCall() lets the current request finish and makes the next accept() return false.
+import fs from 'fs';
 import path from 'path';
 import { fcgiRequest } from '../../lib/client';
 import { fixture, startApp, waitForOutput, type AppProcess } from '../helpers/app-process';
@@ -21,5 +22,6 @@ describe('lastCall()', () => {
     expect(last.body.toString()).toBe('before after');
     await waitForOutput(app.process, 'loop ended');
     expect(await app.process.exited).toEqual({ code: 0, signal: null });
+    expect(fs.existsSync(socketPath)).toBe(false); // the loop ended as close() ends it: socket file removed
   });
 });
