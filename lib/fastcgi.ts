@@ -14,7 +14,8 @@ export class FastCGI {
   #onSigterm: (() => void) | undefined;
 
   /**
-   * Listens on `{ path }`, `{ host, port }` or `{ fd }`; with no options on fd 0 (spawn-fcgi, mod_fcgid).
+   * Listens on `{ path }`, `{ host, port }`, `{ fd }` or `{ fdName }` (a socket systemd passed, by name); with
+   * no options on the socket systemd passed (LISTEN_FDS), else on fd 0 (spawn-fcgi, mod_fcgid).
    * Throws a TypeError/RangeError for bad options and a system error (code EADDRINUSE, EEXIST, ...) when
    * the socket cannot be created.
    */
@@ -23,7 +24,7 @@ export class FastCGI {
     try {
       this.#io = new native.AcceptLoop(nativeOptions);
     } catch (err) {
-      if (options === undefined && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
+      if (options === undefined && nativeOptions.fd === 0 && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
         err.message =
           `FastCGI: no listen options were given and fd 0 is not a listening socket (${err.message}). ` +
           'Start the app under spawn-fcgi or mod_fcgid, or pass { path } or { port }.';
