@@ -3,7 +3,7 @@
 // concurrent server, behind nginx; and the errors when the variables are for another process or name no socket.
 import net from 'net';
 import path from 'path';
-import { appCommand, appEnv, fixture } from '../helpers/app-process';
+import { appCommand, appEnv, example, fixture } from '../helpers/app-process';
 import { describeWithBinaries } from '../helpers/binaries';
 import { closeAfterEach } from '../helpers/cleanup';
 import { httpRequest } from '../helpers/http';
@@ -117,5 +117,15 @@ describeWithBinaries(['systemd-socket-activate', 'nginx'])('systemd socket activ
     expect(result.stderr).toMatch(
       new RegExp(`LISTEN_FDS=1 is for process ${activated.pid} \\(LISTEN_PID\\), not this process \\(\\d+\\)`),
     );
+  });
+
+  test('examples/hello.ts as examples/systemd/libfcgi-hello.service runs it: the counter counts 1, 2, 3', async () => {
+    const dir = track(tempDir()).path;
+    const activated = track(
+      await startSocketActivate({ listen: [{ path: path.join(dir, 'hello.sock') }], command: appCommand(example('hello.ts')), env: appEnv() }),
+    );
+    const nginx = track(await startNginx({ upstream: activated.addresses[0] }));
+    for (const expected of ['1', '2', '3']) expect((await httpRequest(`${nginx.url}/`)).text).toBe(expected);
+    expect(await activated.process.close()).toEqual({ code: 0, signal: null });
   });
 });
