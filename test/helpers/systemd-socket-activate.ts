@@ -4,8 +4,8 @@
 //
 // How systemd-socket-activate (systemd 252) behaves: it prints "Listening on ADDR as FD." per socket on stderr,
 // waits for a connection, then execs the command in its own process (so the PID we started is the app's). The
-// app's environment is ONLY the LISTEN_* variables and what `-E NAME=VALUE` passes, so the app's environment is
-// passed with -E.
+// app's environment is the LISTEN_* variables, a few of its own (PATH, HOME, TERM) and what `-E NAME=VALUE`
+// passes, so the app's environment is passed with -E.
 import fs from 'fs';
 import { findBinary } from './binaries';
 import { retryOnAddressInUse } from './ports';
