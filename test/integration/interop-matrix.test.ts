@@ -8,7 +8,7 @@ import fs from 'fs';
 import path from 'path';
 import { FastCGI } from 'libfcgi';
 import { startApache } from '../helpers/apache';
-import { appCommand, appEnv, fixture, startApp, writeAppWrapper } from '../helpers/app-process';
+import { appCommand, appEnv, fixture, REPO_ROOT, startApp, writeAppWrapper } from '../helpers/app-process';
 import { describeWithBinaries } from '../helpers/binaries';
 import { closeAfterAll } from '../helpers/cleanup';
 import { httpRequest } from '../helpers/http';
@@ -130,12 +130,17 @@ type Check = (typeof CHECKS)[number];
 /** column → check → cell ('✓', '✗', 'n/a', or 'skipped: why'). */
 const results = new Map<string, Map<Check, string>>(COLUMNS.map((c) => [c.name, new Map()]));
 
-afterAll(() => {
+/** The matrix as a markdown table ('–': the column did not run). */
+function matrix(): string {
   const head = `| check | ${COLUMNS.map((c) => c.name).join(' | ')} |`;
   const rule = `| --- |${COLUMNS.map(() => ' :-: |').join('')}`;
   const rows = CHECKS.map((check) => `| ${check} | ${COLUMNS.map((c) => results.get(c.name)?.get(check) ?? '–').join(' | ')} |`);
+  return [head, rule, ...rows].join('\n');
+}
+
+afterAll(() => {
   // eslint-disable-next-line no-console
-  console.log(['interoperability matrix (test/integration/interop-matrix.test.ts):', head, rule, ...rows].join('\n'));
+  console.log(`interoperability matrix (test/integration/interop-matrix.test.ts):\n${matrix()}`);
 });
 
 describe.each(COLUMNS)('$name', (column) => {
@@ -218,4 +223,15 @@ describe.each(COLUMNS)('$name', (column) => {
       });
     }
   });
+});
+
+// Runs after every column (jest runs a file's tests in order).
+test('README "Interoperability" shows this matrix', () => {
+  const table = matrix();
+  if (/[–✗]/.test(table)) {
+    // eslint-disable-next-line no-console
+    console.warn('not comparing with README: some columns did not run or failed here');
+    return;
+  }
+  expect(fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8')).toContain(table);
 });
