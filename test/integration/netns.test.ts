@@ -63,10 +63,10 @@ function createNamespaces(): void {
   }
 }
 
-/** Waits for a line on the app's stdout (its "listening" event). */
+/** Waits for a line on the app's stderr (its "listening" event). */
 async function waitForOutput(proc: ProcessHandle, text: string, timeoutMs = 20000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!proc.stdout().includes(text)) {
+  while (!proc.stderr().includes(text)) {
     const status = proc.exitStatus();
     if (status) throw new Error(`${proc.description} exited (${status.code}) before "${text}": ${proc.stderr()}`);
     if (Date.now() > deadline) throw new Error(`${proc.description}: no "${text}" within ${timeoutMs} ms: ${proc.stderr()}`);

@@ -50,7 +50,7 @@ describeWithBinaries(['systemd-socket-activate', 'nginx'])('systemd socket activ
       expect(JSON.parse(env.text)).toEqual({}); // removed after use, as sd_listen_fds(1): children do not inherit them
       expect((await httpRequest(`${nginx.url}/utf8`)).status).toBe(200);
       expect(await activated.process.close()).toEqual({ code: 0, signal: null });
-      expect(activated.process.stdout()).toContain(api === 'sync' ? 'loop ended' : 'closed');
+      expect(activated.process.stderr()).toContain(api === 'sync' ? 'loop ended' : 'closed');
     });
   });
 
