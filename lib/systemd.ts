@@ -7,6 +7,16 @@ export const SD_LISTEN_FDS_START = 3;
 
 const VARIABLES = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const;
 
+let received = false;
+
+/**
+ * True once systemdListenFd() found sockets passed to this process (LISTEN_PID matched, LISTEN_FDS > 0). The
+ * variables are gone from process.env by then, so this is how to tell afterwards that systemd started us.
+ */
+export function receivedSystemdSockets(): boolean {
+  return received;
+}
+
 function notForUs(message: string): Error {
   return fcgiError('FCGI_LISTEN_FDS', `systemd socket activation: ${message}`);
 }
@@ -39,6 +49,7 @@ export function systemdListenFd(name: string | undefined, env: NodeJS.ProcessEnv
   }
   if (!/^[0-9]+$/.test(fdsText) || Number(fdsText) > 2 ** 16) throw notForUs(`LISTEN_FDS='${fdsText}' is not a count of descriptors`);
   const count = Number(fdsText);
+  if (count > 0 && env === process.env) received = true;
   const names = namesText === undefined ? Array<string>(count).fill('unknown') : namesText.split(':');
   if (names.length !== count) {
     throw notForUs(`LISTEN_FDNAMES names ${names.length} sockets ('${namesText}'), LISTEN_FDS=${count}`);

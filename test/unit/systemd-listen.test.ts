@@ -2,7 +2,7 @@
 // sd_listen_fds_with_names(unset_environment = 1): the variables checked, then removed. The real
 // systemd-socket-activate runs in test/integration/systemd.test.ts.
 import { normalizeListenOptions } from '../../lib/listen';
-import { systemdListenFd } from '../../lib/systemd';
+import { receivedSystemdSockets, systemdListenFd } from '../../lib/systemd';
 
 const VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'];
 const pid = String(process.pid);
@@ -71,8 +71,10 @@ describe('normalizeListenOptions and systemd (precedence of design.md §4b)', ()
 
   test('no options and LISTEN_FDS for this process: fd 3 (before fd 0); process.env loses the variables', () => {
     Object.assign(process.env, { LISTEN_FDS: '1', LISTEN_PID: pid, LISTEN_FDNAMES: 'x' });
+    expect(receivedSystemdSockets()).toBe(false);
     expect(normalizeListenOptions(undefined)).toMatchObject({ kind: 'fd', fd: 3 });
     for (const v of VARS) expect(process.env[v]).toBeUndefined();
+    expect(receivedSystemdSockets()).toBe(true); // still known once the variables are gone
   });
 
   test('no options, no LISTEN_FDS: fd 0', () => {
