@@ -455,7 +455,10 @@ export class Server extends EventEmitter {
     };
   }
 
-  /** Starts accepting on `{ path }`, `{ host, port }` or `{ fd }` (default fd 0), like FastCGI's constructor. */
+  /**
+   * Starts accepting on `{ path }`, `{ host, port }`, `{ fd }` or `{ fdName }`; with no options on the socket
+   * systemd passed (LISTEN_FDS), else fd 0; like FastCGI's constructor.
+   */
   listen(options?: ListenOptions): Promise<this> {
     try {
       this.attach(normalizeListenOptions(options));
