@@ -78,8 +78,9 @@ describeWithBinaries(['nginx', 'spawn-fcgi', 'ss'])('spawn-fcgi -F 4: four sync-
     for (const pid of spawned.pids) signalPid(pid, 'SIGTERM');
     const answers = await Promise.all(requests);
     const outcome = answers.map((a) => (a instanceof Error ? a.message : a.status));
-    expect(outcome).toEqual(Array(24).fill(200));
+    // nginx's reasons for any failure (e.g. "recv() failed (104: Connection reset by peer)") go with the outcome.
+    const failures = [...new Set(nginx.errorLog().match(/(recv|connect|readv|writev)\(\) failed \([^)]*\)/g) ?? [])];
+    expect({ outcome, failures }).toEqual({ outcome: Array(24).fill(200), failures: [] });
     await waitForPidsGone(spawned.pids, 15000);
-    expect(nginx.errorLog()).not.toMatch(/(recv|connect)\(\) failed/);
   });
 });
