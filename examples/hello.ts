@@ -5,8 +5,7 @@ import { FastCGI, type ListenOptions } from 'libfcgi';
 function listenOptions(env = process.env): ListenOptions | undefined {
   if (env.FCGI_SOCKET_PATH) return { path: env.FCGI_SOCKET_PATH, backlog: 32 };
   if (env.FCGI_PORT) return { host: env.FCGI_HOST ?? '127.0.0.1', port: Number(env.FCGI_PORT), backlog: 32 };
-  if (env.LISTEN_FDS === '1') return { fd: 3 }; // systemd socket activation
-  return undefined; // fd 0: spawn-fcgi, Apache mod_fcgid, lighttpd bin-path
+  return undefined; // systemd's socket (LISTEN_FDS), else fd 0: spawn-fcgi, Apache mod_fcgid, lighttpd bin-path
 }
 
 const fcgi = new FastCGI(listenOptions());

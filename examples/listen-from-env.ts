@@ -2,12 +2,11 @@
 import type { ListenOptions } from 'libfcgi';
 
 /**
- * FCGI_SOCKET_PATH: a unix socket; FCGI_PORT: TCP on FCGI_HOST (default 127.0.0.1); LISTEN_FDS=1: systemd socket
- * activation (fd 3); otherwise undefined, which makes FastCGI use fd 0 (spawn-fcgi, mod_fcgid, lighttpd bin-path).
+ * FCGI_SOCKET_PATH: a unix socket; FCGI_PORT: TCP on FCGI_HOST (default 127.0.0.1); otherwise undefined, which
+ * makes FastCGI use the socket systemd passed (LISTEN_FDS), else fd 0 (spawn-fcgi, mod_fcgid, lighttpd bin-path).
  */
 export function listenOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ListenOptions | undefined {
   if (env.FCGI_SOCKET_PATH) return { path: env.FCGI_SOCKET_PATH };
   if (env.FCGI_PORT) return { host: env.FCGI_HOST ?? '127.0.0.1', port: Number(env.FCGI_PORT) };
-  if (env.LISTEN_FDS === '1') return { fd: 3 };
   return undefined;
 }

@@ -2,12 +2,15 @@
 // Perl's FCGI::Request do when a script is not started by a FastCGI server.
 import fs from 'fs';
 import { AcceptorEventKind, native, type AcceptorEventHandler, type NativeAcceptLoop, type NativeAcceptor, type NativeOutput } from './native';
+import { receivedSystemdSockets } from './systemd';
 
 /**
  * True when this process was started as a FastCGI application: fd 0 is a listening socket (spawn-fcgi,
  * mod_fcgid, `libfcgi serve`) or systemd passed sockets to it (LISTEN_PID is this process).
  */
 export function isFastCGI(): boolean {
+  // systemd's variables are removed once its sockets are taken (as sd_listen_fds(1) does); remember them.
+  if (receivedSystemdSockets()) return true;
   if (process.env.LISTEN_PID === String(process.pid) && Number(process.env.LISTEN_FDS) > 0) return true;
   return native.isListeningSocket(0);
 }

@@ -9,6 +9,7 @@ export type LibfcgiErrorCode =
   | 'FCGI_ABORTED' // the web server aborted the request or the connection dropped
   | 'FCGI_PROTOCOL_ERROR'
   | 'FCGI_PARAMS_ERROR'
+  | 'FCGI_LISTEN_FDS' // systemd's LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES are for another process or name no such socket
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_OUT_OF_RANGE'

@@ -15,7 +15,8 @@ export class FastCGI {
   #onSigterm: (() => void) | undefined;
 
   /**
-   * Listens on `{ path }`, `{ host, port }` or `{ fd }`; with no options on fd 0 (spawn-fcgi, mod_fcgid).
+   * Listens on `{ path }`, `{ host, port }`, `{ fd }` or `{ fdName }` (a socket systemd passed, by name); with
+   * no options on the socket systemd passed (LISTEN_FDS), else on fd 0 (spawn-fcgi, mod_fcgid).
    * Throws a TypeError/RangeError for bad options and a system error (code EADDRINUSE, EEXIST, ...) when
    * the socket cannot be created.
    */
@@ -24,7 +25,7 @@ export class FastCGI {
     try {
       this.#io = new native.AcceptLoop(nativeOptions);
     } catch (err) {
-      if (options === undefined && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
+      if (options === undefined && nativeOptions.fd === 0 && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
         if (isCgiInvocation()) {
           // Started as a CGI script: one request from the environment and stdin (as fcgi2 and Perl's FCGI).
           this.#io = new CgiAcceptLoop();

@@ -4,7 +4,7 @@ export { Request, type Role, type Output } from './request';
 export { createServer, Server, ServerRequest, type Handler, type ServerOptions } from './server';
 export type { Env } from './env';
 export type { HeaderFields, HeaderValue } from './headers';
-export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, TimeoutOptions, LimitOptions } from './listen';
+export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, SystemdListenOptions, TimeoutOptions, LimitOptions } from './listen';
 export type { NativeAddress as Address } from './native';
 export { isErrorWithCode, type LibfcgiError, type LibfcgiErrorCode } from './errors';
 // The FastCGI client (the rest of its API: import from 'libfcgi/client').

@@ -1,5 +1,6 @@
 // Listen option validation and defaults: one plain object for native, errors that name the bad argument.
 import { argRangeError, argTypeError, argValueError } from './errors';
+import { systemdListenFd } from './systemd';
 
 /** Listen on a unix socket file. A stale file is replaced; a live socket or a non-socket is refused. */
 export interface UnixListenOptions extends TimeoutOptions, LimitOptions {
@@ -38,7 +39,14 @@ export interface LimitOptions {
   /** All params of a request together, in bytes. Default 4 MiB. */
   maxParamsSize?: number;
 }
-export type ListenOptions = UnixListenOptions | TcpListenOptions | FdListenOptions;
+/**
+ * Use a socket systemd passed (socket activation) by its name: `FileDescriptorName=` in the .socket unit, or the
+ * unit's name by default; `systemd-socket-activate --fdname=NAME`. Needed when systemd passes more than one socket.
+ */
+export interface SystemdListenOptions extends TimeoutOptions, LimitOptions {
+  fdName: string;
+}
+export type ListenOptions = UnixListenOptions | TcpListenOptions | FdListenOptions | SystemdListenOptions;
 
 /** What native receives. */
 export interface NativeListenOptions {
@@ -63,7 +71,7 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PARAMS_BYTES = 2 ** 30;
 const UNIX_PATH_MAX = 107; // sun_path is 108 bytes with the terminating NUL
 
-const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'readTimeout', 'writeTimeout', 'idleTimeout', 'maxParamNameLength', 'maxParamValueLength', 'maxParamsSize']);
+const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'fdName', 'readTimeout', 'writeTimeout', 'idleTimeout', 'maxParamNameLength', 'maxParamValueLength', 'maxParamsSize']);
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number') throw argTypeError(name, 'of type number', v);
@@ -72,11 +80,15 @@ function checkInt(name: string, v: unknown, min: number, max: number): number {
 }
 
 /**
- * Validates listen options and applies defaults. `undefined` means "fd 0", for processes started by
- * spawn-fcgi or mod_fcgid. `extraKeys` are option names the caller handles itself (allowed, ignored here).
+ * Validates listen options and applies defaults. `undefined` means the socket systemd passed (LISTEN_FDS and
+ * LISTEN_PID, see lib/systemd.ts), else "fd 0", for processes started by spawn-fcgi or mod_fcgid. `extraKeys`
+ * are option names the caller handles itself (allowed, ignored here).
  */
 export function normalizeListenOptions(options: unknown, extraKeys: readonly string[] = []): NativeListenOptions {
-  if (options === undefined) options = { fd: 0 };
+  if (options === undefined) {
+    const fd = systemdListenFd(undefined);
+    options = { fd: fd ?? 0 };
+  }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw argTypeError('options', 'an object', options);
   }
@@ -84,9 +96,9 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key) && !extraKeys.includes(key)) throw argValueError(`options.${key}`, 'is not a known option');
   }
-  const ways = ['path', 'port', 'fd'].filter((k) => o[k] !== undefined);
+  const ways = ['path', 'port', 'fd', 'fdName'].filter((k) => o[k] !== undefined);
   if (ways.length !== 1) {
-    throw argValueError('options', `must give exactly one of path, port or fd (got ${ways.length === 0 ? 'none' : ways.join(', ')})`);
+    throw argValueError('options', `must give exactly one of path, port, fd or fdName (got ${ways.length === 0 ? 'none' : ways.join(', ')})`);
   }
   const timeouts = {
     readTimeout: o.readTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.readTimeout', o.readTimeout, 0, MAX_TIMEOUT_MS),
@@ -120,7 +132,13 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
     return { kind: 'tcp', host, port, backlog, ...timeouts };
   }
   if (o.host !== undefined) throw argValueError('options.host', 'needs options.port');
+  const inherited = o.fdName !== undefined ? 'options.fdName' : 'options.fd';
+  if (o.backlog !== undefined) throw argValueError('options.backlog', `does not apply to an inherited socket (${inherited})`);
+  if (o.fdName !== undefined) {
+    if (typeof o.fdName !== 'string') throw argTypeError('options.fdName', 'of type string', o.fdName);
+    if (o.fdName.length === 0 || o.fdName.includes(':')) throw argValueError('options.fdName', 'must be a non-empty name without ":"');
+    return { kind: 'fd', fd: systemdListenFd(o.fdName) as number, backlog, ...timeouts };
+  }
   const fd = checkInt('options.fd', o.fd, 0, 2 ** 31 - 1);
-  if (o.backlog !== undefined) throw argValueError('options.backlog', 'does not apply to an inherited socket (options.fd)');
   return { kind: 'fd', fd, backlog, ...timeouts };
 }

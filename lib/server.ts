@@ -511,7 +511,10 @@ export class Server extends EventEmitter {
     };
   }
 
-  /** Starts accepting on `{ path }`, `{ host, port }` or `{ fd }` (default fd 0), like FastCGI's constructor. */
+  /**
+   * Starts accepting on `{ path }`, `{ host, port }`, `{ fd }` or `{ fdName }`; with no options on the socket
+   * systemd passed (LISTEN_FDS), else fd 0; like FastCGI's constructor.
+   */
   listen(options?: ListenOptions): Promise<this> {
     try {
       // Started as a CGI script (no options, fd 0 not a listening socket, GATEWAY_INTERFACE set): serve the

@@ -30,6 +30,8 @@ export interface NginxOptions {
   proxyHttp?: boolean;
   /** error_log level; default `info`. */
   errorLogLevel?: 'debug' | 'info' | 'notice' | 'warn' | 'error';
+  /** Run nginx in this network namespace (`ip netns exec NAME nginx ...`); its port is then that namespace's. */
+  netns?: string;
 }
 
 export interface NginxServer extends WebServer {
@@ -130,9 +132,12 @@ export async function startNginx(options: NginxOptions): Promise<NginxServer> {
       const accessLogFile = inDir(dir, 'access.log');
       const server = await launch({
         dir,
-        command: nginx,
+        command: options.netns === undefined ? nginx : findBinary('ip') ?? 'ip',
         // -e: the log used before the config is read (the compiled-in one is under /var/log).
-        args: ['-p', `${dir}/`, '-c', configFile, '-e', inDir(dir, 'error.log')],
+        args: [
+          ...(options.netns === undefined ? [] : ['netns', 'exec', options.netns, nginx]),
+          ...['-p', `${dir}/`, '-c', configFile, '-e', inDir(dir, 'error.log')],
+        ],
         configFile,
         configText: nginxConfig(options, { dir, port }),
         ready: { tcpPort: port },

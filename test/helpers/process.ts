@@ -172,10 +172,13 @@ export async function waitForSocket(
   }
 }
 
-/** Inodes of sockets listening on TCP `port` (any address), from /proc/net/tcp and tcp6. */
-function listeningInodes(port: number): Set<string> {
+/**
+ * Inodes of sockets listening on TCP `port` (any address) in the network namespace of process `pid`, from
+ * /proc/PID/net/tcp and tcp6 (the same tables as /proc/net/* unless the process runs in another namespace).
+ */
+function listeningInodes(port: number, pid: number): Set<string> {
   const inodes = new Set<string>();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
     let text = '';
     try {
       text = fs.readFileSync(table, 'utf8');
@@ -194,7 +197,7 @@ function listeningInodes(port: number): Set<string> {
 
 /** True when process `pid` holds a socket listening on TCP `port`. */
 export function holdsListeningPort(pid: number, port: number): boolean {
-  const inodes = listeningInodes(port);
+  const inodes = listeningInodes(port, pid);
   if (inodes.size === 0) return false;
   let fds: string[];
   try {

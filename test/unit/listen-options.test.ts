@@ -90,7 +90,7 @@ describe('exactly one way to listen', () => {
     expect(err).toBeInstanceOf(TypeError);
     expect(err.code).toBe('ERR_INVALID_ARG_VALUE');
     expect(err.message).toContain('"options"');
-    expect(err.message).toContain('exactly one of path, port or fd');
+    expect(err.message).toContain('exactly one of path, port, fd or fdName');
     expect(err.message).toContain(given);
   });
 
