@@ -4,6 +4,7 @@
 #include "accept_loop.h"
 #include "acceptor.h"
 #include "addon.h"
+#include "build_info.h"
 #include "request.h"
 
 namespace libfcgi {
@@ -16,7 +17,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api at environment teardown
   exports.Set("AcceptLoop", acceptLoop);
   exports.Set("Acceptor", Acceptor::Define(env));
-  exports.Set("fcgi2Version", Napi::String::New(env, "2.4.5"));
+  Napi::Object buildInfo = BuildInfo(env);
+  exports.Set("fcgi2Version", buildInfo.Get("fcgi2Version"));
+  exports.Set("buildInfo", buildInfo);
   return exports;
 }
 
