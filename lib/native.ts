@@ -4,8 +4,20 @@ import type { NativeListenOptions } from './listen';
 
 /** Address of a listening socket, as native reports it. */
 export type NativeAddress =
-  | { family: 'unix'; path: string }
-  | { family: 'IPv4' | 'IPv6'; address: string; port: number };
+  | {
+      /** A unix socket. */
+      family: 'unix';
+      /** The socket file's path. */
+      path: string;
+    }
+  | {
+      /** A TCP socket. */
+      family: 'IPv4' | 'IPv6';
+      /** The IP address, e.g. '127.0.0.1' or '::1'. */
+      address: string;
+      /** The port (the real one when 0 was asked for). */
+      port: number;
+    };
 
 /** The synchronous accept loop over one FCGX_Request (native/accept_loop.cc). */
 export interface NativeAcceptLoop {
