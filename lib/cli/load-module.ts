@@ -61,11 +61,12 @@ export function typeScriptUnsupportedMessage(app: string): string {
 export function nodeArgsForModule(
   file: string,
   stripping: TypeStripping = nodeTypeStripping(),
-  tsx: string | undefined = isTypeScriptFile(file) ? findTsx(path.dirname(path.resolve(file))) : undefined,
+  lookUpTsx: (appDir: string) => string | undefined = findTsx,
 ): string[] {
   if (!isTypeScriptFile(file)) return [];
   if (stripping === 'on') return [];
   if (stripping === 'flag') return ['--experimental-strip-types'];
+  const tsx = lookUpTsx(path.dirname(path.resolve(file)));
   if (tsx !== undefined) return ['--import', pathToFileURL(tsx).href];
   throw new UsageError(typeScriptUnsupportedMessage(file));
 }
