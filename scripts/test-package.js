@@ -56,7 +56,7 @@ function must(r, what) {
   return r;
 }
 
-// npm's own CLI script (for a PATH with node, npm and npx only: what a production host or a slim image has).
+// npm's own CLI script (for a PATH with node, npm, npx and sh only: no compiler, as on a production host).
 function findNpmCli() {
   const r = run(process.execPath, ['-e', "console.log(require.resolve('npm/bin/npm-cli.js', { paths: [process.argv[1]] }))", path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules')]);
   if (r.status === 0) return r.stdout.trim();
@@ -133,10 +133,25 @@ function finish() {
 
 async function main() {
   // 1. The tarball.
-  step('npm pack (prepack builds the TypeScript and the prebuild)');
-  const pack = must(run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }), 'npm pack');
-  const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('[')));
-  const tarball = path.join(work, info.filename);
+  // LIBFCGI_PACKAGE_DIR: pack into this directory and keep the tarball there; with LIBFCGI_PACKAGE_REUSE=1 an
+  // existing tarball there is used as it is (to iterate on the later steps).
+  const packDir = process.env.LIBFCGI_PACKAGE_DIR ? path.resolve(process.env.LIBFCGI_PACKAGE_DIR) : work;
+  fs.mkdirSync(packDir, { recursive: true });
+  const infoFile = path.join(packDir, 'pack.json');
+  let info;
+  if (process.env.LIBFCGI_PACKAGE_REUSE === '1' && fs.existsSync(infoFile)) {
+    step(`reusing the tarball in ${packDir}`);
+    [info] = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
+  } else {
+    step('npm pack (prepack builds the TypeScript and the prebuild)');
+    const pack = must(run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }), 'npm pack');
+    // npm prints the JSON after the prepack scripts' own output (which has brackets of its own).
+    const jsonStart = pack.stdout.lastIndexOf('\n[\n');
+    const json = jsonStart >= 0 ? pack.stdout.slice(jsonStart) : pack.stdout;
+    fs.writeFileSync(infoFile, json);
+    [info] = JSON.parse(json);
+  }
+  const tarball = path.join(packDir, info.filename);
   const files = info.files.map((f) => f.path);
   process.stdout.write(`tarball ${info.filename}: ${info.size} bytes packed, ${info.unpackedSize} unpacked, ${files.length} files\n`);
   check(info.size < MAX_TARBALL_BYTES, `tarball size ${info.size} B < ${MAX_TARBALL_BYTES} B`);
@@ -157,13 +172,14 @@ async function main() {
   check(attw.status === 0 && /No problems found/.test(attw.stdout), 'attw reports no problems', attw.stdout + attw.stderr);
 
   // 2. Installed with no compiler on PATH.
-  step('install into a fresh project with only node/npm/npx on PATH');
+  step('install into a fresh project with only node, npm, npx and sh on PATH');
   const bare = path.join(work, 'bare-bin');
   fs.mkdirSync(bare);
   const npmCli = findNpmCli();
   fs.symlinkSync(process.execPath, path.join(bare, 'node'));
   fs.symlinkSync(npmCli, path.join(bare, 'npm'));
   fs.symlinkSync(path.join(path.dirname(npmCli), 'npx-cli.js'), path.join(bare, 'npx'));
+  fs.symlinkSync('/bin/sh', path.join(bare, 'sh')); // npm runs package scripts with sh
   const bareEnv = { HOME: process.env.HOME, PATH: bare, TMPDIR: os.tmpdir(), npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
   const reachable = COMPILERS.filter((c) => run('/bin/sh', ['-c', `command -v ${c}`], { env: bareEnv }).status === 0);
   check(reachable.length === 0, `no compiler or build tool reachable on PATH (${COMPILERS.join(' ')})`, reachable.join(' '));
@@ -195,8 +211,9 @@ export type Result = FcgiRequestResult;
   const tsc = path.join(app.dir, 'node_modules', 'typescript', 'bin', 'tsc');
   const nodenext = app.run('node', [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', 'check.ts', 'check-esm.mts']);
   check(nodenext.status === 0, 'tsc --module nodenext --strict (a .ts and a .mts file)', nodenext.stdout + nodenext.stderr);
-  const commonjs = app.run('node', [tsc, '--noEmit', '--strict', '--module', 'commonjs', '--esModuleInterop', '--types', 'node', 'check.ts']);
-  check(commonjs.status === 0, 'tsc --module commonjs --strict', commonjs.stdout + commonjs.stderr);
+  // The declarations use private class fields (#x), so the target must be ES2015 or later (tsc --init: es2016).
+  const commonjs = app.run('node', [tsc, '--noEmit', '--strict', '--module', 'commonjs', '--target', 'es2016', '--esModuleInterop', '--types', 'node', 'check.ts']);
+  check(commonjs.status === 0, 'tsc --module commonjs --target es2016 --strict', commonjs.stdout + commonjs.stderr);
 
   step('the CLI');
   const help = app.run('npx', ['--no-install', 'libfcgi', '--help']);
