@@ -12,13 +12,18 @@
         'native/accept_loop.cc',
         'native/acceptor.cc',
         'native/addon.cc',
+        'native/build_info.cc',
         'native/errors.cc',
         'native/options.cc',
         'native/request.cc',
         'native/socket.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      'defines': ['NAPI_VERSION=8', 'NAPI_DISABLE_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
+      'defines': [
+        'NAPI_VERSION=8', 'NAPI_DISABLE_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED',
+        # The build-info record (native/build_info.cc): a prebuild and a source build must say the same.
+        'LIBFCGI_BUILD_FLAGS="builder=node-gyp use_system_libfcgi=<(use_system_libfcgi) sanitize=<(sanitize)"',
+      ],
       'cflags': ['-Wall', '-Wextra', '-Werror', '-fvisibility=hidden'],
       'cflags_cc': ['-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-std=c++17'],
       'xcode_settings': {
@@ -28,8 +33,17 @@
       'conditions': [
         ['use_system_libfcgi=="true"', {
           'libraries': ['-lfcgi'],
+          'defines': [
+            'LIBFCGI_SYSTEM_LIBFCGI=1',
+            'LIBFCGI_FCGI2_VERSION="<!(pkg-config --modversion fcgi 2>/dev/null || echo unknown)"',
+            'LIBFCGI_FCGI2_PATCHES=""',
+          ],
         }, {
           'dependencies': ['ext/fcgi2.gyp:fcgi2'],
+          'defines': [
+            'LIBFCGI_FCGI2_VERSION="<!(node scripts/fcgi2-build-info.js version)"',
+            'LIBFCGI_FCGI2_PATCHES="<!(node scripts/fcgi2-build-info.js patches)"',
+          ],
         }],
         ['sanitize=="true"', {
           'cflags_cc': ['-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-g'],

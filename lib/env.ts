@@ -1,5 +1,6 @@
 // FastCGI params -> a frozen CGI environment object, built once per request and only when asked for.
 
+/** A request's params (CGI environment): names to values, values as latin1 strings (one char per byte). */
 export type Env = Readonly<Record<string, string>>;
 
 /**

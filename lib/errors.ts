@@ -15,10 +15,15 @@ export type LibfcgiErrorCode =
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_INVALID_HEADER';
 
+/** The errors this package throws or rejects with: an Error with Node-style `code` (and, for system errors, `errno`, `syscall`). */
 export interface LibfcgiError extends Error {
+  /** A {@link LibfcgiErrorCode}, or a system error's code (EADDRINUSE, EACCES, ...). */
   code: LibfcgiErrorCode | string;
+  /** The system error number (negative, as libuv gives it), for system errors. */
   errno?: number;
+  /** The system call that failed (bind, listen, ...), for system errors. */
   syscall?: string;
+  /** The socket path or address involved, where there is one. */
   address?: string;
 }
 

@@ -8,6 +8,21 @@ import { CgiAcceptLoop, isCgiInvocation, isFastCGI } from './cgi';
 import type { Env } from './env';
 import { Server, type ServerRequest } from './server';
 
+/**
+ * The synchronous accept loop, one request at a time, as in Perl's FCGI and Raku's FastCGI::NativeCall:
+ * `accept()` blocks the thread until the next request. For many requests in flight at once, without
+ * blocking the event loop, use {@link createServer}.
+ *
+ * @example
+ * ```ts
+ * import { FastCGI } from 'libfcgi';
+ * const fcgi = new FastCGI({ path: '/tmp/app.sock' });
+ * while (fcgi.accept()) {
+ *   fcgi.header({ 'Content-Type': 'text/plain' });
+ *   fcgi.print(`hello ${fcgi.env.REQUEST_URI}`);
+ * }
+ * ```
+ */
 export class FastCGI {
   readonly #io: NativeAcceptLoop;
   #request: Request | undefined;
@@ -73,26 +88,33 @@ export class FastCGI {
     return this.#request;
   }
 
+  /** The current request's params: {@link Request.env}. Throws (code FCGI_NO_REQUEST) outside a request. */
   get env(): Env {
     return this.request.env;
   }
+  /** One param of the current request, or undefined: {@link Request.param}. */
   param(name: string): string | undefined {
     return this.request.param(name);
   }
+  /** The current request's role: {@link Request.role}. */
   get role(): Role {
     return this.request.role;
   }
+  /** Adds response header fields to the current request ({@link Request.header}); chainable. */
   header(fields: HeaderFields): this {
     this.request.header(fields);
     return this;
   }
+  /** Sets the current response's Status ({@link Request.status}); chainable. */
   status(code: number, reason?: string): this {
     this.request.status(code, reason);
     return this;
   }
+  /** Writes body output to the current request ({@link Request.print}); false when the web server is gone. */
   print(data: Output): boolean {
     return this.request.print(data);
   }
+  /** Reads the current request's body ({@link Request.read}): up to `max` bytes, or all that is left. */
   read(max?: number): Buffer {
     return this.request.read(max);
   }
@@ -107,12 +129,15 @@ export class FastCGI {
     this.request.deny(status, response);
     return this;
   }
+  /** Writes to FCGI_STDERR of the current request ({@link Request.error}). */
   error(data: Output): boolean {
     return this.request.error(data);
   }
+  /** Sends what the current request has buffered now ({@link Request.flush}). */
   flush(): boolean {
     return this.request.flush();
   }
+  /** Ends the current request now ({@link Request.finish}); does nothing outside a request. */
   finish(): void {
     this.#request?.finish();
     this.#request = undefined;

@@ -2,6 +2,7 @@
 import { STATUS_CODES } from 'http';
 import { argRangeError, argTypeError, fcgiError } from './errors';
 
+/** One header field's value: a string, a number, or an array of them for a repeated field. */
 export type HeaderValue = string | number | readonly (string | number)[];
 /** Header fields; an array gives a repeated field (Set-Cookie). `Status` may be given here too. */
 export type HeaderFields = Readonly<Record<string, HeaderValue | undefined>>;

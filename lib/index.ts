@@ -6,6 +6,7 @@ export type { Env } from './env';
 export type { HeaderFields, HeaderValue } from './headers';
 export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, SystemdListenOptions, TimeoutOptions, LimitOptions } from './listen';
 export type { NativeAddress as Address } from './native';
+export { buildInfo, type BuildInfo } from './build-info';
 export { isErrorWithCode, type LibfcgiError, type LibfcgiErrorCode } from './errors';
 // The FastCGI client (the rest of its API: import from 'libfcgi/client').
 export { FastCGIClient, fcgiRequest, parseCgiResponse } from './client';

@@ -4,7 +4,9 @@ import { systemdListenFd } from './systemd';
 
 /** Listen on a unix socket file. A stale file is replaced; a live socket or a non-socket is refused. */
 export interface UnixListenOptions extends TimeoutOptions, LimitOptions {
+  /** The socket file's path. */
   path: string;
+  /** listen()'s backlog: connections the kernel queues before they are accepted. Default 511. */
   backlog?: number;
   /** Permissions of the socket file, e.g. 0o660 (set before the socket starts listening). */
   mode?: number;
@@ -15,10 +17,12 @@ export interface TcpListenOptions extends TimeoutOptions, LimitOptions {
   host?: string;
   /** 0 picks a free port (see address()). */
   port: number;
+  /** listen()'s backlog: connections the kernel queues before they are accepted. Default 511. */
   backlog?: number;
 }
 /** Use an inherited listening socket (spawn-fcgi and mod_fcgid: fd 0; systemd: fd 3). */
 export interface FdListenOptions extends TimeoutOptions, LimitOptions {
+  /** The descriptor of a socket that is already listening (0 or 3 as above). */
   fd: number;
 }
 /** Timeouts in milliseconds (0 disables one). */
@@ -46,6 +50,10 @@ export interface LimitOptions {
 export interface SystemdListenOptions extends TimeoutOptions, LimitOptions {
   fdName: string;
 }
+/**
+ * Where to listen: a unix socket `{ path }`, TCP `{ host, port }`, an inherited socket `{ fd }`, or a socket systemd
+ * passed `{ fdName }`; omitted, systemd's socket, else fd 0.
+ */
 export type ListenOptions = UnixListenOptions | TcpListenOptions | FdListenOptions | SystemdListenOptions;
 
 /** What native receives. */

@@ -4,8 +4,20 @@ import type { NativeListenOptions } from './listen';
 
 /** Address of a listening socket, as native reports it. */
 export type NativeAddress =
-  | { family: 'unix'; path: string }
-  | { family: 'IPv4' | 'IPv6'; address: string; port: number };
+  | {
+      /** A unix socket. */
+      family: 'unix';
+      /** The socket file's path. */
+      path: string;
+    }
+  | {
+      /** A TCP socket. */
+      family: 'IPv4' | 'IPv6';
+      /** The IP address, e.g. '127.0.0.1' or '::1'. */
+      address: string;
+      /** The port (the real one when 0 was asked for). */
+      port: number;
+    };
 
 /** The synchronous accept loop over one FCGX_Request (native/accept_loop.cc). */
 export interface NativeAcceptLoop {
@@ -85,12 +97,31 @@ export interface NativeAcceptor {
   address(): NativeAddress | null;
 }
 
+/** What the loaded addon was built from (native/build_info.cc); a prebuild and a source build say the same. */
+export interface BuildInfo {
+  /** The fcgi2 (libfcgi) version compiled in: the vendored one, or the system library's (pkg-config). */
+  fcgi2Version: string;
+  /** True when built with `--use_system_libfcgi=true` (no ext/patches). */
+  systemLibfcgi: boolean;
+  /** The ext/patches applied to the vendored fcgi2, by file name without `.patch` (empty for the system library). */
+  patches: string[];
+  /** What the fcgi2 headers offered the addon: `param-limits`, `read-ahead`, `buf-sizes`, `put-str-close`, `close-write`. */
+  features: string[];
+  /** The build switches: builder (node-gyp or cmake-js), use_system_libfcgi, sanitize. */
+  flags: string;
+  /** The Node-API version the addon was built for. */
+  napiVersion: number;
+  /** The C++ compiler's version string, where it defines one. */
+  compiler?: string;
+}
+
 export interface NativeBinding {
   AcceptLoop: new (options: NativeListenOptions) => NativeAcceptLoop;
   Acceptor: new (source: NativeListenOptions | NativeAcceptLoop, concurrency: number, onEvent: AcceptorEventHandler) => NativeAcceptor;
   fcgi2Version: string;
   /** True when fd is a listening socket (SO_ACCEPTCONN). */
   isListeningSocket(fd: number): boolean;
+  buildInfo: BuildInfo;
 }
 
 function load(): NativeBinding {
@@ -107,7 +138,9 @@ function load(): NativeBinding {
     const e = err as Error;
     e.message =
       `libfcgi: could not load the native addon (searched ${root}/prebuilds and ${root}/build/{Release,Debug}). ` +
-      `Build it with "npm run build:native" (needs python3, make, g++). Cause: ${e.message}`;
+      `No prebuilt addon fits this platform (${process.platform}-${process.arch}) and none was compiled: ` +
+      `run "npm rebuild libfcgi" in your project to compile it (needs python3, make and a C++ compiler). ` +
+      `Cause: ${e.message}`;
     throw e;
   }
 }

@@ -4,7 +4,9 @@ import { argRangeError, argTypeError, fcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import type { NativeAcceptLoop } from './native';
 
+/** The FastCGI role the web server asked for in FCGI_BEGIN_REQUEST (nginx and Apache send RESPONDER). */
 export type Role = 'RESPONDER' | 'AUTHORIZER' | 'FILTER';
+/** Output to the web server: strings are sent as UTF-8, bytes as they are. */
 export type Output = string | Uint8Array;
 
 /** What an AUTHORIZER's deny() sends to the client besides the status. */
@@ -44,6 +46,22 @@ function checkOutput(name: string, data: unknown): asserts data is Output {
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError(name, 'a string, Buffer or Uint8Array', data);
 }
 
+/**
+ * One request of the synchronous accept loop: its params (`env`), its body (`read()`), and the response
+ * (`header()`, `status()`, `print()`). Made by {@link FastCGI.accept}; valid until the loop accepts the next
+ * request or `finish()` is called, after which every member but `finished` throws an error with code
+ * `FCGI_NO_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * const fcgi = new FastCGI({ path: '/tmp/app.sock' });
+ * while (fcgi.accept()) {
+ *   const req = fcgi.request;
+ *   req.status(200).header({ 'Content-Type': 'text/plain' });
+ *   req.print(`you asked for ${req.env.REQUEST_URI}`);
+ * }
+ * ```
+ */
 export class Request {
   readonly #io: NativeAcceptLoop;
   readonly #head = new ResponseHead();
@@ -76,6 +94,7 @@ export class Request {
     return (this.#params ??= this.#io.params());
   }
 
+  /** The role of this request: RESPONDER, AUTHORIZER or FILTER (unknown roles are refused before the app sees them). */
   get role(): Role {
     this.#check();
     return this.#io.role() as Role;

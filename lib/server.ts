@@ -17,6 +17,7 @@ import type { NativeListenOptions } from './listen';
 import { authorizerVariables, checkDenyResponse, checkDenyStatus, type DenyResponse, type Output, type Role } from './request';
 import { CgiAcceptLoop, CgiAcceptor, isCgiInvocation } from './cgi';
 
+/** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
 export interface ServerOptions {
   /**
    * Requests in flight at once (native threads). Default 64: throughput is flat from 16 to 64 (bench),
@@ -34,6 +35,11 @@ export interface ServerOptions {
   handleSignals?: boolean;
 }
 
+/**
+ * The request handler of {@link createServer}: called once per request; may be async. The request finishes
+ * when it returns (or its promise settles) unless the response is still being streamed through `stdout`;
+ * a throw or rejection answers 500 (413 for FCGI_BODY_TOO_LARGE) when nothing was sent yet.
+ */
 export type Handler = (req: ServerRequest) => unknown;
 
 const DEFAULT_CONCURRENCY = 64;
@@ -120,6 +126,7 @@ export class ServerRequest {
     if (this.#ended) throw fcgiError('FCGI_NO_REQUEST', 'this request is finished: its members cannot be used any more');
   }
 
+  /** The request's params (CGI environment), e.g. `env.REQUEST_METHOD`; values are bytes as latin1 strings. */
   get env(): Env {
     return (this.#env ??= parseParams(this.#params));
   }
@@ -127,9 +134,11 @@ export class ServerRequest {
   param(name: string): string | undefined {
     return this.#env !== undefined ? this.#env[name] : findParam(this.#params, name);
   }
+  /** The FastCGI role of the request (RESPONDER, AUTHORIZER or FILTER). */
   get role(): Role {
     return this.#role;
   }
+  /** True once the request ended (its END_REQUEST is sent or queued); then output methods throw FCGI_NO_REQUEST. */
   get finished(): boolean {
     return this.#ended;
   }
@@ -144,11 +153,13 @@ export class ServerRequest {
     return this.#controller.signal;
   }
 
+  /** Adds response header fields (sent once, before the first body byte); arrays give repeated fields. Chainable. */
   header(fields: HeaderFields): this {
     this.#check();
     this.#head.add(fields);
     return this;
   }
+  /** Sets the response Status (reason defaults to the standard text); chainable. */
   status(code: number, reason?: string): this {
     this.#check();
     this.#head.setStatus(code, reason);
@@ -211,6 +222,7 @@ export class ServerRequest {
     });
   }
 
+  /** The exit status reported in END_REQUEST (as a CGI program's exit code). Throws a TypeError for a non-integer. */
   setExitStatus(status: number): void {
     if (!Number.isInteger(status)) throw argTypeError('status', 'an integer', status);
     this.#exitStatus = status;
@@ -311,9 +323,11 @@ export class ServerRequest {
     }
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
   }
+  /** The whole body as UTF-8 text; limits as {@link ServerRequest.bytes}. */
   async text(limit?: number): Promise<string> {
     return (await this.bytes(limit)).toString('utf8');
   }
+  /** The whole body parsed as JSON (throws a SyntaxError for bad JSON); limits as {@link ServerRequest.bytes}. */
   async json<T = unknown>(limit?: number): Promise<T> {
     return JSON.parse(await this.text(limit)) as T;
   }
@@ -461,10 +475,17 @@ export class ServerRequest {
   }
 }
 
+/**
+ * The concurrent server made by {@link createServer}: native threads accept and do all socket I/O, the
+ * handler runs on the event loop. Emits `listening` after listen() and `close` once close() is done.
+ */
 export class Server extends EventEmitter {
   readonly #handler: Handler;
+  /** Requests in flight at once (options.concurrency). */
   readonly concurrency: number;
+  /** Largest body text()/bytes()/json() accept (options.bodyLimit). */
   readonly bodyLimit: number;
+  /** Output buffered per request before print() returns false (options.highWaterMark). */
   readonly highWaterMark: number;
   readonly #closeTimeout: number;
   readonly #handleSignals: boolean;
@@ -543,6 +564,7 @@ export class Server extends EventEmitter {
     this.emit('listening');
   }
 
+  /** Where the server listens, or null before listen() and after close(). */
   address(): NativeAddress | null {
     return this.#io?.address() ?? null;
   }
@@ -558,6 +580,7 @@ export class Server extends EventEmitter {
     this.#io?.unref();
     return this;
   }
+  /** Undoes unref(): the server keeps the process alive again. */
   ref(): this {
     this.#unref = false;
     this.#io?.ref();
@@ -658,7 +681,22 @@ export class Server extends EventEmitter {
   }
 }
 
-/** Creates a concurrent server; call listen() on it. */
+/**
+ * Creates a concurrent server: many requests in flight in one process, async handlers, accept and socket I/O
+ * on native threads (the event loop never blocks). Call `listen()` on it. Throws a TypeError/RangeError for
+ * a bad handler or options.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'libfcgi';
+ * const server = createServer(async (req) => {
+ *   const body = await req.text();
+ *   req.status(200).header({ 'Content-Type': 'application/json' });
+ *   req.print(JSON.stringify({ got: body.length }));
+ * });
+ * await server.listen({ path: '/tmp/app.sock' });
+ * ```
+ */
 export function createServer(handler: Handler, options?: ServerOptions): Server {
   return new Server(handler, options);
 }

@@ -5,6 +5,7 @@
 #include "accept_loop.h"
 #include "acceptor.h"
 #include "addon.h"
+#include "build_info.h"
 #include "errors.h"
 #include "request.h"
 
@@ -36,7 +37,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("AcceptLoop", acceptLoop);
   exports.Set("Acceptor", Acceptor::Define(env));
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
-  exports.Set("fcgi2Version", Napi::String::New(env, "2.4.5"));
+  Napi::Object buildInfo = BuildInfo(env);
+  exports.Set("fcgi2Version", buildInfo.Get("fcgi2Version"));
+  exports.Set("buildInfo", buildInfo);
   return exports;
 }
 

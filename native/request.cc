@@ -1,6 +1,8 @@
 // FCGX_Request lifecycle on top of fcgi2: accept through our Listener, finish with keep-alive or lingering close.
 #include "request.h"
 
+#include "fcgi2_features.h"
+
 #include <unistd.h>
 
 #include <cstring>
@@ -23,9 +25,13 @@ void EnsureLibraryInit() {
 
 void InitRequest(FCGX_Request* req, const ParamLimits& limits) {
   FCGX_InitRequest(req, -1, 0);
+#ifdef LIBFCGI_HAVE_PARAM_LIMITS
   req->maxParamNameLen = limits.maxNameLength;
   req->maxParamValueLen = limits.maxValueLength;
   req->maxParamsTotal = limits.maxTotal;
+#else
+  (void)limits;  // a system libfcgi: no limits on params (README, "Linking the system libfcgi")
+#endif
 #ifdef FCGX_HAVE_BUF_SIZES
   // Patch 0015: buffer sizes per request (see above).
   req->outBufSize = kOutputBufferBytes;
@@ -89,7 +95,9 @@ void FinishRequest(FCGX_Request* req, Listener* listener, InputStream* input) {
   if (FCGX_GetError(req->in) != 0) keep = false;
   if (keep) {
     FCGX_Free(req, 0);  // with ipcFd still set, fcgi2 keeps bytes of a pipelined next request (patch 0009)
+#ifdef LIBFCGI_HAVE_READ_AHEAD
     if (req->readAhead != nullptr) return;  // the next request is here already: AcceptRequest takes it from req
+#endif
     int fd = req->ipcFd;
     req->ipcFd = -1;
     if (fd >= 0) listener->ReturnIdle(fd);

@@ -32,8 +32,9 @@ app runs unchanged under those: \`new FastCGI()\` with no options), and turns ea
 HTTP request into a FastCGI request with the CGI/1.1 params nginx's
 fastcgi_params sends. For production, put nginx or Apache in front instead.
 
-<app> is run as: node <app> (.js .mjs .cjs); node --import tsx <app> (.ts .mts
-.cts; tsx is found from the app's directory); the file itself if executable.
+<app> is run as: node <app> (.js .mjs .cjs); for .ts .mts .cts, with Node's own
+type stripping where this Node has it (22.6+), else node --import tsx <app>
+(tsx installed in the app's project); the file itself if executable.
 
 Options:
   -l, --listen <host:port>  HTTP address (default 127.0.0.1:8080); port 0 picks

@@ -2,8 +2,8 @@
 import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
 import path from 'path';
-import { pathToFileURL } from 'url';
 import { UsageError } from './args';
+import { isJavaScriptFile, isTypeScriptFile, nodeArgsForModule } from './load-module';
 import type { ServeLog } from './log';
 
 /** The program and arguments that run the app. */
@@ -12,22 +12,10 @@ export interface WorkerCommand {
   args: string[];
 }
 
-const JS = new Set(['.js', '.mjs', '.cjs']);
-const TS = new Set(['.ts', '.mts', '.cts']);
-
-/** tsx's loader (resolved from the app's directory first, then from libfcgi's), or undefined. */
-function tsxLoader(appDir: string): string | undefined {
-  try {
-    return require.resolve('tsx', { paths: [appDir, __dirname] });
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * How to run `app`: JavaScript with this Node, TypeScript with this Node and tsx's loader (`--import tsx`, found
- * from the app's directory, so the app's own tsx is used), any other executable file directly (a C program on
- * libfcgi, a script with a #! line), as spawn-fcgi would.
+ * How to run `app`: JavaScript with this Node, TypeScript with this Node's type stripping or the app's project's
+ * tsx (lib/cli/load-module.ts), any other executable file directly (a C program on libfcgi, a script with a #!
+ * line), as spawn-fcgi would.
  */
 export function workerCommand(app: string, appArgs: string[]): WorkerCommand {
   const file = path.resolve(app);
@@ -38,18 +26,10 @@ export function workerCommand(app: string, appArgs: string[]): WorkerCommand {
     throw new UsageError(`the app ${app} does not exist`);
   }
   if (!stat.isFile()) throw new UsageError(`the app ${app} is not a file`);
-  const ext = path.extname(file).toLowerCase();
-  if (TS.has(ext)) {
-    const loader = tsxLoader(path.dirname(file));
-    if (loader !== undefined) {
-      return { file: process.execPath, args: ['--import', pathToFileURL(loader).href, file, ...appArgs] };
-    }
-    // Node 22.6+ strips types itself (process.features.typescript; on by default from 23.6).
-    const features = process.features as { typescript?: string | false };
-    if (features.typescript) return { file: process.execPath, args: [file, ...appArgs] };
-    throw new UsageError(`${app} is TypeScript: install tsx (npm install --save-dev tsx) or compile it to JavaScript`);
+  if (isTypeScriptFile(file)) {
+    return { file: process.execPath, args: [...nodeArgsForModule(app), file, ...appArgs] };
   }
-  if (!JS.has(ext)) {
+  if (!isJavaScriptFile(file)) {
     try {
       fs.accessSync(file, fs.constants.X_OK);
       return { file, args: appArgs };

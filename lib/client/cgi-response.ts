@@ -4,17 +4,23 @@ import { Transform, type TransformCallback } from 'stream';
 import { clientError } from './errors';
 import { asBuffer, checkInteger, describe } from './protocol';
 
+/** The head of a CGI response: status and header fields. */
 export interface CgiResponseHead {
+  /** From the CGI `Status` field; 302 for a Location without Status; else 200. */
   status: number;
+  /** The reason phrase of `Status`, or the standard one. */
   statusText: string;
   /** Header fields in the order sent, repeats kept (Set-Cookie); names as sent; the CGI `Status` field removed. */
   headers: Array<[string, string]>;
 }
 
+/** A whole CGI response: head and body. */
 export interface CgiResponse extends CgiResponseHead {
+  /** Everything after the blank line that ends the header section. */
   body: Buffer;
 }
 
+/** Options of the CGI response parsers. */
 export interface CgiParseOptions {
   /** Largest header section accepted, in bytes (default 64 KiB). */
   maxHeaderSize?: number;
@@ -34,6 +40,7 @@ const EMPTY = Buffer.alloc(0);
  * Malformed output throws FCGI_CGI_RESPONSE_ERROR.
  */
 export class CgiResponseParser {
+  /** The parsed head, once the header section is complete; undefined before. */
   head: CgiResponseHead | undefined;
   private readonly maxHeaderSize: number;
   private readonly headerChunks: Buffer[] = [];
@@ -116,6 +123,7 @@ export class CgiResponseStream extends Transform {
     return this.parser.head;
   }
 
+  /** @internal Transform's hook: parses the head, passes the body on. */
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       const hadHead = this.parser.head !== undefined;
@@ -128,6 +136,7 @@ export class CgiResponseStream extends Transform {
     }
   }
 
+  /** @internal Transform's hook: a response that ended inside its head is an error. */
   override _flush(callback: TransformCallback): void {
     try {
       this.parser.end();
@@ -141,9 +150,13 @@ export class CgiResponseStream extends Transform {
 // Typed 'head' listeners; the catch-all overload repeats Node's own EventEmitter signature (hence any).
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export interface CgiResponseStream {
+  /** 'head': the parsed head, once, before any body data. */
   on(event: 'head', listener: (head: CgiResponseHead) => void): this;
+  /** Any other stream event, as Transform's. */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** 'head': the parsed head, once, before any body data. */
   once(event: 'head', listener: (head: CgiResponseHead) => void): this;
+  /** Any other stream event, as Transform's. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */

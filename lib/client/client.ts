@@ -24,8 +24,19 @@ import {
 import { RecordDecoder } from './record-decoder';
 
 /** Where the application listens: a unix socket path, or TCP (`host` defaults to 127.0.0.1). */
-export type ConnectTarget = { path: string } | { host?: string; port: number };
+export type ConnectTarget =
+  | {
+      /** The unix socket's path. */
+      path: string;
+    }
+  | {
+      /** The host (default 127.0.0.1). */
+      host?: string;
+      /** The TCP port. */
+      port: number;
+    };
 
+/** Options of {@link FastCGIClient.connect}. */
 export interface ConnectOptions {
   /**
    * Milliseconds. Bounds connecting, and then the silence of the connection while something waits for the
@@ -39,6 +50,7 @@ export interface ConnectOptions {
   firstRequestId?: number;
 }
 
+/** Options of {@link FastCGIClient.request}. */
 export interface RequestOptions {
   /** FCGI_PARAMS: the CGI environment, sent exactly as given (nothing is added, e.g. no CONTENT_LENGTH). */
   params?: ParamsInput;
@@ -56,17 +68,23 @@ export interface RequestOptions {
 
 /** The body of FCGI_END_REQUEST. */
 export interface EndRequest {
+  /** The application's exit status. */
   appStatus: number;
+  /** A {@link ProtocolStatus} value (0: REQUEST_COMPLETE). */
   protocolStatus: number;
 }
 
+/** A request's whole output and its END_REQUEST, from {@link ClientRequest.response}. */
 export interface CollectedResponse extends EndRequest {
+  /** All FCGI_STDOUT bytes (the CGI response). */
   stdout: Buffer;
+  /** All FCGI_STDERR bytes. */
   stderr: Buffer;
 }
 
 /** A request in flight on a FastCGIClient. */
 export interface ClientRequest {
+  /** The request id on its connection (1..65535). */
   readonly requestId: number;
   /**
    * FCGI_STDOUT. Read it (or call response()): it holds at most about 1 MiB before the connection stops reading,
@@ -86,15 +104,19 @@ export interface ClientRequest {
   response(): Promise<CollectedResponse>;
 }
 
+/** Options of {@link FastCGIClient.readRecords}. */
 export interface ReadRecordsOptions {
   /** Stop when the connection closes (default), or after the first END_REQUEST (of `requestId`, if given). */
   until?: 'close' | 'end-request';
+  /** With until 'end-request': the request whose END_REQUEST ends reading (default: any). */
   requestId?: number;
   /** Give up after this many ms and return what arrived (default: the connection's timeout, else 5000). */
   timeoutMs?: number;
 }
 
+/** What {@link FastCGIClient.readRecords} read. */
 export interface ReadRecordsResult {
+  /** The records in the order they came. */
   records: FastCGIRecord[];
   /** Why reading stopped; 'timeout' is a result, not an error, so tests can assert that nothing came. */
   reason: 'close' | 'end-request' | 'timeout';

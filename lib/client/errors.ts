@@ -29,7 +29,9 @@ export type ClientErrorCode =
   /** The application's stdout is not a CGI response (no blank line after the header, bad Status, ...). */
   | 'FCGI_CGI_RESPONSE_ERROR';
 
+/** The errors the client creates: an Error with a {@link ClientErrorCode} `code`. */
 export interface ClientError extends Error {
+  /** What went wrong, as a code to check (not the message). */
   code: ClientErrorCode;
 }
 

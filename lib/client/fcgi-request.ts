@@ -4,9 +4,13 @@ import { type ConnectOptions, type ConnectTarget, FastCGIClient, type RequestOpt
 import { type ClientError, type ClientErrorCode, clientError } from './errors';
 import { ProtocolStatus } from './protocol';
 
+/** What {@link fcgiRequest} resolves with: the parsed CGI response, FCGI_STDERR and the exit status. */
 export interface FcgiRequestResult extends CgiResponseHead {
+  /** The response body (after the CGI header section). */
   body: Buffer;
+  /** All FCGI_STDERR bytes. */
   stderr: Buffer;
+  /** The application's exit status from END_REQUEST. */
   appStatus: number;
 }
 

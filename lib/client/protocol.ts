@@ -3,6 +3,7 @@ import { clientError } from './errors';
 
 const EMPTY = Buffer.alloc(0);
 
+/** The protocol version every record carries (FCGI_Header.version). */
 export const FCGI_VERSION_1 = 1;
 /** Bytes in a record header; the spec promises future versions never shrink it. */
 export const FCGI_HEADER_LEN = 8;
@@ -19,55 +20,94 @@ export const FCGI_KEEP_CONN = 1;
 
 /** Record types (FCGI_Header.type). */
 export const RecordType = {
+  /** Starts a request: role and flags (web server → app). */
   BEGIN_REQUEST: 1,
+  /** The web server gives up a request. */
   ABORT_REQUEST: 2,
+  /** Ends a request: app status and protocol status (app → web server). */
   END_REQUEST: 3,
+  /** The name-value pairs of the request (CGI environment), a stream. */
   PARAMS: 4,
+  /** The request body, a stream. */
   STDIN: 5,
+  /** The response (CGI output), a stream. */
   STDOUT: 6,
+  /** Error output for the web server's log, a stream. */
   STDERR: 7,
+  /** The file data of a FILTER request, a stream. */
   DATA: 8,
+  /** A management query for the app's variables (FCGI_MAX_CONNS, ...). */
   GET_VALUES: 9,
+  /** The answer to GET_VALUES. */
   GET_VALUES_RESULT: 10,
+  /** The app's answer to a management record type it does not know. */
   UNKNOWN_TYPE: 11,
 } as const;
+/** The name of a record type, e.g. 'STDOUT'. */
 export type RecordTypeName = keyof typeof RecordType;
 
 /** Roles (FCGI_BeginRequestBody.role). */
-export const Role = { RESPONDER: 1, AUTHORIZER: 2, FILTER: 3 } as const;
+export const Role = {
+  /** Answers an HTTP request, as a CGI program does (what nginx and Apache send). */
+  RESPONDER: 1,
+  /** Decides whether the web server may go on with an HTTP request. */
+  AUTHORIZER: 2,
+  /** A RESPONDER that also gets a file (FCGI_DATA) to filter. */
+  FILTER: 3,
+} as const;
+/** The name of a role, e.g. 'RESPONDER'. */
 export type RoleName = keyof typeof Role;
 
 /** END_REQUEST protocolStatus values. */
 export const ProtocolStatus = {
+  /** The request ended normally. */
   REQUEST_COMPLETE: 0,
+  /** Refused: the app takes one request per connection at a time. */
   CANT_MPX_CONN: 1,
+  /** Refused: the app is out of some resource. */
   OVERLOADED: 2,
+  /** Refused: the app does not play the role asked for. */
   UNKNOWN_ROLE: 3,
 } as const;
+/** The name of a protocol status, e.g. 'REQUEST_COMPLETE'. */
 export type ProtocolStatusName = keyof typeof ProtocolStatus;
 
 /** The variables the spec defines for FCGI_GET_VALUES. */
 export const FCGI_MAX_CONNS = 'FCGI_MAX_CONNS';
+/** GET_VALUES variable: the most requests the app handles at once. */
 export const FCGI_MAX_REQS = 'FCGI_MAX_REQS';
+/** GET_VALUES variable: '1' when the app multiplexes requests on one connection, else '0'. */
 export const FCGI_MPXS_CONNS = 'FCGI_MPXS_CONNS';
 
 /** One decoded record. `content` excludes the padding, which receivers must skip. */
 export interface FastCGIRecord {
+  /** FCGI_Header.version (1). */
   version: number;
+  /** The record type (a {@link RecordType} value, or an unknown one). */
   type: number;
+  /** The request the record belongs to; 0 for management records. */
   requestId: number;
+  /** The record's content, without the padding. */
   content: Buffer;
+  /** The padding bytes that followed the content. */
   paddingLength: number;
 }
 
+/** The decoded body of a BEGIN_REQUEST record. */
 export interface BeginRequestBody {
+  /** A {@link Role} value. */
   role: number;
+  /** The flags byte. */
   flags: number;
+  /** True when the FCGI_KEEP_CONN flag is set. */
   keepConn: boolean;
 }
 
+/** The decoded body of an END_REQUEST record. */
 export interface EndRequestBody {
+  /** The application's exit status. */
   appStatus: number;
+  /** A {@link ProtocolStatus} value. */
   protocolStatus: number;
 }
 
@@ -148,6 +188,7 @@ export function encodeRecord(type: number, requestId: number, content: Uint8Arra
   return record;
 }
 
+/** Options of {@link encodeStreamRecords}. */
 export interface StreamRecordsOptions {
   /** Append the empty record that ends the stream (default true). */
   end?: boolean;
@@ -363,7 +404,10 @@ export function decodeEndRequest(content: Uint8Array): EndRequestBody {
 }
 
 /** FCGI_UnknownTypeBody: the record type the application did not understand. */
-export function decodeUnknownType(content: Uint8Array): { type: number } {
+export function decodeUnknownType(content: Uint8Array): {
+  /** The record type the application did not understand. */
+  type: number;
+} {
   return { type: fixedBody(content, 'UNKNOWN_TYPE')[0] };
 }
 

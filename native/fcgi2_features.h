@@ -1,0 +1,17 @@
+// Feature macros for what only our ext/patches add to fcgi2, so the addon also builds against a system libfcgi.
+#pragma once
+
+extern "C" {
+#include "fcgiapp.h"
+}
+
+// Patch 0001: FCGX_Request.maxParamNameLen / maxParamValueLen / maxParamsTotal (defined with the fields).
+#ifdef FCGX_DEFAULT_MAX_PARAM_NAME
+#define LIBFCGI_HAVE_PARAM_LIMITS 1
+#endif
+
+// Patch 0009: FCGX_Request.readAhead. It defines no macro of its own; patch 0015 (FCGX_HAVE_BUF_SIZES) applies
+// on top of it (its context is the readAhead field), so a header with 0015 has 0009.
+#ifdef FCGX_HAVE_BUF_SIZES
+#define LIBFCGI_HAVE_READ_AHEAD 1
+#endif
