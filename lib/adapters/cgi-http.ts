@@ -70,13 +70,15 @@ export function requestMethod(get: ParamLookup): string {
   return get('REQUEST_METHOD') || 'GET';
 }
 
-// Percent-encodes a decoded path (SCRIPT_NAME/PATH_INFO are decoded by the web server) so it reads back the same.
-function encodePath(path: string): string {
-  try {
-    return encodeURI(path).replace(/[?#]/g, (c) => (c === '?' ? '%3F' : '%23'));
-  } catch {
-    return path.replace(/[^\x21-\x7e]|[?#%]/g, (c) => encodeURIComponent(c.charCodeAt(0) < 0xd800 ? c : '\ufffd'));
-  }
+// Params are bytes as latin1 strings: a char outside the URL's safe set is one byte, written %XX (a UTF-8 path
+// stays UTF-8). SCRIPT_NAME/PATH_INFO are decoded by the web server, so '%', '?' and '#' are re-encoded too.
+const UNSAFE_PATH = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/]/g;
+const UNSAFE_URI = /[^\x21-\x7e]/g;
+const HAS_UNSAFE_URI = /[^\x21-\x7e]/;
+function percentByte(c: string): string {
+  const code = c.charCodeAt(0);
+  if (code > 0xff) return encodeURIComponent(c.length === 1 && code >= 0xd800 && code <= 0xdfff ? '\ufffd' : c);
+  return code < 16 ? `%0${code.toString(16).toUpperCase()}` : `%${code.toString(16).toUpperCase()}`;
 }
 
 /**
@@ -86,19 +88,24 @@ function encodePath(path: string): string {
 export function requestTarget(get: ParamLookup): string {
   const uri = get('REQUEST_URI');
   if (uri) {
-    if (uri.charCodeAt(0) === 47 /* / */ || uri === '*') return uri;
-    const scheme = uri.indexOf('://');
-    if (scheme > 0) {
-      const slash = uri.indexOf('/', scheme + 3);
-      const q = uri.indexOf('?', scheme + 3);
-      if (slash >= 0 && (q < 0 || slash < q)) return uri.slice(slash);
-      return q >= 0 ? `/${uri.slice(q)}` : '/';
-    }
-    return `/${uri}`;
+    return requestTargetFrom(HAS_UNSAFE_URI.test(uri) ? uri.replace(UNSAFE_URI, percentByte) : uri);
   }
-  const path = encodePath((get('SCRIPT_NAME') ?? '') + (get('PATH_INFO') ?? '')) || '/';
+  const path = ((get('SCRIPT_NAME') ?? '') + (get('PATH_INFO') ?? '')).replace(UNSAFE_PATH, percentByte);
+  const slashed = path.charCodeAt(0) === 47 ? path : `/${path}`;
   const query = get('QUERY_STRING');
-  return query ? `${path.charCodeAt(0) === 47 ? path : `/${path}`}?${query}` : path.charCodeAt(0) === 47 ? path : `/${path}`;
+  return query ? `${slashed}?${query.replace(UNSAFE_URI, percentByte)}` : slashed;
+}
+
+function requestTargetFrom(uri: string): string {
+  if (uri.charCodeAt(0) === 47 /* / */ || uri === '*') return uri;
+  const scheme = uri.indexOf('://');
+  if (scheme > 0) {
+    const slash = uri.indexOf('/', scheme + 3);
+    const q = uri.indexOf('?', scheme + 3);
+    if (slash >= 0 && (q < 0 || slash < q)) return uri.slice(slash);
+    return q >= 0 ? `/${uri.slice(q)}` : '/';
+  }
+  return `/${uri}`;
 }
 
 /** Cuts a normalised mount prefix off a target: ['/rest?q', '/app'] when it matches, else [target, '']. */

@@ -24,6 +24,12 @@ describe('request target', () => {
     expect(requestTarget(get({}))).toBe('/');
     expect(requestTarget(get({ QUERY_STRING: 'a=1' }))).toBe('/?a=1');
   });
+  test('bytes outside ASCII (params are latin1 strings) are percent-encoded byte by byte, so UTF-8 stays UTF-8', () => {
+    const utf8AsLatin1 = Buffer.from('/é ü', 'utf8').toString('latin1');
+    expect(requestTarget(get({ REQUEST_URI: utf8AsLatin1 }))).toBe('/%C3%A9%20%C3%BC');
+    expect(requestTarget(get({ SCRIPT_NAME: utf8AsLatin1 }))).toBe('/%C3%A9%20%C3%BC');
+    expect(new URL(`http://h${requestTarget(get({ REQUEST_URI: utf8AsLatin1 }))}`).pathname).toBe(encodeURI('/é ü'));
+  });
   test('an absolute-form REQUEST_URI keeps only its path and query', () => {
     expect(requestTarget(get({ REQUEST_URI: 'http://evil.example/x?y=1' }))).toBe('/x?y=1');
     expect(requestTarget(get({ REQUEST_URI: 'http://evil.example?y=1' }))).toBe('/?y=1');
