@@ -2,6 +2,7 @@
 export { FastCGI } from './fastcgi';
 export { Request, type Role, type Output } from './request';
 export { createServer, Server, ServerRequest, type Handler, type ServerOptions } from './server';
+export { fromNodeListener, type NodeListener, type NodeListenerOptions } from './adapters/node-http';
 export type { Env } from './env';
 export type { HeaderFields, HeaderValue } from './headers';
 export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, TimeoutOptions, LimitOptions } from './listen';
