@@ -67,6 +67,8 @@ export class ServerRequest {
   #pending: (string | Uint8Array)[] = [];
   #pendingBytes = 0;
   #flushScheduled = false;
+  /** Output was handed to the worker since the last flush: some of it may still sit in fcgi2's stream buffer. */
+  #unflushed = false;
   #watchPeer = false;
   /** @internal true while the handler's synchronous part runs: output then waits for its return. */
   inHandlerCall = false;
@@ -216,10 +218,12 @@ export class ServerRequest {
     this.#queue(data);
     const buffered = this.#sent - this.#written + this.#pendingBytes;
     // In the synchronous part of a handler, output waits for its return (to go out with END_REQUEST in one
-    // write) up to highWaterMark; later it goes out once FLUSH_AT bytes are pending, or after this macrotask.
+    // write) up to highWaterMark; later it goes to the worker once FLUSH_AT bytes are pending, and all of it
+    // reaches the web server after this macrotask, as Node's res.write() does (issue 11).
     if (this.#pendingBytes >= (this.inHandlerCall ? this.#host.highWaterMark : FLUSH_AT)) {
       this.#flush(buffered > this.#host.highWaterMark);
-    } else if (!this.inHandlerCall) this.scheduleFlush();
+    }
+    if (!this.inHandlerCall) this.scheduleFlush();
     return buffered <= this.#host.highWaterMark;
   }
 
@@ -235,6 +239,7 @@ export class ServerRequest {
     this.#check();
     if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
     this.#flush(false);
+    this.#unflushed = false;
     if (!this.#aborted) this.#host.io.flush(this.#id);
   }
 
@@ -413,6 +418,7 @@ export class ServerRequest {
       if (notify) this.#resolveDrain();
     } else if (data !== undefined) {
       this.#host.io.write(this.#id, data, notify);
+      this.#unflushed = true;
     } else if (notify) {
       // Nothing new to send but too much still queued: an empty write asks the worker to report once
       // everything before it is out.
@@ -426,7 +432,7 @@ export class ServerRequest {
    */
   scheduleFlush(watchPeer = false): void {
     if (watchPeer) this.#watchPeer = true;
-    if (this.#flushScheduled || (this.#pending.length === 0 && !watchPeer)) return;
+    if (this.#flushScheduled || (this.#pending.length === 0 && !this.#unflushed && !watchPeer)) return;
     this.#flushScheduled = true;
     // After the current macrotask: a handler that prints and returns sends everything with END_REQUEST in
     // one command; one that prints and awaits still gets its output out promptly.
@@ -438,6 +444,12 @@ export class ServerRequest {
         this.#host.io.watchPeer(this.#id);
       }
       this.#flush(false);
+      // What the worker got so far leaves its stream buffer too (the end of the turn, as for Node's res.write()):
+      // without this, output printed before an await waited for the handler's end.
+      if (this.#unflushed && !this.#aborted) {
+        this.#unflushed = false;
+        this.#host.io.flush(this.#id);
+      }
     });
   }
   #resolveDrain(): void {
