@@ -45,11 +45,6 @@ export function toFetchRequest(req: ServerRequest, mountPath = ''): Request {
   return new Request(info.href, init);
 }
 
-/** True for statuses whose response has no body (and for HEAD requests). */
-function bodyless(status: number): boolean {
-  return status === 204 || status === 304 || (status >= 100 && status < 200);
-}
-
 /**
  * Sends a fetch `Response` as the FastCGI response: status and statusText as `Status:`, every header (each
  * Set-Cookie as its own field), the body streamed with backpressure (print, then drain when it says so).
@@ -69,7 +64,8 @@ export async function sendFetchResponse(req: ServerRequest, response: Response, 
   req.header(fields);
   const body = response.body;
   if (body === null) return;
-  if (isHead || bodyless(response.status)) {
+  // A Response cannot have a body with 204 or 304 (its constructor throws); HEAD gets the head only.
+  if (isHead) {
     await body.cancel().catch(() => undefined);
     return;
   }
