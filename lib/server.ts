@@ -1,6 +1,8 @@
 // The concurrent server: handlers run on the JS thread; accept and all socket I/O on the addon's threads.
 import { EventEmitter } from 'events';
 import { Readable, Writable } from 'stream';
+import { normalizeMountPath, parseCookies, requestHref, type MountOptions } from './adapters/cgi-http';
+import { toFetchRequest } from './adapters/fetch';
 import { findParam, parseParams, type Env } from './env';
 import { argRangeError, argTypeError, fcgiError, isErrorWithCode, type LibfcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
@@ -60,6 +62,9 @@ export class ServerRequest {
   readonly #role: Role;
   readonly #head = new ResponseHead();
   #env: Env | undefined;
+  #url: URL | undefined;
+  #query: URLSearchParams | undefined;
+  #cookies: Readonly<Record<string, string>> | undefined;
   #pending: (string | Uint8Array)[] = [];
   #pendingBytes = 0;
   #flushScheduled = false;
@@ -130,6 +135,42 @@ export class ServerRequest {
   get role(): Role {
     return this.#role;
   }
+
+  // Helpers for apps without a framework: each is computed on first use only (the hot path never pays for them).
+
+  /** The request's absolute URL: scheme (HTTPS/REQUEST_SCHEME), host (Host, else SERVER_NAME:PORT), REQUEST_URI. */
+  get url(): URL {
+    return (this.#url ??= new URL(requestHref((name) => this.param(name))));
+  }
+  /** The query string (QUERY_STRING) parsed. */
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.param('QUERY_STRING') ?? ''));
+  }
+  /** The Cookie header parsed (values URL-decoded; the first of repeated names wins), by the `cookie` package. */
+  get cookies(): Readonly<Record<string, string>> {
+    return (this.#cookies ??= parseCookies(this.param('HTTP_COOKIE')));
+  }
+  /**
+   * The body as FormData (urlencoded or multipart/form-data, parsed by the platform's fetch), read whole within
+   * `limit` (default: the server's bodyLimit; over it FCGI_BODY_TOO_LARGE, answered 413). Another content
+   * type: a TypeError.
+   */
+  async formData(limit?: number): Promise<FormData> {
+    const type = this.param('CONTENT_TYPE') ?? '';
+    if (!/^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\s*(?:;|$)/i.test(type)) {
+      throw new TypeError(`formData(): the request's Content-Type is ${JSON.stringify(type)}, not application/x-www-form-urlencoded or multipart/form-data`);
+    }
+    const body = await this.bytes(limit);
+    return new Request('http://localhost/', { method: 'POST', headers: { 'content-type': type }, body }).formData();
+  }
+  /**
+   * The request as a fetch `Request` (what fetch handlers take): headers from the params, the body streamed
+   * from `body`, `signal` = this request's signal. `mountPath` is cut off the URL as fromFetchHandler does.
+   */
+  toRequest(options: MountOptions = {}): Request {
+    return toFetchRequest(this, normalizeMountPath(options.mountPath, 'options.mountPath'));
+  }
+
   get finished(): boolean {
     return this.#ended;
   }

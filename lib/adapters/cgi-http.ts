@@ -1,4 +1,5 @@
 // CGI variables -> the HTTP request they describe (method, URL, host, headers, peer): pure functions shared by the adapters.
+import { parse as parseCookie } from 'cookie';
 import { argTypeError, argValueError } from '../errors';
 
 /** Reads one CGI variable; undefined when the web server did not send it. */
@@ -218,6 +219,13 @@ function port(value: string | undefined): number | undefined {
   return n <= 65535 ? n : undefined;
 }
 
+/** The absolute URL of the request (`mountPath` normalised, cut off when it matches). */
+export function requestHref(get: ParamLookup, mountPath = ''): string {
+  const scheme = requestScheme(get);
+  const url = unmount(requestTarget(get), mountPath)[0];
+  return `${scheme}://${requestHost(get, scheme)}${url === '*' ? '/' : url}`;
+}
+
 /** Everything at once (the adapters call this once per request); `mountPath` must be normalised already. */
 export function cgiToHttp(params: CgiParams, mountPath = ''): HttpRequestInfo {
   const get = params.get;
@@ -239,3 +247,16 @@ export function cgiToHttp(params: CgiParams, mountPath = ''): HttpRequestInfo {
     localPort: port(get('SERVER_PORT')),
   };
 }
+
+/** Cookie header -> name/value object without a prototype (ServerRequest and the sync loop's Request). */
+export function parseCookies(header: string | undefined): Readonly<Record<string, string>> {
+  const out: Record<string, string> = Object.create(null);
+  if (!header) return out;
+  const parsed = parseCookie(header);
+  for (const name of Object.keys(parsed)) {
+    const value = parsed[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
