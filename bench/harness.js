@@ -389,6 +389,8 @@ const APP_DEFS = [
   { name: 'node-fastcgi', label: 'node-fastcgi (npm)', kind: 'fcgi' },
   { name: 'php', label: 'PHP-FPM, 1 worker', kind: 'fcgi' },
   { name: 'node-http', label: 'Node http via proxy_pass', kind: 'http' },
+  { name: 'express', label: 'Express over fromNodeListener', kind: 'fcgi' },
+  { name: 'express-http', label: 'Express on Node http via proxy_pass', kind: 'http' },
 ];
 
 /** Compiles the C loop against the vendored fcgi2 into dir; returns the binary's path. */

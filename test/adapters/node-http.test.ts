@@ -162,3 +162,13 @@ test("write() returns false over the high-water mark and 'drain' follows; the wh
   expect(falses).toBeGreaterThan(0);
   expect(drains).toBe(falses);
 });
+
+test('an informational response (writeEarlyHints) is not sent; the final response is', async () => {
+  const { socketPath } = await serve((_req, res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+    res.end('final');
+  });
+  const r = await get(socketPath);
+  expect(r.status).toBe(200);
+  expect(r.body.toString()).toBe('final');
+});
