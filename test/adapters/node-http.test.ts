@@ -7,6 +7,7 @@ import { fcgiRequest } from '../../lib/client';
 import { createServer, fromNodeListener, type NodeListener, type Server } from '../../lib';
 import { closeAfterEach } from '../helpers/cleanup';
 import { tempDir } from '../helpers/tmp';
+import { encodeBeginRequest, encodeParams, encodeRecord, encodeStreamRecords, RecordType, Role } from '../../lib/client/protocol';
 import { fcgiRequestBytes } from '../server/harness';
 
 const track = closeAfterEach();
@@ -171,4 +172,55 @@ test('an informational response (writeEarlyHints) is not sent; the final respons
   const r = await get(socketPath);
   expect(r.status).toBe(200);
   expect(r.body.toString()).toBe('final');
+});
+
+test("a dropped request whose body is being read: req gets 'aborted' and is destroyed, res 'close' without 'finish'", async () => {
+  const events: string[] = [];
+  let done: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (done = resolve));
+  let reading: () => void = () => undefined;
+  const startedReading = new Promise<void>((resolve) => (reading = resolve));
+  const { socketPath } = await serve((req, res) => {
+    req.on('data', () => {
+      events.push('req data');
+      reading();
+    });
+    req.on('aborted', () => events.push('req aborted'));
+    req.on('error', () => events.push('req error'));
+    res.on('finish', () => events.push('res finish'));
+    res.on('close', () => {
+      events.push(`res close req.destroyed=${req.destroyed}`);
+      done();
+    });
+    res.setHeader('Content-Type', 'text/plain');
+  });
+  const socket = net.connect(socketPath);
+  const params = encodeParams({ REQUEST_METHOD: 'POST', REQUEST_URI: '/upload', CONTENT_LENGTH: '100000', SERVER_PROTOCOL: 'HTTP/1.1' });
+  socket.write(
+    Buffer.concat([
+      encodeRecord(RecordType.BEGIN_REQUEST, 1, encodeBeginRequest(Role.RESPONDER, false)),
+      encodeStreamRecords(RecordType.PARAMS, 1, params),
+      // More than the 64 KiB the server reads at a time, so a first chunk reaches the app.
+      encodeRecord(RecordType.STDIN, 1, Buffer.alloc(65535, 'b')),
+      encodeRecord(RecordType.STDIN, 1, Buffer.alloc(10000, 'b')),
+    ]),
+  );
+  await startedReading; // the app has the first part of the body: the client goes away in the middle of it
+  socket.destroy();
+  await closed;
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(events).toContain('req aborted');
+  expect(events).toContain('res close req.destroyed=true');
+  expect(events).not.toContain('res finish');
+});
+
+test('mountPath: req.url is relative to the prefix the web server routes to the app', async () => {
+  const dir = track(tempDir('fcgi-node-'));
+  const socketPath = path.join(dir.path, 'app.sock');
+  const server = createServer(fromNodeListener((req, res) => res.end(req.url), { mountPath: '/app/' }), { handleSignals: false });
+  await server.listen({ path: socketPath });
+  track({ close: () => server.close() });
+  expect((await get(socketPath, '/app/users/7?x=1')).body.toString()).toBe('/users/7?x=1');
+  expect((await get(socketPath, '/other')).body.toString()).toBe('/other');
+  expect(() => fromNodeListener(() => undefined, { mountPath: 'app' })).toThrow(/mountPath/);
 });
