@@ -71,6 +71,8 @@ export class ServerRequest {
   /** Output was handed to the worker since the last flush: some of it may still sit in fcgi2's stream buffer. */
   #unflushed = false;
   #watchPeer = false;
+  /** @internal called once when the request is aborted (the Node-listener adapter: cheaper than an AbortSignal). */
+  abortHook: (() => void) | undefined = undefined;
   /** @internal true while the handler's synchronous part runs: output then waits for its return. */
   inHandlerCall = false;
   #sent = 0; // bytes handed to the worker
@@ -386,6 +388,7 @@ export class ServerRequest {
   onAborted(): void {
     if (this.#aborted) return;
     this.#aborted = true;
+    this.abortHook?.();
     this.#controller?.abort(this.#abortError());
     this.#resolveDrain();
     if (this.#body && !this.#body.readableEnded) this.#body.destroy(this.#abortError());

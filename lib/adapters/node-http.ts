@@ -247,7 +247,7 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
       const settle = (err?: unknown) => {
         if (settled) return;
         settled = true;
-        signal.removeEventListener('abort', onAbort);
+        sreq.abortHook = undefined;
         if (err === undefined) resolve();
         else reject(err);
       };
@@ -264,15 +264,14 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
           settle();
         });
       });
-      const signal = sreq.signal;
       const onAbort = () => {
         // As when a client's connection closes: req is destroyed ('aborted', 'close'), res gets 'close' alone.
         if (!req.destroyed) req.destroy(req.complete ? undefined : abortError());
         socket.destroy();
         settle();
       };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
+      if (sreq.aborted) return onAbort();
+      sreq.abortHook = onAbort;
 
       try {
         const result = listener(req, res);
