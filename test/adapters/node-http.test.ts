@@ -224,3 +224,52 @@ test('mountPath: req.url is relative to the prefix the web server routes to the 
   expect((await get(socketPath, '/other')).body.toString()).toBe('/other');
   expect(() => fromNodeListener(() => undefined, { mountPath: 'app' })).toThrow(/mountPath/);
 });
+
+test('method, url, httpVersion, headers/rawHeaders/headersDistinct and socket addresses come from the params', async () => {
+  let seen: unknown;
+  const { socketPath } = await serve((req, res) => {
+    const s = req.socket as typeof req.socket & { encrypted?: boolean };
+    seen = {
+      method: req.method,
+      url: req.url,
+      httpVersion: req.httpVersion,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      distinct: req.headersDistinct['x-multi'],
+      socket: [s.remoteAddress, s.remotePort, s.localAddress, s.localPort, s.encrypted],
+    };
+    req.resume();
+    req.on('end', () => res.end());
+  });
+  await fcgiRequest(
+    { path: socketPath },
+    {
+      params: {
+        REQUEST_METHOD: 'PUT',
+        REQUEST_URI: '/a/b?c=1',
+        SERVER_PROTOCOL: 'HTTP/1.0',
+        HTTP_HOST: 'app.example',
+        HTTP_X_MULTI: 'one, two',
+        CONTENT_TYPE: 'text/plain',
+        HTTP_CONTENT_TYPE: 'text/plain',
+        CONTENT_LENGTH: '2',
+        HTTP_CONTENT_LENGTH: '2',
+        REMOTE_ADDR: '192.0.2.1',
+        REMOTE_PORT: '50000',
+        SERVER_ADDR: '192.0.2.2',
+        SERVER_PORT: '8443',
+        HTTPS: 'on',
+      },
+      body: 'hi',
+    },
+  );
+  expect(seen).toEqual({
+    method: 'PUT',
+    url: '/a/b?c=1',
+    httpVersion: '1.0',
+    headers: { host: 'app.example', 'x-multi': 'one, two', 'content-type': 'text/plain', 'content-length': '2' },
+    rawHeaders: ['Host', 'app.example', 'X-Multi', 'one, two', 'Content-Type', 'text/plain', 'Content-Length', '2'],
+    distinct: ['one, two'],
+    socket: ['192.0.2.1', 50000, '192.0.2.2', 8443, true],
+  });
+});
