@@ -46,6 +46,13 @@ export function toFetchRequest(req: ServerRequest, mountPath = ''): Request {
 }
 
 /**
+ * Response headers not passed on: Set-Cookie comes from getSetCookie() (never joined); a "Status" field would be
+ * taken as the CGI status; hop-by-hop fields belong to the web server's connection with the client (Hono's
+ * streamSSE sets Transfer-Encoding: chunked, but the FastCGI body is not chunked: the web server frames it).
+ */
+const SKIPPED_HEADERS = new Set(['set-cookie', 'status', 'transfer-encoding', 'connection', 'keep-alive']);
+
+/**
  * Sends a fetch `Response` as the FastCGI response: status and statusText as `Status:`, every header (each
  * Set-Cookie as its own field), the body streamed with backpressure (print, then drain when it says so).
  */
@@ -55,8 +62,7 @@ export async function sendFetchResponse(req: ServerRequest, response: Response, 
   }
   const fields: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
-    // Set-Cookie comes from getSetCookie() (never joined); a "Status" field would be taken as the CGI status.
-    if (name !== 'set-cookie' && name !== 'status') fields[name] = value;
+    if (!SKIPPED_HEADERS.has(name)) fields[name] = value;
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) fields['set-cookie'] = cookies;

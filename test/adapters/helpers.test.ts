@@ -152,6 +152,16 @@ describe('fromFetchHandler (through the package client)', () => {
     expect(get.body.toString()).toBe('body text');
   });
 
+  test('hop-by-hop headers of the Response (Transfer-Encoding: chunked, Connection, Keep-Alive) are not sent to the web server', async () => {
+    const res = await ask(app, { REQUEST_URI: '/hop' });
+    const names = res.headers.map(([name]) => name.toLowerCase());
+    expect(names).toContain('x-kept');
+    expect(names).not.toContain('transfer-encoding');
+    expect(names).not.toContain('connection');
+    expect(names).not.toContain('keep-alive');
+    expect(res.body.toString()).toBe('framed by the web server');
+  });
+
   test('mountPath: nginx (SCRIPT_NAME = whole path) and Apache (SCRIPT_NAME = prefix) both give the path below the mount', async () => {
     for (const params of [
       { REQUEST_URI: '/app/echo?x=1', SCRIPT_NAME: '/app/echo', PATH_INFO: '', QUERY_STRING: 'x=1', HTTP_HOST: 'h' },
