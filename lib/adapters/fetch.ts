@@ -2,7 +2,7 @@
 import { Readable } from 'stream';
 import { argTypeError } from '../errors';
 import type { ServerRequest } from '../server';
-import { cgiToHttp, normalizeMountPath, requestParams, type MountOptions } from './cgi-http';
+import { normalizeMountPath, rawHeaders, requestHref, requestParams, type MountOptions } from './cgi-http';
 
 /** What the adapter passes as a fetch handler's second argument (Hono: `c.env`). */
 export interface FetchEnv {
@@ -19,15 +19,27 @@ export interface FetchApp {
 
 export type FetchAdapterOptions = MountOptions;
 
-/**
- * The fetch `Request` for a FastCGI request: URL from scheme, host and REQUEST_URI (see cgi-http.ts), headers
- * from HTTP_* and CONTENT_*, the body streamed from `req.body` (never buffered here), `signal` = `req.signal`.
- * `mountPath` must be normalised (normalizeMountPath).
- */
-export function toFetchRequest(req: ServerRequest, mountPath = ''): Request {
-  const info = cgiToHttp(requestParams(req), mountPath);
+const kSource = Symbol('fcgi request');
+const kUrl = Symbol('url');
+const kHeaders = Symbol('headers');
+const kReal = Symbol('real Request');
+const kBodyUsed = Symbol('body used');
+
+interface LazyRequest extends Request {
+  [kSource]: ServerRequest;
+  [kUrl]: string;
+  [kHeaders]: Headers | undefined;
+  [kReal]: Request | undefined;
+  [kBodyUsed]: boolean;
+}
+
+function hasBody(req: ServerRequest, method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && req.param('CONTENT_LENGTH') !== '0';
+}
+
+function buildHeaders(req: ServerRequest): Headers {
   const headers = new Headers();
-  const raw = info.rawHeaders;
+  const raw = rawHeaders(requestParams(req));
   for (let i = 0; i < raw.length; i += 2) {
     try {
       headers.append(raw[i], raw[i + 1]);
@@ -35,14 +47,138 @@ export function toFetchRequest(req: ServerRequest, mountPath = ''): Request {
       // A name or value fetch refuses (a web server passed something odd): left out rather than failing the request.
     }
   }
-  const method = info.method;
-  const hasBody = method !== 'GET' && method !== 'HEAD' && req.param('CONTENT_LENGTH') !== '0';
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: req.signal };
-  if (hasBody) {
-    init.body = Readable.toWeb(req.body) as unknown as ReadableStream<Uint8Array>;
-    init.duplex = 'half';
+  return headers;
+}
+
+/** The platform Request behind a lazy one, built on first need (body stream, clone(), formData(), ...). */
+function realRequest(lazy: LazyRequest): Request {
+  let real = lazy[kReal];
+  if (real === undefined) {
+    const req = lazy[kSource];
+    const method = lazy.method;
+    const init: RequestInit & { duplex?: 'half' } = { method, headers: lazy.headers, signal: req.signal };
+    if (hasBody(req, method) && !lazy[kBodyUsed]) {
+      init.body = Readable.toWeb(req.body) as unknown as ReadableStream<Uint8Array>;
+      init.duplex = 'half';
+    }
+    real = lazy[kReal] = new Request(lazy[kUrl], init);
   }
-  return new Request(info.href, init);
+  return real;
+}
+
+function bodyAlreadyUsed(): TypeError {
+  return new TypeError('Body is unusable: Body has already been read');
+}
+
+/** Reads the whole body without a platform Request (a small body came with the request: no stream at all). */
+async function readBody(lazy: LazyRequest): Promise<Buffer> {
+  if (lazy[kReal] !== undefined) return Buffer.from(await lazy[kReal].arrayBuffer());
+  if (lazy[kBodyUsed]) throw bodyAlreadyUsed();
+  lazy[kBodyUsed] = true;
+  const req = lazy[kSource];
+  return hasBody(req, lazy.method) ? req.bytes(Number.MAX_SAFE_INTEGER) : Buffer.alloc(0);
+}
+
+/**
+ * The prototype of the adapter's Requests: `instanceof Request` holds, method/url/headers/signal come straight
+ * from the params (headers built on first use), text()/json()/arrayBuffer()/bytes() read the body directly, and
+ * everything else is served by a platform Request built on first need. This is what @hono/node-server does:
+ * building a platform Request costs more than a small handler does.
+ */
+const lazyRequestPrototype: object = Object.create(Request.prototype);
+for (const key of Object.getOwnPropertyNames(Request.prototype)) {
+  if (key === 'constructor') continue;
+  const d = Object.getOwnPropertyDescriptor(Request.prototype, key) as PropertyDescriptor;
+  if (d.get) {
+    Object.defineProperty(lazyRequestPrototype, key, {
+      get(this: LazyRequest) {
+        return (realRequest(this) as unknown as Record<string, unknown>)[key];
+      },
+      configurable: true,
+    });
+  } else if (typeof d.value === 'function') {
+    Object.defineProperty(lazyRequestPrototype, key, {
+      value(this: LazyRequest, ...args: unknown[]) {
+        const real = realRequest(this) as unknown as Record<string, (...a: unknown[]) => unknown>;
+        return real[key](...args);
+      },
+      configurable: true,
+      writable: true,
+    });
+  }
+}
+// util.inspect(request) and console.log show the platform Request.
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
+Object.defineProperty(lazyRequestPrototype, inspectSymbol, {
+  value(this: LazyRequest, ...args: unknown[]) {
+    const real = realRequest(this) as unknown as Record<symbol, (...a: unknown[]) => unknown>;
+    return real[inspectSymbol](...args);
+  },
+  configurable: true,
+});
+Object.defineProperties(lazyRequestPrototype, {
+  method: {
+    get(this: LazyRequest) {
+      return this[kSource].param('REQUEST_METHOD') || 'GET';
+    },
+  },
+  url: {
+    get(this: LazyRequest) {
+      return this[kUrl];
+    },
+  },
+  headers: {
+    get(this: LazyRequest) {
+      return (this[kHeaders] ??= buildHeaders(this[kSource]));
+    },
+  },
+  signal: {
+    get(this: LazyRequest) {
+      return this[kReal]?.signal ?? this[kSource].signal;
+    },
+  },
+  bodyUsed: {
+    get(this: LazyRequest) {
+      return this[kReal] !== undefined ? this[kReal].bodyUsed : this[kBodyUsed];
+    },
+  },
+  arrayBuffer: {
+    async value(this: LazyRequest) {
+      const bytes = await readBody(this);
+      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    },
+  },
+  bytes: {
+    async value(this: LazyRequest) {
+      return new Uint8Array(await readBody(this));
+    },
+  },
+  text: {
+    async value(this: LazyRequest) {
+      return (await readBody(this)).toString('utf8');
+    },
+  },
+  json: {
+    async value(this: LazyRequest) {
+      return JSON.parse((await readBody(this)).toString('utf8')) as unknown;
+    },
+  },
+});
+
+/**
+ * The fetch `Request` for a FastCGI request: URL from scheme, host and REQUEST_URI (see cgi-http.ts), headers
+ * from HTTP_* and CONTENT_*, the body streamed from `req.body` (never buffered here), `signal` = `req.signal`.
+ * `mountPath` must be normalised (normalizeMountPath). It is a Request (instanceof holds) built lazily; pass it
+ * to `new Request()` through `request.clone()`.
+ */
+export function toFetchRequest(req: ServerRequest, mountPath = ''): Request {
+  const lazy = Object.create(lazyRequestPrototype) as LazyRequest;
+  lazy[kSource] = req;
+  lazy[kUrl] = requestHref((name) => req.param(name), mountPath);
+  lazy[kHeaders] = undefined;
+  lazy[kReal] = undefined;
+  lazy[kBodyUsed] = false;
+  return lazy;
 }
 
 /**
