@@ -412,6 +412,8 @@ const APP_DEFS = [
   // Node http server behind proxy_pass; the summary gives the ratio to the baseline.
   { name: 'hono', label: 'Hono over fromFetchHandler', kind: 'fcgi', variants: ['hello', 'json'], baseline: 'hono-node' },
   { name: 'hono-node', label: 'Hono on @hono/node-server via proxy_pass', kind: 'http', variants: ['hello', 'json'] },
+  { name: 'express', label: 'Express over fromNodeListener', kind: 'fcgi', baseline: 'express-http' },
+  { name: 'express-http', label: 'Express on Node http via proxy_pass', kind: 'http' },
 ];
 
 /** Compiles the C loop against the vendored fcgi2 into dir; returns the binary's path. */

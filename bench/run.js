@@ -112,7 +112,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 async function startApps(defs, ctx, opts) {
   const running = {};
   for (const def of defs) {
-    const env = def.name === 'server' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
+    const env = def.name === 'server' || def.name === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
     running[def.name] = await H.startApp(def, { ...ctx, env });
     H.log(`bench: ${def.label} listening (pid ${running[def.name].handle.pid})`);
   }
@@ -131,8 +131,8 @@ async function checkMany(port, app, mode, variant, times, parallel = 1) {
 }
 
 // Apps that serve several kept connections at once (one-thread loops stall on the second kept connection).
-const CONCURRENT_KEPT = new Set(['sync', 'server', 'node-http', 'hono', 'hono-node']);
-/** Whether `def` serves `variant` (framework apps serve hello and json only). */
+const CONCURRENT_KEPT = new Set(['sync', 'server', 'node-http', 'express', 'express-http', 'hono', 'hono-node']);
+/** Whether `def` serves `variant` (the Hono pair serves hello and json only). */
 const serves = (def, variant) => H.appVariants(def).includes(variant);
 // Known defects of peers, not ours: reported by --smoke, never failing it. node-fastcgi 2.0.0 resets
 // connections nginx keeps (a POST then gets 502: nginx does not retry a non-idempotent request).
@@ -270,7 +270,7 @@ async function benchmark(defs, running, ctx, opts) {
 
 /** RSS of an app idle and after `total` hello requests through nginx (kept mode) at wrk -c`connections`. */
 async function memoryFigure(def, ctx, opts, { total = 100_000, connections = 64 } = {}) {
-  const env = def.name === 'server' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
+  const env = def.name === 'server' || def.name === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
   const app = await H.startApp(def, { ...ctx, env });
   const nginx = await H.startNginx({ ...ctx, apps: ctx.defs, keepalive: opts.keepalive, nginxBin: ctx.tools.nginx });
   try {

@@ -16,6 +16,7 @@ import {
 } from './native';
 import type { NativeListenOptions } from './listen';
 import type { Output, Role } from './request';
+import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
 
 export interface ServerOptions {
   /**
@@ -649,7 +650,13 @@ export class Server extends EventEmitter {
   }
 }
 
-/** Creates a concurrent server; call listen() on it. */
-export function createServer(handler: Handler, options?: ServerOptions): Server {
-  return new Server(handler, options);
+/**
+ * Creates a concurrent server; call listen() on it. Given a function that declares two or more parameters
+ * (`(req, res)`, `(req, res, next)`: an Express or Connect app, Koa's `app.callback()`), serves it as a Node
+ * `http` listener through fromNodeListener; a handler of one parameter gets the ServerRequest.
+ */
+export function createServer(handler: Handler, options?: ServerOptions): Server;
+export function createServer(listener: NodeListener, options?: ServerOptions): Server;
+export function createServer(handler: Handler | NodeListener, options?: ServerOptions): Server {
+  return new Server(isNodeListener(handler) ? fromNodeListener(handler) : (handler as Handler), options);
 }
