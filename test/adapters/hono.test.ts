@@ -73,6 +73,10 @@ describeWithBinaries(['nginx'])('Hono over fromFetchHandler through nginx', () =
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(SLEEP_MS * 0.6);
   });
 
+  test('c.env.fcgi is the FastCGI request (params)', async () => {
+    expect(JSON.parse((await request(`${stack.url}/fcgi-env?x=1`)).text)).toEqual({ requestUri: '/fcgi-env?x=1' });
+  });
+
   test('an unknown route: Hono\'s 404', async () => {
     const res = await request(`${stack.url}/nowhere`);
     expect(res.status).toBe(404);
