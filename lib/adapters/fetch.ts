@@ -2,6 +2,7 @@
 import { Readable } from 'stream';
 import { argTypeError } from '../errors';
 import type { ServerRequest } from '../server';
+import { installLightweightResponse, kResponseCache, type ResponseCache } from './lightweight-response';
 import { normalizeMountPath, rawHeaders, requestHref, requestParams, type MountOptions } from './cgi-http';
 
 /** What the adapter passes as a fetch handler's second argument (Hono: `c.env`). */
@@ -17,7 +18,14 @@ export interface FetchApp {
   fetch: FetchHandler | ((request: Request, ...rest: never[]) => Response | Promise<Response>);
 }
 
-export type FetchAdapterOptions = MountOptions;
+export interface FetchAdapterOptions extends MountOptions {
+  /**
+   * Replace globalThis.Response with a lightweight class (as @hono/node-server does by default): a Response
+   * made from a string, bytes or nothing then costs next to nothing and is sent as it is. Default false: the
+   * adapter changes no global unless asked.
+   */
+  readonly overrideGlobalObjects?: boolean;
+}
 
 const kSource = Symbol('fcgi request');
 const kUrl = Symbol('url');
@@ -196,6 +204,8 @@ export async function sendFetchResponse(req: ServerRequest, response: Response, 
   if (!(response instanceof Response)) {
     throw argTypeError('response', 'a Response (what a fetch handler returns)', response);
   }
+  const cache = (response as unknown as { [kResponseCache]?: ResponseCache })[kResponseCache];
+  if (cache !== undefined) return sendCachedResponse(req, cache, isHead);
   const fields: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     if (!SKIPPED_HEADERS.has(name)) fields[name] = value;
@@ -226,6 +236,36 @@ export async function sendFetchResponse(req: ServerRequest, response: Response, 
   await reader.cancel(req.signal.reason).catch(() => undefined);
 }
 
+/** A LightweightResponse's recorded arguments, sent without building a platform Response. */
+function sendCachedResponse(req: ServerRequest, [status, statusText, body, init]: ResponseCache, isHead: boolean): void {
+  let fields: Record<string, string | string[]>;
+  if (init === undefined) {
+    fields = typeof body === 'string' ? { 'content-type': 'text/plain;charset=UTF-8' } : {};
+  } else if (!(init instanceof Headers) && !Array.isArray(init) && Object.values(init).every((v) => typeof v === 'string' && !/^\s|\s$/.test(v))) {
+    fields = {};
+    let hasType = false;
+    for (const name of Object.keys(init)) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-type') hasType = true;
+      if (!SKIPPED_HEADERS.has(lower)) fields[lower] = (init as Record<string, string>)[name];
+      else if (lower === 'set-cookie') fields[lower] = [(init as Record<string, string>)[name]];
+    }
+    if (!hasType && typeof body === 'string') fields['content-type'] = 'text/plain;charset=UTF-8';
+  } else {
+    const headers = init instanceof Headers ? init : new Headers(init);
+    fields = {};
+    headers.forEach((value, name) => {
+      if (!SKIPPED_HEADERS.has(name)) fields[name] = value;
+    });
+    const cookies = headers.getSetCookie();
+    if (cookies.length > 0) fields['set-cookie'] = cookies;
+    if (typeof body === 'string' && !headers.has('content-type')) fields['content-type'] = 'text/plain;charset=UTF-8';
+  }
+  req.status(status, statusText || undefined);
+  req.header(fields);
+  if (!isHead && body !== null && body.length > 0) req.print(body);
+}
+
 /**
  * A createServer handler that serves a fetch handler or an app with `.fetch` (Hono):
  * `createServer(fromFetchHandler(app))`. A handler that throws or rejects gets a 500 and the server goes on.
@@ -242,6 +282,10 @@ export function fromFetchHandler(app: FetchHandler | FetchApp, options: FetchAda
   }
   if (typeof options !== 'object' || options === null) throw argTypeError('options', 'an object', options);
   const mountPath = normalizeMountPath(options.mountPath, 'options.mountPath');
+  if (options.overrideGlobalObjects !== undefined && typeof options.overrideGlobalObjects !== 'boolean') {
+    throw argTypeError('options.overrideGlobalObjects', 'a boolean', options.overrideGlobalObjects);
+  }
+  if (options.overrideGlobalObjects === true) installLightweightResponse();
   return async (req) => {
     const request = toFetchRequest(req, mountPath);
     const response = await handler(request, { fcgi: req });

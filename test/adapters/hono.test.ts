@@ -5,13 +5,19 @@ import { describeWithBinaries } from '../helpers/binaries';
 import { closeAfterAll } from '../helpers/cleanup';
 import { MiB, request, startStack, type Stack } from '../server/harness';
 
-describeWithBinaries(['nginx'])('Hono over fromFetchHandler through nginx', () => {
+for (const override of [false, true]) describeWithBinaries(['nginx'])(`Hono over fromFetchHandler through nginx (overrideGlobalObjects: ${override})`, () => {
   const track = closeAfterAll();
   let stack: Stack;
 
   beforeAll(async () => {
     // fastcgi_buffering off: what the app flushes reaches the client at once (the SSE test times it).
-    stack = track(await startStack('hono-app.ts', { nginx: { extraLocationConf: 'fastcgi_buffering off;' } }));
+    stack = track(
+      await startStack('hono-app.ts', { env: { HONO_OVERRIDE_GLOBALS: override ? '1' : '0' }, nginx: { extraLocationConf: 'fastcgi_buffering off;' } }),
+    );
+  });
+
+  test(`the global Response is ${override ? 'the lightweight one' : "the platform's"}`, async () => {
+    expect(JSON.parse((await request(`${stack.url}/response-class`)).text)).toEqual({ lightweight: override, fetched: true });
   });
 
   test('routing: a text route and a route with a parameter and a query', async () => {
