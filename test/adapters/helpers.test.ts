@@ -185,6 +185,16 @@ describe('fromFetchHandler (through the package client)', () => {
   });
 });
 
+describe('createServer(app) with a Hono app object (through the package client)', () => {
+  const track = closeAfterAll();
+
+  test('an object with a fetch method is served as a fetch app', async () => {
+    const app = track(await startFixture('hono-app.ts', { HONO_DIRECT: '1' }));
+    const res = await fcgiRequest({ path: app.socketPath }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/users/7?q=a', HTTP_HOST: 'h' } });
+    expect(JSON.parse(res.body.toString())).toEqual({ id: '7', q: 'a', url: 'http://h/users/7?q=a' });
+  });
+});
+
 describe('sync loop helpers (through the package client)', () => {
   const track = closeAfterAll();
   let app: AppProcess & { socketPath: string };
