@@ -2,7 +2,7 @@
 import { EventEmitter } from 'events';
 import { Readable, Writable } from 'stream';
 import { normalizeMountPath, parseCookies, requestHref, type MountOptions } from './adapters/cgi-http';
-import { toFetchRequest } from './adapters/fetch';
+import { fromFetchHandler, toFetchRequest, type FetchApp } from './adapters/fetch';
 import { findParam, parseParams, type Env } from './env';
 import { argRangeError, argTypeError, fcgiError, isErrorWithCode, type LibfcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
@@ -656,10 +656,17 @@ export class Server extends EventEmitter {
 /**
  * Creates a concurrent server; call listen() on it. Given a function that declares two or more parameters
  * (`(req, res)`, `(req, res, next)`: an Express or Connect app, Koa's `app.callback()`), serves it as a Node
- * `http` listener through fromNodeListener; a handler of one parameter gets the ServerRequest.
+ * `http` listener through fromNodeListener; a handler of one parameter gets the ServerRequest; an object with a
+ * `fetch` method (a Hono app) is served through fromFetchHandler.
  */
 export function createServer(handler: Handler, options?: ServerOptions): Server;
 export function createServer(listener: NodeListener, options?: ServerOptions): Server;
-export function createServer(handler: Handler | NodeListener, options?: ServerOptions): Server {
+export function createServer(app: FetchApp, options?: ServerOptions): Server;
+export function createServer(handler: Handler | NodeListener | FetchApp, options?: ServerOptions): Server {
+  // An object with a fetch method (a Hono app) can only be a fetch app: a handler is always a function. A bare
+  // fetch function cannot be told from a handler, so it goes through fromFetchHandler.
+  if (typeof handler === 'object' && handler !== null && typeof (handler as FetchApp).fetch === 'function') {
+    return new Server(fromFetchHandler(handler as FetchApp), options);
+  }
   return new Server(isNodeListener(handler) ? fromNodeListener(handler) : (handler as Handler), options);
 }

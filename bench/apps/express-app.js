@@ -1,17 +1,16 @@
-// The Express app both Express benchmark targets serve: /…/hello, /…/big, and /…/echo (a 16 KiB POST read by
-// express.raw(), answered with its length). Same code over FastCGI (express.js) and on Node http (express-http.js).
+// The Express app both Express benchmark targets serve (paths /<app>/<mode>/<variant>, bench/harness.js): hello,
+// and json (a 16 KiB JSON POST parsed by express.json(), answered with JSON). Same code over FastCGI
+// (express.js) and on Node http (express-http.js).
 'use strict';
 const express = require('express');
 
-const big = Buffer.alloc(65536, 'x');
 const app = express();
 app.set('etag', false);
 app.set('x-powered-by', false);
-app.get('*splat', (req, res) => {
-  const variant = req.path.slice(req.path.lastIndexOf('/') + 1);
-  res.type('text/plain').send(variant === 'big' ? big : 'Hello, world!');
+app.get('/:app/:mode/hello', (req, res) => {
+  res.type('text/plain').send('Hello, world!');
 });
-app.post('*splat', express.raw({ type: () => true, limit: '1mb' }), (req, res) => {
-  res.type('text/plain').send(String(req.body.length));
+app.post('/:app/:mode/json', express.json({ limit: '1mb' }), (req, res) => {
+  res.json({ received: req.body.items.length });
 });
 module.exports = app;

@@ -1,6 +1,7 @@
 // fromFetchHandler through real nginx: Request URL/headers/body, Response status/headers/cookies/body, errors, aborts.
 import { createHash, randomBytes } from 'crypto';
 import http from 'http';
+import { PassThrough } from 'stream';
 import { describeWithBinaries } from '../helpers/binaries';
 import { closeAfterAll } from '../helpers/cleanup';
 import { events, MiB, request, startStack, waitForEvent, type Stack } from '../server/harness';
@@ -22,6 +23,7 @@ describeWithBinaries(['nginx'])('fromFetchHandler through nginx', () => {
     expect(res.status).toBe(200);
     const echo = JSON.parse(res.text) as { method: string; url: string; headers: [string, string][]; body: string };
     const port = new URL(stack.url).port;
+    expect(echo).toMatchObject({ instanceOfRequest: true, cloned: `http://127.0.0.1:${port}/echo?x=1&y=%2F` });
     expect(echo.method).toBe('POST');
     expect(echo.url).toBe(`http://127.0.0.1:${port}/echo?x=1&y=%2F`);
     expect(echo.body).toBe('{"a":1}');
@@ -32,6 +34,14 @@ describeWithBinaries(['nginx'])('fromFetchHandler through nginx', () => {
     expect(headers.get('x-custom')).toBe('v');
     expect(headers.get('x-forwarded-for')).toBe('10.0.0.1');
     expect(echo.headers.filter(([name]) => name === 'content-type')).toHaveLength(1);
+  });
+
+  test('nginx drops a header with an underscore (underscores_in_headers off): X_Under never reaches the app', async () => {
+    const res = await request(`${stack.url}/echo`, { headers: { X_Under: 'dropped', 'X-Dash': 'kept' } });
+    const names = (JSON.parse(res.text) as { headers: [string, string][] }).headers.map(([n]) => n);
+    expect(names).toContain('x-dash');
+    expect(names).not.toContain('x-under');
+    expect(names).not.toContain('x_under');
   });
 
   test('a GET has no body; HEAD gets the head without the body', async () => {
@@ -106,7 +116,26 @@ describeWithBinaries(['nginx'])('fromFetchHandler: streaming and aborts through 
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = track(await startStack('fetch-app.ts', { nginx: { extraLocationConf: 'fastcgi_buffering off;' } }));
+    stack = track(
+      await startStack('fetch-app.ts', { nginx: { extraLocationConf: 'fastcgi_buffering off;\nfastcgi_request_buffering off;' } }),
+    );
+  });
+
+  test('the Request body is a stream: the handler reads its first chunk while the client has not sent the rest', async () => {
+    const total = 4 * MiB;
+    const after = events(stack.app.process).length;
+    const upload = new PassThrough();
+    const pending = request(`${stack.url}/stream-upload`, {
+      method: 'POST',
+      body: upload,
+      headers: { 'Content-Length': String(total), 'Content-Type': 'application/octet-stream' },
+    });
+    upload.write(Buffer.alloc(256 * 1024, 1));
+    // Only the first 256 KiB are sent until the handler has seen a chunk: a buffered body would never get here.
+    await waitForEvent(stack.app.process, (e) => e.event === 'first-chunk', { after, timeoutMs: 10000 });
+    upload.end(Buffer.alloc(total - 256 * 1024, 2));
+    const res = await pending;
+    expect([res.status, res.text]).toEqual([200, `read ${total}`]);
   });
 
   test('the Response body is pulled only as fast as the client reads (backpressure), and arrives whole', async () => {

@@ -152,6 +152,16 @@ describe('fromFetchHandler (through the package client)', () => {
     expect(get.body.toString()).toBe('body text');
   });
 
+  test('hop-by-hop headers of the Response (Transfer-Encoding: chunked, Connection, Keep-Alive) are not sent to the web server', async () => {
+    const res = await ask(app, { REQUEST_URI: '/hop' });
+    const names = res.headers.map(([name]) => name.toLowerCase());
+    expect(names).toContain('x-kept');
+    expect(names).not.toContain('transfer-encoding');
+    expect(names).not.toContain('connection');
+    expect(names).not.toContain('keep-alive');
+    expect(res.body.toString()).toBe('framed by the web server');
+  });
+
   test('mountPath: nginx (SCRIPT_NAME = whole path) and Apache (SCRIPT_NAME = prefix) both give the path below the mount', async () => {
     for (const params of [
       { REQUEST_URI: '/app/echo?x=1', SCRIPT_NAME: '/app/echo', PATH_INFO: '', QUERY_STRING: 'x=1', HTTP_HOST: 'h' },
@@ -172,6 +182,16 @@ describe('fromFetchHandler (through the package client)', () => {
     expect(JSON.parse(https.body.toString())).toMatchObject({ url: 'https://s/echo' });
     const cgi = await ask(app, { SCRIPT_NAME: '/echo', PATH_INFO: '', QUERY_STRING: 'q=1', HTTP_HOST: 'h' });
     expect(JSON.parse(cgi.body.toString())).toMatchObject({ url: 'http://h/echo?q=1' });
+  });
+});
+
+describe('createServer(app) with a Hono app object (through the package client)', () => {
+  const track = closeAfterAll();
+
+  test('an object with a fetch method is served as a fetch app', async () => {
+    const app = track(await startFixture('hono-app.ts', { HONO_DIRECT: '1' }));
+    const res = await fcgiRequest({ path: app.socketPath }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/users/7?q=a', HTTP_HOST: 'h' } });
+    expect(JSON.parse(res.body.toString())).toEqual({ id: '7', q: 'a', url: 'http://h/users/7?q=a' });
   });
 });
 
