@@ -5,7 +5,10 @@ import { describeWithBinaries } from '../helpers/binaries';
 import { closeAfterAll } from '../helpers/cleanup';
 import { startServe } from '../cli/cli';
 import { fixture } from '../helpers/app-process';
-import { startStack } from './harness';
+import net from 'net';
+import { RecordDecoder } from '../../lib/client/record-decoder';
+import { RecordType, type FastCGIRecord } from '../../lib/client/protocol';
+import { fcgiRequestBytes, startStack } from './harness';
 import { arrivalOf, timedGet, type TimedResponse } from '../helpers/timed-get';
 
 const PAUSE_MS = 1500;
@@ -24,10 +27,38 @@ function expectFirstEarly(a: TimedResponse): void {
 describeWithBinaries(['nginx'])('createServer output before an await, through nginx (fastcgi_buffering off)', () => {
   const track = closeAfterAll();
   let url: string;
+  let socketPath: string;
 
   beforeAll(async () => {
     const stack = track(await startStack('server-flush.ts', { nginx: { extraLocationConf: 'fastcgi_buffering off;' } }));
     url = stack.url;
+    socketPath = stack.socketPath;
+  });
+
+  /** The records of one request straight to the app, grouped by the socket read that brought them. */
+  function recordsPerRead(uri: string, query = ''): Promise<FastCGIRecord[][]> {
+    return new Promise((resolve, reject) => {
+      const decoder = new RecordDecoder();
+      const reads: FastCGIRecord[][] = [];
+      const socket = net.connect(socketPath);
+      socket.on('data', (chunk: Buffer) => reads.push(decoder.push(chunk)));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(reads));
+      socket.write(fcgiRequestBytes(uri, query));
+    });
+  }
+
+  test('a handler that prints and returns: its output and END_REQUEST arrive in one read', async () => {
+    const reads = await recordsPerRead('/sync');
+    expect(reads.length).toBe(1);
+    expect(reads[0].map((r) => r.type)).toContain(RecordType.END_REQUEST);
+  });
+
+  test('prints in one JS turn after an await leave together, in one FCGI_STDOUT record', async () => {
+    const reads = await recordsPerRead('/turn', 'ms=300');
+    const stdout = reads.flat().filter((r) => r.type === RecordType.STDOUT && r.content.length > 0);
+    expect(stdout.map((r) => r.content.toString()).join('')).toMatch(/\r\n\r\nab$/);
+    expect(stdout[stdout.length - 1].content.toString()).toMatch(/ab$/);
   });
 
   test.each(['print', 'stdout', 'large'])('/%s: "first" arrives well before "second", printed after a 1.5 s await', async (route) => {
