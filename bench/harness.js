@@ -12,11 +12,30 @@ const ROOT = path.resolve(__dirname, '..');
 const APPS_DIR = path.join(__dirname, 'apps');
 const CLK_TCK = 100; // Linux USER_HZ for /proc/PID/stat; checked against getconf in machineInfo()
 
+/** A 16 KiB JSON document (64 small objects, padded to exactly 16384 bytes) for the json variant. */
+function jsonBody() {
+  const items = [];
+  for (let i = 0; i < 64; i++) items.push({ id: i, name: `item-${String(i).padStart(4, '0')}`, tags: ['a', 'b'], price: i * 1.5 });
+  const bare = JSON.stringify({ items, pad: '' });
+  return Buffer.from(JSON.stringify({ items, pad: 'p'.repeat(16384 - bare.length) }));
+}
+
 const VARIANTS = {
   hello: { method: 'GET', expectBody: Buffer.from('Hello, world!') },
   big: { method: 'GET', expectBody: Buffer.alloc(65536, 'x') },
   echo: { method: 'POST', body: Buffer.alloc(16384, 'a'), expectBody: Buffer.from('16384') },
+  // The framework apps' POST: the app parses the JSON and answers JSON (issue 11's "16 KiB JSON POST").
+  json: {
+    method: 'POST',
+    contentType: 'application/json',
+    body: jsonBody(),
+    expectBody: Buffer.from('{"received":64}'),
+    expectType: 'application/json',
+  },
 };
+/** The variants an app serves: its own list (framework apps), else these. */
+const CORE_VARIANTS = ['hello', 'big', 'echo'];
+const appVariants = (def) => def.variants || CORE_VARIANTS;
 const MODES = ['new', 'kept'];
 
 // ---------- logging ----------
@@ -389,6 +408,12 @@ const APP_DEFS = [
   { name: 'node-fastcgi', label: 'node-fastcgi (npm)', kind: 'fcgi' },
   { name: 'php', label: 'PHP-FPM, 1 worker', kind: 'fcgi' },
   { name: 'node-http', label: 'Node http via proxy_pass', kind: 'http' },
+  // Framework pairs (issue 11): the app over a libfcgi adapter, and `baseline`, the same app on its usual
+  // Node http server behind proxy_pass; the summary gives the ratio to the baseline.
+  { name: 'hono', label: 'Hono over fromFetchHandler', kind: 'fcgi', variants: ['hello', 'json'], baseline: 'hono-node' },
+  { name: 'hono-node', label: 'Hono on @hono/node-server via proxy_pass', kind: 'http', variants: ['hello', 'json'] },
+  { name: 'express', label: 'Express over fromNodeListener', kind: 'fcgi', variants: ['hello', 'json'], baseline: 'express-http' },
+  { name: 'express-http', label: 'Express on Node http via proxy_pass', kind: 'http', variants: ['hello', 'json'] },
 ];
 
 /** Compiles the C loop against the vendored fcgi2 into dir; returns the binary's path. */
@@ -447,7 +472,14 @@ function unavailableApps(tools) {
   if (!tools['php-fpm']) out.php = 'php-fpm is not installed';
   if (!nodeFastcgiVersion()) out['node-fastcgi'] = 'the npm package node-fastcgi is not installed (devDependency)';
   if (!fs.existsSync(path.join(ROOT, 'dist/index.js'))) {
-    out.sync = out.server = 'dist/ is missing: run "npm run build"';
+    out.sync = out.server = out.hono = 'dist/ is missing: run "npm run build"';
+  }
+  for (const [app, pkg] of [['hono', 'hono'], ['hono-node', '@hono/node-server']]) {
+    try {
+      require.resolve(pkg, { paths: [ROOT] });
+    } catch {
+      out[app] = `the npm package ${pkg} is not installed (devDependency)`;
+    }
   }
   return out;
 }
@@ -618,7 +650,7 @@ function httpRequest(port, urlPath, variant, timeoutMs = 5000) {
         path: urlPath,
         method: v.method,
         agent: false,
-        headers: v.body ? { 'Content-Type': 'application/octet-stream', 'Content-Length': v.body.length } : {},
+        headers: v.body ? { 'Content-Type': v.contentType || 'application/octet-stream', 'Content-Length': v.body.length } : {},
         timeout: timeoutMs,
       },
       (res) => {
@@ -645,7 +677,7 @@ async function checkReply(port, app, mode, variant) {
   }
   const want = VARIANTS[variant].expectBody;
   if (res.status !== 200) return `${urlPath}: status ${res.status}, body ${JSON.stringify(res.body.subarray(0, 200).toString())}`;
-  if (!String(res.headers['content-type'] || '').startsWith('text/plain')) {
+  if (!String(res.headers['content-type'] || '').startsWith(VARIANTS[variant].expectType || 'text/plain')) {
     return `${urlPath}: Content-Type ${JSON.stringify(res.headers['content-type'])}`;
   }
   if (!res.body.equals(want)) {
@@ -670,18 +702,21 @@ end
 `;
   const get = path.join(dir, 'wrk-get.lua');
   const post = path.join(dir, 'wrk-post.lua');
+  const json = path.join(dir, 'wrk-json.lua');
   fs.writeFileSync(get, done);
   fs.writeFileSync(
     post,
     `wrk.method = "POST"\nwrk.body = string.rep("a", ${VARIANTS.echo.body.length})\nwrk.headers["Content-Type"] = "application/octet-stream"\n${done}`,
   );
-  return { get, post };
+  // A Lua long string holds the JSON as it is (it has no "]==]").
+  fs.writeFileSync(json, `wrk.method = "POST"\nwrk.body = [==[${VARIANTS.json.body}]==]\nwrk.headers["Content-Type"] = "application/json"\n${done}`);
+  return { get, post, json };
 }
 
 /** Runs wrk -t1 -cC -dS --latency; resolves to its numbers. Bounded: killed at duration + 15 s. */
 function runWrk({ wrkBin, scripts, port, app, mode, variant, connections, durationS, timeoutS = UPSTREAM_TIMEOUT_S + 2 }) {
   const url = `http://127.0.0.1:${port}/${app}/${mode}/${variant}`;
-  const script = VARIANTS[variant].method === 'POST' ? scripts.post : scripts.get;
+  const script = VARIANTS[variant].method !== 'POST' ? scripts.get : variant === 'json' ? scripts.json : scripts.post;
   const args = ['-t1', `-c${connections}`, `-d${durationS}s`, '--latency', `--timeout`, `${timeoutS}s`, '-s', script, url];
   return new Promise((resolve, reject) => {
     const child = spawn(wrkBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -728,6 +763,8 @@ module.exports = {
   APPS_DIR,
   CLK_TCK,
   VARIANTS,
+  CORE_VARIANTS,
+  appVariants,
   MODES,
   APP_DEFS,
   UPSTREAM_TIMEOUT_S,

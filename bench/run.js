@@ -112,7 +112,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 async function startApps(defs, ctx, opts) {
   const running = {};
   for (const def of defs) {
-    const env = def.name === 'server' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
+    const env = def.name === 'server' || def.name === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
     running[def.name] = await H.startApp(def, { ...ctx, env });
     H.log(`bench: ${def.label} listening (pid ${running[def.name].handle.pid})`);
   }
@@ -131,7 +131,9 @@ async function checkMany(port, app, mode, variant, times, parallel = 1) {
 }
 
 // Apps that serve several kept connections at once (one-thread loops stall on the second kept connection).
-const CONCURRENT_KEPT = new Set(['sync', 'server', 'node-http']);
+const CONCURRENT_KEPT = new Set(['sync', 'server', 'node-http', 'express', 'express-http', 'hono', 'hono-node']);
+/** Whether `def` serves `variant` (the Hono pair serves hello and json only). */
+const serves = (def, variant) => H.appVariants(def).includes(variant);
 // Known defects of peers, not ours: reported by --smoke, never failing it. node-fastcgi 2.0.0 resets
 // connections nginx keeps (a POST then gets 502: nginx does not retry a non-idempotent request).
 const KNOWN_PEER_DEFECTS = { 'node-fastcgi': ['kept'] };
@@ -147,6 +149,7 @@ async function smoke(defs, running, ctx, opts) {
     for (const def of defs) {
       for (const mode of modes) {
         for (const variant of opts.variants) {
+          if (!serves(def, variant)) continue;
           const f = await checkMany(ctx.port, def.name, mode, variant, 4);
           // A burst of parallel requests: new connections queue in the backlog for every app; kept ones only
           // for apps that serve several connections at once.
@@ -239,6 +242,7 @@ async function benchmark(defs, running, ctx, opts) {
         // Rotate the order each round so no app always runs first (or right after the same neighbour).
         const order = defs.map((d, i) => defs[(i + round) % defs.length]);
         for (const def of order) {
+          if (!serves(def, variant)) continue;
           if (running[def.name].handle.exited) {
             H.log(`bench: ${def.name} had exited (${running[def.name].handle.exitCode}); restarting it`);
             running[def.name] = await H.startApp(def, {
@@ -266,7 +270,7 @@ async function benchmark(defs, running, ctx, opts) {
 
 /** RSS of an app idle and after `total` hello requests through nginx (kept mode) at wrk -c`connections`. */
 async function memoryFigure(def, ctx, opts, { total = 100_000, connections = 64 } = {}) {
-  const env = def.name === 'server' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
+  const env = def.name === 'server' || def.name === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
   const app = await H.startApp(def, { ...ctx, env });
   const nginx = await H.startNginx({ ...ctx, apps: ctx.defs, keepalive: opts.keepalive, nginxBin: ctx.tools.nginx });
   try {
@@ -301,11 +305,17 @@ function summarize(runs, defs, opts) {
   for (const variant of opts.variants) {
     for (const mode of opts.modes) {
       for (const def of defs) {
+        if (!serves(def, variant)) continue;
         const mine = runs.filter((r) => r.app === def.name && r.variant === variant && r.mode === mode);
         const ok = mine.filter((r) => !r.checkFailures);
         const ratios = [];
         const vsHttp = [];
+        const vsBaseline = [];
         for (const r of ok) {
+          if (def.baseline) {
+            const b = runs.find((x) => x.app === def.baseline && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures);
+            if (b && b.rps > 0) vsBaseline.push(r.rps / b.rps);
+          }
           const c = runs.find((x) => x.app === 'c' && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures);
           if (c && c.rps > 0) ratios.push(r.rps / c.rps);
           const h = runs.find((x) => x.app === 'node-http' && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures);
@@ -324,6 +334,8 @@ function summarize(runs, defs, opts) {
           rpsMax: ok.length ? Math.max(...ok.map((r) => r.rps)) : undefined,
           ratioC: H.median(ratios),
           ratioNodeHttp: H.median(vsHttp),
+          baseline: def.baseline,
+          ratioBaseline: H.median(vsBaseline),
           p99Ms: H.median(ok.map((r) => r.p99Ms)),
           appCpuUs: H.median(ok.map((r) => r.appCpuUs)),
           // CPU ratio against the C loop on new connections (the sync loop's target compares these).
@@ -351,7 +363,7 @@ function ratioOfMedians(a, b) {
 }
 
 function table(rows) {
-  const head = ['variant', 'mode', 'app', 'req/s', 'min–max', '× C', 'p99 ms', 'app µs/req', 'nginx µs/req', 'other load', 'errors log/non-2xx/timeout/socket'];
+  const head = ['variant', 'mode', 'app', 'req/s', 'min–max', '× C', '× baseline', 'p99 ms', 'app µs/req', 'nginx µs/req', 'other load', 'errors log/non-2xx/timeout/socket'];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i < 3 ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) {
     const errs = `${r.nginxErrors}/${r.non2xx}/${r.timeouts}/${r.socketErrors}${r.wrongReplies ? ` WRONG ${r.wrongReplies}` : ''}`;
@@ -363,6 +375,7 @@ function table(rows) {
         fmt(r.rps),
         r.rpsMin === undefined ? '–' : `${fmt(r.rpsMin)}–${fmt(r.rpsMax)}`,
         fmt(r.ratioC, 2),
+        r.baseline ? `${fmt(r.ratioBaseline, 2)} (${r.baseline})` : '–',
         fmt(r.p99Ms, 2),
         fmt(r.appCpuUs, 1),
         fmt(r.nginxCpuUs, 1),
@@ -398,6 +411,18 @@ function targets(rows) {
         extra: errors ? `${errors} errors` : 'no errors',
       });
     }
+  }
+  // Framework apps over the adapters vs the same app on its own Node http server (issue 11: >= 1.0x, kept).
+  for (const r of rows) {
+    if (!r.baseline || r.mode !== 'kept' || r.ratioBaseline === undefined) continue;
+    const errors = r.nginxErrors + r.non2xx + r.timeouts + r.socketErrors;
+    out.push({
+      name: `${r.label}, kept, ${r.variant}: × ${r.baseline} (proxy_pass keepalive), no upstream errors`,
+      value: r.ratioBaseline,
+      goal: 1.0,
+      pass: r.ratioBaseline >= 1.0 && errors === 0,
+      extra: errors ? `${errors} errors` : 'no errors',
+    });
   }
   for (const variant of ['hello', 'big', 'echo']) {
     const s = get('server', variant, 'new');

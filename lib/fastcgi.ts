@@ -100,6 +100,15 @@ export class FastCGI {
   get role(): Role {
     return this.request.role;
   }
+  get query(): URLSearchParams {
+    return this.request.query;
+  }
+  get cookies(): Readonly<Record<string, string>> {
+    return this.request.cookies;
+  }
+  form(limit?: number): URLSearchParams {
+    return this.request.form(limit);
+  }
   /** Adds response header fields to the current request ({@link Request.header}); chainable. */
   header(fields: HeaderFields): this {
     this.request.header(fields);

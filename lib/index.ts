@@ -2,6 +2,9 @@
 export { FastCGI } from './fastcgi';
 export { Request, type Role, type Output } from './request';
 export { createServer, Server, ServerRequest, type Handler, type ServerOptions } from './server';
+export { fromNodeListener, type NodeListener, type NodeListenerOptions } from './adapters/node-http';
+export { fromFetchHandler, type FetchHandler, type FetchApp, type FetchEnv, type FetchAdapterOptions } from './adapters/fetch';
+export type { MountOptions } from './adapters/cgi-http';
 export type { Env } from './env';
 export type { HeaderFields, HeaderValue } from './headers';
 export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, SystemdListenOptions, TimeoutOptions, LimitOptions } from './listen';

@@ -1,6 +1,7 @@
 // Request: one FastCGI request of the synchronous accept loop (env, head, body in and out) over native I/O.
+import { parseCookies } from './adapters/cgi-http';
 import { findParam, parseParams, type Env } from './env';
-import { argRangeError, argTypeError, fcgiError } from './errors';
+import { argRangeError, argTypeError, fcgiError, type LibfcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import type { NativeAcceptLoop } from './native';
 
@@ -46,6 +47,14 @@ function checkOutput(name: string, data: unknown): asserts data is Output {
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError(name, 'a string, Buffer or Uint8Array', data);
 }
 
+const DEFAULT_FORM_LIMIT = 1 << 20;
+
+function tooLarge(limit: number): LibfcgiError {
+  const err = fcgiError('FCGI_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes`);
+  (err as LibfcgiError & { status: number }).status = 413;
+  return err;
+}
+
 /**
  * One request of the synchronous accept loop: its params (`env`), its body (`read()`), and the response
  * (`header()`, `status()`, `print()`). Made by {@link FastCGI.accept}; valid until the loop accepts the next
@@ -67,6 +76,8 @@ export class Request {
   readonly #head = new ResponseHead();
   #env: Env | undefined;
   #params: string | undefined;
+  #query: URLSearchParams | undefined;
+  #cookies: Readonly<Record<string, string>> | undefined;
   #live = true;
 
   /** @internal created by FastCGI.accept() */
@@ -98,6 +109,35 @@ export class Request {
   get role(): Role {
     this.#check();
     return this.#io.role() as Role;
+  }
+
+  /** The query string (QUERY_STRING) parsed; computed on first use. */
+  get query(): URLSearchParams {
+    this.#check();
+    return (this.#query ??= new URLSearchParams(this.param('QUERY_STRING') ?? ''));
+  }
+
+  /** The Cookie header parsed (values URL-decoded, the first of repeated names wins); computed on first use. */
+  get cookies(): Readonly<Record<string, string>> {
+    this.#check();
+    return (this.#cookies ??= parseCookies(this.param('HTTP_COOKIE')));
+  }
+
+  /**
+   * An application/x-www-form-urlencoded body, read (what is left of it) and parsed. Over `limit` bytes (default
+   * 1 MiB) it throws FCGI_BODY_TOO_LARGE before parsing; another content type is a TypeError.
+   */
+  form(limit = DEFAULT_FORM_LIMIT): URLSearchParams {
+    this.#check();
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) throw argRangeError('limit', 'a non-negative integer', limit);
+    const type = this.param('CONTENT_TYPE') ?? '';
+    if (!/^\s*application\/x-www-form-urlencoded\s*(?:;|$)/i.test(type)) {
+      throw new TypeError(`form(): the request's Content-Type is ${JSON.stringify(type)}, not application/x-www-form-urlencoded`);
+    }
+    if (Number(this.param('CONTENT_LENGTH')) > limit) throw tooLarge(limit);
+    const body = this.#io.read(limit + 1);
+    if (body.length > limit) throw tooLarge(limit);
+    return new URLSearchParams(body.toString('utf8'));
   }
 
   /**

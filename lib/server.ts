@@ -1,6 +1,8 @@
 // The concurrent server: handlers run on the JS thread; accept and all socket I/O on the addon's threads.
 import { EventEmitter } from 'events';
 import { Readable, Writable } from 'stream';
+import { normalizeMountPath, parseCookies, requestHref, type MountOptions } from './adapters/cgi-http';
+import { fromFetchHandler, toFetchRequest, type FetchApp } from './adapters/fetch';
 import { findParam, parseParams, type Env } from './env';
 import { argRangeError, argTypeError, fcgiError, isErrorWithCode, type LibfcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
@@ -16,6 +18,7 @@ import {
 import type { NativeListenOptions } from './listen';
 import { authorizerVariables, checkDenyResponse, checkDenyStatus, type DenyResponse, type Output, type Role } from './request';
 import { CgiAcceptLoop, CgiAcceptor, isCgiInvocation } from './cgi';
+import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
 
 /** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
 export interface ServerOptions {
@@ -67,10 +70,17 @@ export class ServerRequest {
   readonly #role: Role;
   readonly #head = new ResponseHead();
   #env: Env | undefined;
+  #url: URL | undefined;
+  #query: URLSearchParams | undefined;
+  #cookies: Readonly<Record<string, string>> | undefined;
   #pending: (string | Uint8Array)[] = [];
   #pendingBytes = 0;
   #flushScheduled = false;
+  /** Output was handed to the worker since the last flush: some of it may still sit in fcgi2's stream buffer. */
+  #unflushed = false;
   #watchPeer = false;
+  /** @internal called once when the request is aborted (the Node-listener adapter: cheaper than an AbortSignal). */
+  abortHook: (() => void) | undefined = undefined;
   /** @internal true while the handler's synchronous part runs: output then waits for its return. */
   inHandlerCall = false;
   #sent = 0; // bytes handed to the worker
@@ -138,6 +148,42 @@ export class ServerRequest {
   get role(): Role {
     return this.#role;
   }
+
+  // Helpers for apps without a framework: each is computed on first use only (the hot path never pays for them).
+
+  /** The request's absolute URL: scheme (HTTPS/REQUEST_SCHEME), host (Host, else SERVER_NAME:PORT), REQUEST_URI. */
+  get url(): URL {
+    return (this.#url ??= new URL(requestHref((name) => this.param(name))));
+  }
+  /** The query string (QUERY_STRING) parsed. */
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.param('QUERY_STRING') ?? ''));
+  }
+  /** The Cookie header parsed (values URL-decoded; the first of repeated names wins), by the `cookie` package. */
+  get cookies(): Readonly<Record<string, string>> {
+    return (this.#cookies ??= parseCookies(this.param('HTTP_COOKIE')));
+  }
+  /**
+   * The body as FormData (urlencoded or multipart/form-data, parsed by the platform's fetch), read whole within
+   * `limit` (default: the server's bodyLimit; over it FCGI_BODY_TOO_LARGE, answered 413). Another content
+   * type: a TypeError.
+   */
+  async formData(limit?: number): Promise<FormData> {
+    const type = this.param('CONTENT_TYPE') ?? '';
+    if (!/^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\s*(?:;|$)/i.test(type)) {
+      throw new TypeError(`formData(): the request's Content-Type is ${JSON.stringify(type)}, not application/x-www-form-urlencoded or multipart/form-data`);
+    }
+    const body = await this.bytes(limit);
+    return new Request('http://localhost/', { method: 'POST', headers: { 'content-type': type }, body }).formData();
+  }
+  /**
+   * The request as a fetch `Request` (what fetch handlers take): headers from the params, the body streamed
+   * from `body`, `signal` = this request's signal. `mountPath` is cut off the URL as fromFetchHandler does.
+   */
+  toRequest(options: MountOptions = {}): Request {
+    return toFetchRequest(this, normalizeMountPath(options.mountPath, 'options.mountPath'));
+  }
+
   /** True once the request ended (its END_REQUEST is sent or queued); then output methods throw FCGI_NO_REQUEST. */
   get finished(): boolean {
     return this.#ended;
@@ -189,10 +235,12 @@ export class ServerRequest {
     this.#queue(data);
     const buffered = this.#sent - this.#written + this.#pendingBytes;
     // In the synchronous part of a handler, output waits for its return (to go out with END_REQUEST in one
-    // write) up to highWaterMark; later it goes out once FLUSH_AT bytes are pending, or after this macrotask.
+    // write) up to highWaterMark; later it goes to the worker once FLUSH_AT bytes are pending, and all of it
+    // reaches the web server after this macrotask, as Node's res.write() does (issue 11).
     if (this.#pendingBytes >= (this.inHandlerCall ? this.#host.highWaterMark : FLUSH_AT)) {
       this.#flush(buffered > this.#host.highWaterMark);
-    } else if (!this.inHandlerCall) this.scheduleFlush();
+    }
+    if (!this.inHandlerCall) this.scheduleFlush();
     return buffered <= this.#host.highWaterMark;
   }
 
@@ -208,6 +256,7 @@ export class ServerRequest {
     this.#check();
     if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
     this.#flush(false);
+    this.#unflushed = false;
     if (!this.#aborted) this.#host.io.flush(this.#id);
   }
 
@@ -407,6 +456,7 @@ export class ServerRequest {
   onAborted(): void {
     if (this.#aborted) return;
     this.#aborted = true;
+    this.abortHook?.();
     this.#controller?.abort(this.#abortError());
     this.#resolveDrain();
     if (this.#body && !this.#body.readableEnded) this.#body.destroy(this.#abortError());
@@ -441,6 +491,7 @@ export class ServerRequest {
       if (notify) this.#resolveDrain();
     } else if (data !== undefined) {
       this.#host.io.write(this.#id, data, notify);
+      this.#unflushed = true;
     } else if (notify) {
       // Nothing new to send but too much still queued: an empty write asks the worker to report once
       // everything before it is out.
@@ -454,7 +505,7 @@ export class ServerRequest {
    */
   scheduleFlush(watchPeer = false): void {
     if (watchPeer) this.#watchPeer = true;
-    if (this.#flushScheduled || (this.#pending.length === 0 && !watchPeer)) return;
+    if (this.#flushScheduled || (this.#pending.length === 0 && !this.#unflushed && !watchPeer)) return;
     this.#flushScheduled = true;
     // After the current macrotask: a handler that prints and returns sends everything with END_REQUEST in
     // one command; one that prints and awaits still gets its output out promptly.
@@ -466,6 +517,12 @@ export class ServerRequest {
         this.#host.io.watchPeer(this.#id);
       }
       this.#flush(false);
+      // What the worker got so far leaves its stream buffer too (the end of the turn, as for Node's res.write()):
+      // without this, output printed before an await waited for the handler's end.
+      if (this.#unflushed && !this.#aborted) {
+        this.#unflushed = false;
+        this.#host.io.flush(this.#id);
+      }
     });
   }
   #resolveDrain(): void {
@@ -684,7 +741,10 @@ export class Server extends EventEmitter {
 /**
  * Creates a concurrent server: many requests in flight in one process, async handlers, accept and socket I/O
  * on native threads (the event loop never blocks). Call `listen()` on it. Throws a TypeError/RangeError for
- * a bad handler or options.
+ * a bad handler or options. Given a function that declares two or more parameters (`(req, res)`,
+ * `(req, res, next)`: an Express or Connect app, Koa's `app.callback()`), serves it as a Node `http` listener
+ * through fromNodeListener; a handler of one parameter gets the ServerRequest; an object with a `fetch` method
+ * (a Hono app) is served through fromFetchHandler.
  *
  * @example
  * ```ts
@@ -697,6 +757,14 @@ export class Server extends EventEmitter {
  * await server.listen({ path: '/tmp/app.sock' });
  * ```
  */
-export function createServer(handler: Handler, options?: ServerOptions): Server {
-  return new Server(handler, options);
+export function createServer(handler: Handler, options?: ServerOptions): Server;
+export function createServer(listener: NodeListener, options?: ServerOptions): Server;
+export function createServer(app: FetchApp, options?: ServerOptions): Server;
+export function createServer(handler: Handler | NodeListener | FetchApp, options?: ServerOptions): Server {
+  // An object with a fetch method (a Hono app) can only be a fetch app: a handler is always a function. A bare
+  // fetch function cannot be told from a handler, so it goes through fromFetchHandler.
+  if (typeof handler === 'object' && handler !== null && typeof (handler as FetchApp).fetch === 'function') {
+    return new Server(fromFetchHandler(handler as FetchApp), options);
+  }
+  return new Server(isNodeListener(handler) ? fromNodeListener(handler) : (handler as Handler), options);
 }

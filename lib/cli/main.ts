@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The `libfcgi` command: `request` (one request to a FastCGI app) and `serve` (an HTTP front end with workers).
+// The `libfcgi` command: `request` (one request to a FastCGI app), `serve` (an HTTP front end with workers) and
+// `run` (an Express/Koa/Fastify/fetch app served over FastCGI).
 import { EXIT_USAGE, REQUEST_HELP, runRequest } from './request-command';
+import { RUN_HELP, runRun } from './run-command';
 import { SERVE_HELP, runServe } from './serve-command';
 import { packageVersion } from './version';
 
@@ -11,6 +13,8 @@ Commands:
             response (a health check, like cgi-fcgi -bind -connect)
   serve     run a FastCGI app behind a development HTTP front end, with N worker
             processes on one listening socket (like php -S plus spawn-fcgi)
+  run       serve an Express, Koa, Fastify, Connect or fetch (Hono) app over
+            FastCGI unchanged (like plackup -s FCGI)
 
 Options:
   -h, --help      this help; \`libfcgi <command> --help\` for a command's options
@@ -28,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return runRequest(rest);
     case 'serve':
       return runServe(rest);
+    case 'run':
+      return runRun(rest);
     case undefined:
       process.stderr.write(HELP);
       return EXIT_USAGE;
@@ -36,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       if (rest[0] === 'request') process.stdout.write(REQUEST_HELP);
       else if (rest[0] === 'serve') process.stdout.write(SERVE_HELP);
+      else if (rest[0] === 'run') process.stdout.write(RUN_HELP);
       else process.stdout.write(HELP);
       return 0;
     case '-v':

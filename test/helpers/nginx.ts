@@ -22,7 +22,10 @@ export interface NginxOptions {
   keepalive?: number;
   /** `root` of the server (DOCUMENT_ROOT, SCRIPT_FILENAME's prefix); default the temp dir. */
   root?: string;
-  /** Appended inside `location /`. A `fastcgi_param NAME` here replaces the default param of that name. */
+  /**
+   * Appended inside `location /`. A `fastcgi_param NAME` here replaces the default param of that name, a
+   * `fastcgi_buffering` the default `on`.
+   */
   extraLocationConf?: string;
   /** Default `200m`. */
   clientMaxBodySize?: string;
@@ -76,7 +79,7 @@ export function nginxConfig(options: NginxOptions, placement: NginxPlacement): s
     : [
         'fastcgi_pass app;',
         `fastcgi_keep_conn ${options.keepConn ? 'on' : 'off'};`,
-        'fastcgi_buffering on;',
+        ...(/\bfastcgi_buffering\s/.test(extra) ? [] : ['fastcgi_buffering on;']), // extra may turn it off
         'fastcgi_read_timeout 60s;',
         ...FASTCGI_PARAMS.filter(([name]) => !overridden.has(name)).map(
           ([name, value]) => `fastcgi_param ${name.padEnd(17)} ${value};`,

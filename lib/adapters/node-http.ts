@@ -1,0 +1,296 @@
+// Node `http` listeners ((req, res): Express, Koa's callback(), Fastify's routing, Connect) over createServer.
+//
+// req is a real http.IncomingMessage and res a real http.ServerResponse, over a socket that is a Duplex standing
+// for the web server's connection: the response Node serialises (status line, headers, body) is written to it;
+// the head becomes the CGI head (Status:, no hop-by-hop fields) and the body goes out through print() with its
+// backpressure. Node never frames the body (no keep-alive, no chunked encoding by default): the web server does.
+import http from 'http';
+import type net from 'net';
+import { Duplex } from 'stream';
+import { argTypeError } from '../errors';
+import type { ServerRequest } from '../server';
+import { cgiToHttp, normalizeMountPath, requestParams } from './cgi-http';
+
+/** What `http.createServer` takes: Express and Connect apps, Koa's `app.callback()`, Fastify's `routing`. */
+export type NodeListener = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
+
+export interface NodeListenerOptions {
+  /**
+   * The path prefix the web server routes to this app (nginx `location /app/`): cut off `req.url` when the
+   * path is below it. Default: none, `req.url` is REQUEST_URI as the client sent it.
+   */
+  mountPath?: string;
+}
+
+const SOCKET_HIGH_WATER_MARK = 16 * 1024; // as a net.Socket's
+/** Hop-by-hop fields of Node's head that mean nothing to the web server (it frames the response itself). */
+const NON_ASCII = /[^\x00-\x7f]/;
+const HOP_BY_HOP = /^(?:connection|keep-alive|transfer-encoding)$/i;
+
+// OutgoingMessage keeps "write() returned false" under this symbol and emits 'drain' only from its socket's
+// drain listener, which http.Server installs (not exported): ours does the same.
+const kNeedDrain = Object.getOwnPropertySymbols(new http.OutgoingMessage()).find((s) => s.description === 'kNeedDrain');
+
+function emitResponseDrain(res: http.ServerResponse): void {
+  const flags = res as unknown as Record<symbol, boolean>;
+  if (kNeedDrain === undefined) {
+    res.emit('drain');
+  } else if (flags[kNeedDrain] && !res.writableEnded) {
+    flags[kNeedDrain] = false;
+    res.emit('drain');
+  }
+}
+
+/** "HTTP/1.1 200 OK\r\nA: b\r\n...\r\n\r\n" (Node's own serialisation) -> "Status: 200 OK\r\nA: b\r\n...\r\n\r\n". */
+function cgiHead(head: string): string {
+  const lines = head.split('\r\n');
+  const status = /^HTTP\/\d\.\d (\d{3})(?: (.*))?$/.exec(lines[0]);
+  let out = status === null ? '' : `Status: ${status[1]}${status[2] ? ` ${status[2]}` : ''}\r\n`;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    if (colon > 0 && HOP_BY_HOP.test(line.slice(0, colon))) continue;
+    out += `${line}\r\n`;
+  }
+  return `${out}\r\n`;
+}
+
+function abortError(): Error & { code: string } {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+}
+
+/**
+ * The connection as the listener sees it: addresses from REMOTE_ADDR/REMOTE_PORT/SERVER_ADDR/SERVER_PORT,
+ * `encrypted` when HTTPS (so Express's req.protocol/req.secure and Koa's ctx.protocol are right). Writes carry
+ * the serialised response to the FastCGI request.
+ */
+export class FastCGISocket extends Duplex {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  remoteFamily: string | undefined;
+  /** Present (true) only for HTTPS, as on a tls.TLSSocket. */
+  encrypted?: true;
+  /** @internal the response whose head is still to be turned into a CGI head */
+  response: http.ServerResponse | undefined;
+  readonly #req: ServerRequest;
+  #headDone = false;
+
+  constructor(req: ServerRequest) {
+    super({ decodeStrings: false, writableHighWaterMark: SOCKET_HIGH_WATER_MARK, allowHalfOpen: true });
+    this.#req = req;
+    this.on('error', () => undefined); // as http.Server's socketOnError: a write after the end must not crash
+  }
+
+  override _read(): void {
+    // Nothing: the request body comes through the IncomingMessage.
+  }
+
+  override _write(chunk: string | Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const req = this.#req;
+    if (req.finished) return callback(); // the request was answered already (a 500 after a throw)
+    let data: string | Buffer = chunk;
+    if (!this.#headDone) {
+      const head = (this.response as { _header?: string | null } | undefined)?._header;
+      const headBytes = typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0;
+      const prefix = typeof chunk === 'string' ? chunk.slice(0, headBytes) : chunk.subarray(0, headBytes).toString('latin1');
+      if (typeof head !== 'string' || prefix !== head) {
+        // An informational response (writeContinue, writeEarlyHints): FastCGI has no way to send one.
+        return callback();
+      }
+      this.#headDone = true;
+      const cgi = cgiHead(head);
+      if (typeof chunk === 'string' && (encoding === 'utf8' || encoding === 'latin1' && !NON_ASCII.test(chunk)) && !NON_ASCII.test(cgi)) {
+        // The usual first write, head and body in one string (as Node sends them): one piece of output.
+        if (req.print(cgi + chunk.slice(head.length))) callback();
+        else req.drain().then(() => callback(), callback);
+        return;
+      }
+      req.print(Buffer.from(cgi, 'latin1')); // Node writes header values as latin1 bytes
+      data = typeof chunk === 'string' ? chunk.slice(head.length) : chunk.subarray(headBytes);
+      if (data.length === 0) return callback();
+    }
+    if (req.print(typeof data === 'string' ? Buffer.from(data, encoding) : data)) callback();
+    else req.drain().then(() => callback(), callback);
+  }
+
+  setTimeout(_ms: number, cb?: () => void): this {
+    if (cb) this.once('timeout', cb);
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    if (this.localAddress === undefined) return {};
+    return { address: this.localAddress, family: this.localAddress.includes(':') ? 'IPv6' : 'IPv4', port: this.localPort ?? 0 };
+  }
+}
+
+/** The body side of a request: what feeds it from FCGI_STDIN, and what ends it. */
+interface BodyFeed {
+  /** No body to read (no Content-Length, not chunked, or 0): the stream ends at once. */
+  endEmpty(): void;
+  /** The response is finished: what was not read is dropped (http.Server's _dump), the stream ends. */
+  dump(): void;
+}
+
+/**
+ * The request as Node's parser would have made it, its body read from FCGI_STDIN as it is consumed. `_read` is
+ * an own property, not a subclass method: Express and others swap the prototype of req for their own.
+ */
+function incomingMessage(socket: FastCGISocket, source: ServerRequest): [http.IncomingMessage, BodyFeed] {
+  const req = new http.IncomingMessage(socket as unknown as net.Socket);
+  let started = false;
+  let dumped = false;
+  req._read = () => {
+    req._consuming = true;
+    if (started) {
+      source.body.resume();
+      return;
+    }
+    started = true;
+    const body = source.body;
+    body.on('data', (chunk: Buffer) => {
+      if (!dumped && !req.push(chunk)) body.pause();
+    });
+    body.once('end', () => {
+      req.complete = true;
+      if (!dumped) req.push(null);
+    });
+    body.once('error', (err) => {
+      if (!dumped) req.destroy(err);
+    });
+  };
+  const feed: BodyFeed = {
+    endEmpty() {
+      started = true;
+      req.complete = true;
+      req.push(null);
+    },
+    dump() {
+      if (dumped || req.readableEnded || req.destroyed) return;
+      dumped = true;
+      req.removeAllListeners('data');
+      req.push(null);
+      req.resume();
+    },
+  };
+  return [req, feed];
+}
+
+declare module 'http' {
+  interface IncomingMessage {
+    /** Node's internal: set by _read once the body is consumed (http.Server dumps unread bodies). */
+    _consuming: boolean;
+    _addHeaderLines(headers: string[], n: number): void;
+  }
+}
+
+function hasBody(sreq: ServerRequest): boolean {
+  const length = sreq.param('CONTENT_LENGTH');
+  if (length !== undefined && length !== '') return length !== '0';
+  return sreq.param('HTTP_TRANSFER_ENCODING') !== undefined;
+}
+
+/**
+ * A createServer handler that runs a Node `http` listener: an Express, Connect or Fastify app, Koa's
+ * `app.callback()`. The handler's promise settles when the response is finished (or the request aborted).
+ * A listener that throws (or returns a promise that rejects) before answering gets a 500.
+ */
+export function fromNodeListener(listener: NodeListener, options: NodeListenerOptions = {}): (req: ServerRequest) => Promise<void> {
+  if (typeof listener !== 'function') throw argTypeError('listener', 'a function (req, res) such as an Express app', listener);
+  if (typeof options !== 'object' || options === null) throw argTypeError('options', 'an object', options);
+  const mountPath = normalizeMountPath(options.mountPath, 'options.mountPath');
+
+  return (sreq) =>
+    new Promise<void>((resolve, reject) => {
+      const info = cgiToHttp(requestParams(sreq), mountPath);
+      const socket = new FastCGISocket(sreq);
+      socket.remoteAddress = info.remoteAddress;
+      socket.remotePort = info.remotePort;
+      socket.localAddress = info.localAddress;
+      socket.localPort = info.localPort;
+      if (info.remoteAddress !== undefined) socket.remoteFamily = info.remoteAddress.includes(':') ? 'IPv6' : 'IPv4';
+      if (info.scheme === 'https') socket.encrypted = true;
+
+      const [req, body] = incomingMessage(socket, sreq);
+      req.method = info.method;
+      req.url = info.url;
+      req.httpVersion = info.httpVersion;
+      req.httpVersionMajor = Number(info.httpVersion[0]);
+      req.httpVersionMinor = Number(info.httpVersion[2] ?? 0);
+      req._addHeaderLines(info.rawHeaders, info.rawHeaders.length);
+      if (!hasBody(sreq)) body.endEmpty();
+
+      const res = new http.ServerResponse(req);
+      // The web server frames the response and adds Date: Node must neither chunk the body nor keep alive.
+      res.useChunkedEncodingByDefault = false;
+      res.shouldKeepAlive = false;
+      res.sendDate = false;
+      socket.response = res;
+      res.assignSocket(socket as unknown as net.Socket);
+      socket.on('drain', () => emitResponseDrain(res));
+
+      let settled = false;
+      const settle = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        sreq.abortHook = undefined;
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      res.once('finish', () => {
+        // As http.Server: an unread body is dropped, the socket detached, 'close' follows on the next tick.
+        body.dump();
+        if (res.socket === (socket as unknown)) res.detachSocket(socket as unknown as net.Socket);
+        process.nextTick(() => {
+          if (!res.destroyed) {
+            res.destroyed = true;
+            res.emit('close');
+          }
+          socket.destroy();
+          settle();
+        });
+      });
+      const onAbort = () => {
+        // As when a client's connection closes: req is destroyed ('aborted', 'close'), res gets 'close' alone.
+        if (!req.destroyed) req.destroy(req.complete ? undefined : abortError());
+        socket.destroy();
+        settle();
+      };
+      if (sreq.aborted) return onAbort();
+      sreq.abortHook = onAbort;
+
+      try {
+        const result = listener(req, res);
+        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+          (result as PromiseLike<unknown>).then(undefined, (err: unknown) => fail(err));
+        }
+      } catch (err) {
+        fail(err);
+      }
+      function fail(err: unknown): void {
+        // The handler's rejection answers 500 when nothing went out (ServerRequest.fail); the socket then drops
+        // whatever the listener still writes.
+        socket.destroy();
+        settle(err ?? new Error('the listener failed'));
+      }
+    });
+}
+
+/** A listener function: what createServer treats as one (two or more declared parameters: (req, res[, next])). */
+export function isNodeListener(fn: unknown): fn is NodeListener {
+  return typeof fn === 'function' && fn.length >= 2;
+}
