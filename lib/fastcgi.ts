@@ -100,12 +100,15 @@ export class FastCGI {
   get role(): Role {
     return this.request.role;
   }
+  /** The current request's query string parsed ({@link Request.query}). */
   get query(): URLSearchParams {
     return this.request.query;
   }
+  /** The current request's cookies ({@link Request.cookies}). */
   get cookies(): Readonly<Record<string, string>> {
     return this.request.cookies;
   }
+  /** Reads the current request's urlencoded form body ({@link Request.form}). */
   form(limit?: number): URLSearchParams {
     return this.request.form(limit);
   }
@@ -127,13 +130,16 @@ export class FastCGI {
   read(max?: number): Buffer {
     return this.request.read(max);
   }
+  /** Reads the FILTER role's FCGI_DATA stream of the current request ({@link Request.readData}). */
   readData(max?: number): Buffer {
     return this.request.readData(max);
   }
+  /** AUTHORIZER: allows the current request, passing `Variable-NAME` fields on ({@link Request.allow}). */
   allow(variables?: Readonly<Record<string, string | number>>): this {
     this.request.allow(variables);
     return this;
   }
+  /** AUTHORIZER: denies the current request with this status, head and body ({@link Request.deny}). */
   deny(status?: number, response?: DenyResponse): this {
     this.request.deny(status, response);
     return this;

@@ -48,6 +48,7 @@ export interface LimitOptions {
  * unit's name by default; `systemd-socket-activate --fdname=NAME`. Needed when systemd passes more than one socket.
  */
 export interface SystemdListenOptions extends TimeoutOptions, LimitOptions {
+  /** The socket's name in `LISTEN_FDNAMES`. */
   fdName: string;
 }
 /**

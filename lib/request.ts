@@ -12,7 +12,9 @@ export type Output = string | Uint8Array;
 
 /** What an AUTHORIZER's deny() sends to the client besides the status. */
 export interface DenyResponse {
+  /** Header fields sent to the client with the denial (e.g. `WWW-Authenticate`). */
   headers?: HeaderFields;
+  /** The body sent to the client. */
   body?: Output;
 }
 

@@ -24,6 +24,7 @@ export function requestParams(req: { param(name: string): string | undefined; re
   return { get: (name) => req.param(name), names: () => Object.keys(req.env) };
 }
 
+/** Where the web server mounts the app, for the adapters and {@link ServerRequest.toRequest}. */
 export interface MountOptions {
   /**
    * The path prefix the web server routes to this app (nginx `location /app/`, Apache `ScriptAlias /app`).

@@ -11,13 +11,16 @@ export interface FetchEnv {
   readonly fcgi: ServerRequest;
 }
 
+/** A fetch handler: takes a Web `Request` (and the FastCGI request as `env.fcgi`), returns a `Response`. */
 export type FetchHandler = (request: Request, env: FetchEnv) => Response | Promise<Response>;
 
 /** A Hono app or anything else with a `fetch` method. */
 export interface FetchApp {
+  /** The app's fetch handler, called with `this` = the app. */
   fetch: FetchHandler | ((request: Request, ...rest: never[]) => Response | Promise<Response>);
 }
 
+/** Options of {@link fromFetchHandler}. */
 export interface FetchAdapterOptions extends MountOptions {
   /**
    * Replace globalThis.Response with a lightweight class (as @hono/node-server does by default): a Response

@@ -14,6 +14,7 @@ import { cgiToHttp, normalizeMountPath, requestParams } from './cgi-http';
 /** What `http.createServer` takes: Express and Connect apps, Koa's `app.callback()`, Fastify's `routing`. */
 export type NodeListener = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
 
+/** Options of {@link fromNodeListener}. */
 export interface NodeListenerOptions {
   /**
    * The path prefix the web server routes to this app (nginx `location /app/`): cut off `req.url` when the
