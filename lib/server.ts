@@ -38,6 +38,7 @@ const DEFAULT_CONCURRENCY = 64;
 const DEFAULT_BODY_LIMIT = 1 << 20;
 const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
+const WATCHDOG_MARGIN_MS = 500;
 const FLUSH_AT = 64 * 1024; // pending output beyond this goes to the worker at once
 const READ_CHUNK = 64 * 1024;
 const MAX_CONCURRENCY = 4096; // native/acceptor.cc kMaxConcurrency: also the slot field of a request id
@@ -473,7 +474,9 @@ export class Server extends EventEmitter {
     );
     this.#io = io;
     this.#slots = new Array(this.concurrency);
-    io.start();
+    // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
+    // lets the JS timer cut requests and close normally first whenever it can run.
+    io.start(this.#handleSignals ? Math.min(this.#closeTimeout + WATCHDOG_MARGIN_MS, 2 ** 31 - 1) : -1);
     if (this.#unref) io.unref();
     if (this.#handleSignals) {
       this.#onSigterm = () => void this.close();
@@ -513,20 +516,27 @@ export class Server extends EventEmitter {
     this.#closing = new Promise<void>((resolve) => {
       this.#closeResolve = resolve;
     });
-    if (this.#onSigterm) process.removeListener('SIGTERM', this.#onSigterm);
     if (io === undefined) {
+      this.#unwatchSigterm();
       this.#closeResolve?.();
       return this.#closing;
     }
+    // The SIGTERM listener stays until the shutdown is over: a second SIGTERM (a supervisor signalling the
+    // process group, an impatient operator) changes nothing instead of killing the requests being drained.
     io.ref(); // worker exits must be delivered even on an unref'd server
+    // Connections already queued in the listen backlog are served too (they arrive as requests meanwhile);
+    // whatever is still running after closeTimeout is cut.
     io.stopAccepting();
-    if (this.#inFlight > 0) {
-      this.#closeTimer = setTimeout(() => {
-        for (const req of this.#slots) req?.onAborted();
-        io.interrupt();
-      }, this.#closeTimeout);
-    }
+    this.#closeTimer = setTimeout(() => {
+      for (const req of this.#slots) req?.onAborted();
+      io.interrupt();
+    }, this.#closeTimeout);
     return this.#closing;
+  }
+
+  #unwatchSigterm(): void {
+    if (this.#onSigterm) process.removeListener('SIGTERM', this.#onSigterm);
+    this.#onSigterm = undefined;
   }
 
   #onEvent(kind: AcceptorEventKind, slot: number, gen: number, a: unknown, b: unknown, c?: Buffer, d?: boolean): void {
@@ -591,6 +601,7 @@ export class Server extends EventEmitter {
   #closed(): void {
     if (this.#closeTimer) clearTimeout(this.#closeTimer);
     this.#io?.join();
+    this.#unwatchSigterm();
     this.emit('close');
     this.#closeResolve?.();
   }

@@ -16,6 +16,10 @@ import {
 
 export interface NginxOptions {
   upstream: Upstream;
+  /** More servers in the same `upstream` block (several instances of one app: balanced, failover). */
+  moreUpstreams?: Upstream[];
+  /** Appended to every `server` line of the upstream block, e.g. `max_fails=0`. */
+  upstreamServerParams?: string;
   /** `fastcgi_keep_conn on` (or HTTP/1.1 keep-alive with proxyHttp) and an upstream `keepalive` pool. */
   keepConn?: boolean;
   /** Idle upstream connections kept per worker when keepConn is on; default 8. */
@@ -99,7 +103,9 @@ export function nginxConfig(options: NginxOptions, placement: NginxPlacement): s
     '  default_type application/octet-stream;',
     `  client_max_body_size ${options.clientMaxBodySize ?? '200m'};`,
     '  upstream app {',
-    `    server ${upstreamServer(options.upstream)};`,
+    ...[options.upstream, ...(options.moreUpstreams ?? [])].map(
+      (u) => `    server ${upstreamServer(u)}${options.upstreamServerParams ? ` ${options.upstreamServerParams}` : ''};`,
+    ),
     ...(keepalive > 0 ? [`    keepalive ${keepalive};`] : []),
     '  }',
     '  server {',
