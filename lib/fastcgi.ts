@@ -1,5 +1,5 @@
 // FastCGI: the synchronous accept loop of Perl's FCGI and Raku's FastCGI::NativeCall, on fcgi2.
-import { fcgiError, isErrorWithCode } from './errors';
+import { explainNoListenSocket, fcgiError } from './errors';
 import type { HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import { native, type NativeAcceptLoop, type NativeAddress } from './native';
@@ -10,6 +10,8 @@ import { Server, type ServerRequest } from './server';
 export class FastCGI {
   readonly #io: NativeAcceptLoop;
   #request: Request | undefined;
+  /** The request finish() ended, until the next accept(): late output goes to it (ignored with a warning). */
+  #finished: Request | undefined;
   #closed = false;
   #onSigterm: (() => void) | undefined;
 
@@ -23,11 +25,7 @@ export class FastCGI {
     try {
       this.#io = new native.AcceptLoop(nativeOptions);
     } catch (err) {
-      if (options === undefined && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
-        err.message =
-          `FastCGI: no listen options were given and fd 0 is not a listening socket (${err.message}). ` +
-          'Start the app under spawn-fcgi or mod_fcgid, or pass { path } or { port }.';
-      }
+      if (options === undefined) explainNoListenSocket(err, 'FastCGI');
       throw err;
     }
   }
@@ -40,6 +38,7 @@ export class FastCGI {
   accept(): boolean {
     this.#request?.[kRetire]();
     this.#request = undefined;
+    this.#finished = undefined;
     if (this.#closed) return false;
     this.#watchSigterm();
     if (!this.#io.accept()) {
@@ -53,8 +52,20 @@ export class FastCGI {
 
   /** The current request (also reachable through the members below). */
   get request(): Request {
-    if (this.#request === undefined) throw fcgiError('FCGI_NO_REQUEST', 'no current request: call accept() first');
+    if (this.#request === undefined) {
+      throw fcgiError(
+        'FCGI_NO_REQUEST',
+        this.#finished !== undefined
+          ? 'the request is finished (finish() was called): call accept() for the next one'
+          : 'no current request: call accept() first',
+      );
+    }
     return this.#request;
+  }
+
+  /** Output members reach the finished request too (ignored there, with a warning), not an exception. */
+  get #output(): Request {
+    return this.#request ?? this.#finished ?? this.request;
   }
 
   get env(): Env {
@@ -67,27 +78,29 @@ export class FastCGI {
     return this.request.role;
   }
   header(fields: HeaderFields): this {
-    this.request.header(fields);
+    this.#output.header(fields);
     return this;
   }
   status(code: number, reason?: string): this {
-    this.request.status(code, reason);
+    this.#output.status(code, reason);
     return this;
   }
   print(data: Output): boolean {
-    return this.request.print(data);
+    return this.#output.print(data);
   }
   read(max?: number): Buffer {
     return this.request.read(max);
   }
   error(data: Output): boolean {
-    return this.request.error(data);
+    return this.#output.error(data);
   }
   flush(): boolean {
-    return this.request.flush();
+    return this.#output.flush();
   }
   finish(): void {
-    this.#request?.finish();
+    if (this.#request === undefined) return;
+    this.#request.finish();
+    this.#finished = this.#request;
     this.#request = undefined;
   }
 
