@@ -78,6 +78,22 @@ describeWithBinaries(['nginx'])('concurrent server: signals during shutdown', ()
   });
 });
 
+describeWithBinaries(['nginx'])('SIGHUP made graceful by the app (README)', () => {
+  const track = closeAfterEach();
+
+  test("process.on('SIGHUP', () => server.close()): a request in flight is answered 200, then the process exits 0", async () => {
+    const { app, proc, socketPath } = await startServer(track, { SERVER_GRACEFUL_SIGHUP: '1' });
+    const nginx = track(await startNginx({ upstream: app.address }));
+    const pending = httpRequest(`${nginx.url}/sleep?ms=1000&log=1&id=hup`);
+    await waitForEvent(proc, (e) => e.event === 'start' && e.id === 'hup');
+    proc.kill('SIGHUP');
+    const response = await pending;
+    expect([response.status, response.text]).toEqual([200, 'slept 1000']);
+    expect(await proc.exited).toEqual({ code: 0, signal: null });
+    expect(fs.existsSync(socketPath)).toBe(false);
+  });
+});
+
 describe.each(['SIGHUP', 'SIGUSR2'] as const)('%s keeps Node\'s default action (documented)', (signal) => {
   const track = closeAfterEach();
 
