@@ -1,6 +1,7 @@
 // The concurrent server: handlers run on the JS thread; accept and all socket I/O on the addon's threads.
 import { EventEmitter } from 'events';
 import { Readable, Writable } from 'stream';
+import { isMainThread } from 'worker_threads';
 import { findParam, parseParams, type Env } from './env';
 import {
   argRangeError,
@@ -510,8 +511,10 @@ export class Server extends EventEmitter {
     this.#io = io;
     this.#slots = new Array(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
-    // lets the JS timer cut requests and close normally first whenever it can run.
-    io.start(this.#handleSignals ? Math.min(this.#closeTimeout + WATCHDOG_MARGIN_MS, 2 ** 31 - 1) : -1);
+    // lets the JS timer cut requests and close normally first whenever it can run. Not in a worker thread:
+    // signals reach only the main thread's listeners, so the server there never starts closing on SIGTERM.
+    const watchdog = this.#handleSignals && isMainThread;
+    io.start(watchdog ? Math.min(this.#closeTimeout + WATCHDOG_MARGIN_MS, 2 ** 31 - 1) : -1);
     if (this.#unref) io.unref();
     if (this.#handleSignals) {
       this.#onSigterm = () => void this.close();

@@ -9,7 +9,7 @@ import { httpRequest } from '../helpers/http';
 import { startNginx } from '../helpers/nginx';
 import { startProcess, unixSocketListening, waitForSocketFile } from '../helpers/process';
 import { tempDir } from '../helpers/tmp';
-import { events, waitForEvent } from '../server/harness';
+import { events, runFixture, waitForEvent } from '../server/harness';
 
 type Track = ReturnType<typeof closeAfterEach>;
 
@@ -75,6 +75,20 @@ describeWithBinaries(['nginx'])('concurrent server: signals during shutdown', ()
     expect(ms).toBeLessThan(2000);
     expect(fs.existsSync(socketPath)).toBe(false);
     await pending;
+  });
+});
+
+describe('a server in a worker thread', () => {
+  const track = closeAfterEach();
+
+  test('SIGTERM to the process keeps its default action at once: no watchdog holds it (signals reach only the main thread)', async () => {
+    const dir = track(tempDir('fcgi-signals-'));
+    const proc = track(await runFixture('server-lifecycle.ts', { FCGI_SOCKET_PATH: path.join(dir.path, 'app.sock'), SERVER_CASE: 'worker-terminate-never' }));
+    await waitForEvent(proc, (e) => e.event === 'worker-listening', { timeoutMs: 15000 });
+    const t0 = Date.now();
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(Date.now() - t0).toBeLessThan(3000); // the watchdog would hold it for closeTimeout (10 s) + 500 ms
   });
 });
 
