@@ -634,8 +634,10 @@ void Listener::Close(bool drainBacklog) {
       }
       int fd = it->second.fd;
       pollfd p{fd, POLLIN, 0};
-      // A kept-alive or new connection whose request is here already was sent to us: serve it too.
-      if (drainBacklog && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0) {
+      // A new connection (accepted, its request not here yet: the web server writes right after connecting)
+      // reached us like the queued ones: serve it (its read is bounded by readTimeout, the server's by
+      // closeTimeout). A kept-alive one only when its next request is here already; idle ones are closed.
+      if (drainBacklog && (it->second.kind == Kind::kNew || (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0))) {
         epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
         kept.push_back(fd);
       } else {

@@ -81,8 +81,8 @@ class Listener {
   void Linger(int fd);
   // Stops listening, closes idle connections, removes the unix socket file; wakes all waiters. Connections
   // still lingering are left for DrainLingering (closing them now could RST away a response in flight).
-  // With drainBacklog (a graceful shutdown), connections already queued in the listen backlog and idle ones
-  // whose next request has arrived are kept (closing a listen socket resets what is queued on it): a unix
+  // With drainBacklog (a graceful shutdown), connections already queued in the listen backlog, accepted ones
+  // whose request has not arrived yet, and kept-alive ones whose next request has arrived are kept (closing a listen socket resets what is queued on it): a unix
   // socket is first unlinked and shut down for reading, so new connects are refused while the queue is
   // emptied; TCP has no such state (shutdown would reset the queue), so its queue is emptied just before
   // close. NextConnection hands them out before it reports kClosed; TakeDrained takes them all at once.

@@ -3,7 +3,7 @@
 import fs from 'fs';
 import path from 'path';
 import { appCommand, appEnv, fixture, REPO_ROOT, startApp, waitForOutput, type AppProcess } from '../helpers/app-process';
-import { waitForBacklog } from '../helpers/backlog';
+import { backlogLength, waitForBacklog } from '../helpers/backlog';
 import { describeWithBinaries } from '../helpers/binaries';
 import { closeAfterEach } from '../helpers/cleanup';
 import { httpRequest, type HttpResponse } from '../helpers/http';
@@ -11,7 +11,10 @@ import { startNginx, type NginxServer } from '../helpers/nginx';
 import { freePort } from '../helpers/ports';
 import { startProcess, waitForListeningPort, waitForSocketFile, type ProcessHandle, type SocketTarget } from '../helpers/process';
 import { tempDir } from '../helpers/tmp';
-import { waitForEvent } from '../server/harness';
+import net from 'net';
+import { RecordDecoder } from '../../lib/client/record-decoder';
+import { RecordType, type FastCGIRecord } from '../../lib/client/protocol';
+import { fcgiRequestBytes, waitForEvent } from '../server/harness';
 
 type Track = ReturnType<typeof closeAfterEach>;
 type Transport = 'unix' | 'tcp';
@@ -120,6 +123,41 @@ describeWithBinaries(['nginx', 'ss'])('SIGTERM serves the connections queued in 
       expect(refusedLines(nginx)).toHaveLength(1);
     },
   );
+});
+
+describeWithBinaries(['ss'])('a connection accepted before SIGTERM whose request arrives after it', () => {
+  const track = closeAfterEach();
+
+  test.each([
+    ['accept loop', (t: Track) => startSyncApp(t, 'unix')],
+    ['concurrent server', (t: Track) => startServerApp(t, 'unix', '4')],
+  ] as const)('%s: is served, not closed, then the process exits 0', async (_what, start) => {
+    const app = await start(track);
+    const socketPath = app.socketPath as string;
+    const socket = net.connect(socketPath);
+    track({ close: () => socket.destroy() });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const deadline = Date.now() + 5000;
+    // accepted: nothing waits in the backlog any more (the app watches it for its first bytes)
+    while (backlogLength(app.target) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(backlogLength(app.target)).toBe(0);
+
+    app.proc.kill('SIGTERM');
+    while (fs.existsSync(socketPath) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.existsSync(socketPath)).toBe(false); // the shutdown began: no new connection can reach it
+
+    const decoder = new RecordDecoder();
+    const records: FastCGIRecord[] = [];
+    socket.on('data', (chunk: Buffer) => records.push(...decoder.push(chunk)));
+    socket.on('error', () => undefined); // a reset shows as a missing END_REQUEST below
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(fcgiRequestBytes(app.quick));
+    await closed;
+    const stdout = Buffer.concat(records.filter((r) => r.type === RecordType.STDOUT).map((r) => r.content)).toString();
+    expect(stdout).toMatch(/\r\n\r\n(ok|ok \d+)$/);
+    expect(records.some((r) => r.type === RecordType.END_REQUEST)).toBe(true);
+    expect(await app.proc.exited).toEqual({ code: 0, signal: null });
+  });
 });
 
 interface WrkResult {
