@@ -6,6 +6,9 @@ export type LibfcgiErrorCode =
   | 'FCGI_HEADERS_SENT' // header()/status() after the header block (or raw output) went out
   | 'FCGI_CLOSED' // the accept loop or server was closed
   | 'FCGI_BODY_TOO_LARGE' // a body helper's size limit was exceeded
+  | 'FCGI_INVALID_JSON' // json() on a body that is not JSON (empty, malformed): the server answers 400
+  | 'FCGI_REQUEST_FINISHED' // warning code: output on a request that was already finished (ignored)
+  | 'FCGI_LARGE_HEAD' // warning code: a response head over 8 KiB
   | 'FCGI_ABORTED' // the web server aborted the request or the connection dropped
   | 'FCGI_PROTOCOL_ERROR'
   | 'FCGI_PARAMS_ERROR'
@@ -59,6 +62,49 @@ export function argRangeError(name: string, expected: string, actual: unknown): 
 export function argValueError(name: string, reason: string): TypeError & { code: string } {
   const err = new TypeError(`The argument "${name}" ${reason}`) as TypeError & { code: string };
   err.code = 'ERR_INVALID_ARG_VALUE';
+  return err;
+}
+
+/**
+ * Output on a finished request (a forgotten timer, a missing await): ignored, with one warning per request
+ * naming its URI, instead of an exception thrown from a timer that would end the process and every other
+ * request in flight.
+ */
+export function warnFinished(method: string, uri: string | undefined): void {
+  emitWarningNow(
+    `libfcgi: ${method}() on a finished request (${uri ?? 'URI unknown'}) was ignored: its response was already sent. ` +
+      'Look for a timer or a promise the handler did not await. (Warned once per request.)',
+    'FCGI_REQUEST_FINISHED',
+  );
+}
+
+/**
+ * process.emitWarning, delivered now: emitWarning waits for process.nextTick, which an accept loop that never
+ * returns to the event loop would not reach. The 'warning' event reaches Node's printer (absent with
+ * --no-warnings) and the app's listeners as from emitWarning.
+ */
+export function emitWarningNow(message: string, code: LibfcgiErrorCode): void {
+  const warning = new Error(message) as LibfcgiError;
+  warning.name = 'Warning';
+  warning.code = code;
+  process.emit('warning', warning);
+}
+
+/** What to do when no listen options were given and fd 0 is not a listening socket (accept loop and server alike). */
+export function explainNoListenSocket(err: unknown, api: string): void {
+  if (!isErrorWithCode(err) || !(err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) return;
+  err.message =
+    `${api}: no listen options were given and fd 0 is not a listening socket (${err.message}). ` +
+    'Start the app under a FastCGI process manager (spawn-fcgi, mod_fcgid, or `libfcgi serve` for development), ' +
+    'or pass { path } or { port }.';
+}
+
+/** json() on a body that does not parse (empty or malformed): answered 400 by the server. */
+export function invalidJsonError(cause: unknown): LibfcgiError & { status: number } {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const err = fcgiError('FCGI_INVALID_JSON', `the request body is not valid JSON: ${reason}`) as LibfcgiError & { status: number };
+  err.status = 400;
+  (err as Error & { cause?: unknown }).cause = cause;
   return err;
 }
 

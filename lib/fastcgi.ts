@@ -1,5 +1,5 @@
 // FastCGI: the synchronous accept loop of Perl's FCGI and Raku's FastCGI::NativeCall, on fcgi2.
-import { fcgiError, isErrorWithCode } from './errors';
+import { explainNoListenSocket, fcgiError, isErrorWithCode } from './errors';
 import type { HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import { native, type NativeAcceptLoop, type NativeAddress } from './native';
@@ -26,6 +26,8 @@ import { Server, type ServerRequest } from './server';
 export class FastCGI {
   readonly #io: NativeAcceptLoop;
   #request: Request | undefined;
+  /** The request finish() ended, until the next accept(): late output goes to it (ignored with a warning). */
+  #finished: Request | undefined;
   #closed = false;
   #onSigterm: (() => void) | undefined;
 
@@ -46,10 +48,8 @@ export class FastCGI {
           this.#io = new CgiAcceptLoop();
           return;
         }
-        err.message =
-          `FastCGI: no listen options were given and fd 0 is not a listening socket (${err.message}). ` +
-          'Start the app under spawn-fcgi or mod_fcgid, or pass { path } or { port }.';
       }
+      if (options === undefined && nativeOptions.fd === 0) explainNoListenSocket(err, 'FastCGI');
       throw err;
     }
   }
@@ -71,6 +71,7 @@ export class FastCGI {
   accept(): boolean {
     this.#request?.[kRetire]();
     this.#request = undefined;
+    this.#finished = undefined;
     if (this.#closed) return false;
     this.#watchSigterm();
     if (!this.#io.accept()) {
@@ -84,8 +85,20 @@ export class FastCGI {
 
   /** The current request (also reachable through the members below). */
   get request(): Request {
-    if (this.#request === undefined) throw fcgiError('FCGI_NO_REQUEST', 'no current request: call accept() first');
+    if (this.#request === undefined) {
+      throw fcgiError(
+        'FCGI_NO_REQUEST',
+        this.#finished !== undefined
+          ? 'the request is finished (finish() was called): call accept() for the next one'
+          : 'no current request: call accept() first',
+      );
+    }
     return this.#request;
+  }
+
+  /** Output members reach the finished request too (ignored there, with a warning), not an exception. */
+  get #output(): Request {
+    return this.#request ?? this.#finished ?? this.request;
   }
 
   /** The current request's params: {@link Request.env}. Throws (code FCGI_NO_REQUEST) outside a request. */
@@ -114,17 +127,17 @@ export class FastCGI {
   }
   /** Adds response header fields to the current request ({@link Request.header}); chainable. */
   header(fields: HeaderFields): this {
-    this.request.header(fields);
+    this.#output.header(fields);
     return this;
   }
   /** Sets the current response's Status ({@link Request.status}); chainable. */
   status(code: number, reason?: string): this {
-    this.request.status(code, reason);
+    this.#output.status(code, reason);
     return this;
   }
   /** Writes body output to the current request ({@link Request.print}); false when the web server is gone. */
   print(data: Output): boolean {
-    return this.request.print(data);
+    return this.#output.print(data);
   }
   /** Reads the current request's body ({@link Request.read}): up to `max` bytes, or all that is left. */
   read(max?: number): Buffer {
@@ -146,15 +159,17 @@ export class FastCGI {
   }
   /** Writes to FCGI_STDERR of the current request ({@link Request.error}). */
   error(data: Output): boolean {
-    return this.request.error(data);
+    return this.#output.error(data);
   }
   /** Sends what the current request has buffered now ({@link Request.flush}). */
   flush(): boolean {
-    return this.request.flush();
+    return this.#output.flush();
   }
   /** Ends the current request now ({@link Request.finish}); does nothing outside a request. */
   finish(): void {
-    this.#request?.finish();
+    if (this.#request === undefined) return;
+    this.#request.finish();
+    this.#finished = this.#request;
     this.#request = undefined;
   }
 

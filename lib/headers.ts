@@ -1,6 +1,6 @@
 // The CGI response head (Status + header fields): validation and formatting, shared by the sync and async requests.
 import { STATUS_CODES } from 'http';
-import { argRangeError, argTypeError, fcgiError } from './errors';
+import { argRangeError, argTypeError, fcgiError, emitWarningNow } from './errors';
 
 /** One header field's value: a string, a number, or an array of them for a repeated field. */
 export type HeaderValue = string | number | readonly (string | number)[];
@@ -109,8 +109,24 @@ export class ResponseHead {
   /** The head as CGI text, ending with the blank line; marks it sent. */
   take(): string {
     this.sent = true;
-    return (this.status === undefined ? '' : `Status: ${this.status}\r\n`) + this.fields + '\r\n';
+    const head = (this.status === undefined ? '' : `Status: ${this.status}\r\n`) + this.fields + '\r\n';
+    if (head.length > LARGE_HEAD_BYTES) warnLargeHead(head.length);
+    return head;
   }
+}
+
+/** Web servers refuse larger response heads by default (nginx fastcgi_buffer_size: 4 or 8 KiB → 502). */
+export const LARGE_HEAD_BYTES = 8192;
+let largeHeadWarned = false;
+
+function warnLargeHead(length: number): void {
+  if (largeHeadWarned) return;
+  largeHeadWarned = true;
+  emitWarningNow(
+    `libfcgi: a response head of ${length} bytes (over ${LARGE_HEAD_BYTES}): web servers refuse such heads by default ` +
+      '(nginx answers 502 "upstream sent too big header" unless fastcgi_buffer_size is raised). Warned once per process.',
+    'FCGI_LARGE_HEAD',
+  );
 }
 
 function parseStatusField(value: string): string {

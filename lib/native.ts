@@ -75,7 +75,11 @@ export type NativeOutput = string | Uint8Array | (string | Uint8Array)[];
  */
 /** The concurrent server's native side: worker threads doing all socket I/O (native/acceptor.cc). */
 export interface NativeAcceptor {
-  start(): void;
+  /**
+   * Starts the worker threads; with watchdogMs >= 0 also the shutdown watchdog: that long after the first
+   * SIGTERM, a server that has not finished closing removes its socket file and ends the process (SIGTERM).
+   */
+  start(watchdogMs?: number): void;
   /** Queue output for the slot's request; notify: report Written once it is out. */
   write(request: number, data: NativeOutput, notify: boolean): void;
   writeError(request: number, data: string | Uint8Array): void;

@@ -1,7 +1,7 @@
 // Request: one FastCGI request of the synchronous accept loop (env, head, body in and out) over native I/O.
 import { parseCookies } from './adapters/cgi-http';
 import { findParam, parseParams, type Env } from './env';
-import { argRangeError, argTypeError, fcgiError, type LibfcgiError } from './errors';
+import { argRangeError, argTypeError, fcgiError, warnFinished, type LibfcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import type { NativeAcceptLoop } from './native';
 
@@ -87,8 +87,20 @@ export class Request {
     this.#io = io;
   }
 
+  #warned = false;
+
   #check(): void {
     if (!this.#live) throw fcgiError('FCGI_NO_REQUEST', 'this request is finished: its members cannot be used any more');
+  }
+
+  /** Output on a finished request: false (ignored) and one warning for this request; true when live. */
+  #canOutput(method: string): boolean {
+    if (this.#live) return true;
+    if (!this.#warned) {
+      this.#warned = true;
+      warnFinished(method, this.#params !== undefined ? findParam(this.#params, 'REQUEST_URI') : undefined);
+    }
+    return false;
   }
 
   /** The request's params (CGI environment), e.g. env.REQUEST_METHOD. Values are bytes as latin1 strings. */
@@ -158,14 +170,14 @@ export class Request {
 
   /** Adds header fields; sent once, before the first body byte. Arrays give repeated fields. */
   header(fields: HeaderFields): this {
-    this.#check();
+    if (!this.#canOutput('header')) return this;
     this.#head.add(fields);
     return this;
   }
 
   /** Sets the Status field (reason defaults to the standard text). */
   status(code: number, reason?: string): this {
-    this.#check();
+    if (!this.#canOutput('status')) return this;
     this.#head.setStatus(code, reason);
     return this;
   }
@@ -173,11 +185,11 @@ export class Request {
   /**
    * Body output: strings as UTF-8, bytes as they are. Without header() the output is raw CGI output (the
    * script writes its own headers). Returns false when the web server is gone (the request is then lost;
-   * nothing throws, the next accept() goes on).
+   * nothing throws, the next accept() goes on), and on a finished request (ignored, warned once).
    */
   print(data: Output): boolean {
-    this.#check();
     checkOutput('data', data);
+    if (!this.#canOutput('print')) return false;
     const head = this.#head;
     if (!head.sent) {
       if (!head.used) {
@@ -238,14 +250,14 @@ export class Request {
 
   /** Writes to FCGI_STDERR (the web server's error log). */
   error(data: Output): boolean {
-    this.#check();
     checkOutput('data', data);
+    if (!this.#canOutput('error')) return false;
     return this.#io.writeError(data);
   }
 
   /** Sends what is buffered (and the head) to the web server now. */
   flush(): boolean {
-    this.#check();
+    if (!this.#canOutput('flush')) return false;
     this.#sendHead();
     return this.#io.flush();
   }

@@ -3,8 +3,18 @@ import { EventEmitter } from 'events';
 import { Readable, Writable } from 'stream';
 import { normalizeMountPath, parseCookies, requestHref, type MountOptions } from './adapters/cgi-http';
 import { fromFetchHandler, toFetchRequest, type FetchApp } from './adapters/fetch';
+import { isMainThread } from 'worker_threads';
 import { findParam, parseParams, type Env } from './env';
-import { argRangeError, argTypeError, fcgiError, isErrorWithCode, type LibfcgiError } from './errors';
+import {
+  argRangeError,
+  argTypeError,
+  explainNoListenSocket,
+  fcgiError,
+  invalidJsonError,
+  isErrorWithCode,
+  warnFinished,
+  type LibfcgiError,
+} from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import {
@@ -49,9 +59,19 @@ const DEFAULT_CONCURRENCY = 64;
 const DEFAULT_BODY_LIMIT = 1 << 20;
 const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
+const WATCHDOG_MARGIN_MS = 500;
 const FLUSH_AT = 64 * 1024; // pending output beyond this goes to the worker at once
 const READ_CHUNK = 64 * 1024;
 const MAX_CONCURRENCY = 4096; // native/acceptor.cc kMaxConcurrency: also the slot field of a request id
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 413: 'Content Too Large', 500: 'Internal Server Error' };
+
+/** The status for an error that is the client's doing (answered without a stack trace), else undefined. */
+function clientErrorStatus(err: unknown): number | undefined {
+  if (isErrorWithCode(err, 'FCGI_BODY_TOO_LARGE')) return 413;
+  if (isErrorWithCode(err, 'FCGI_INVALID_JSON')) return 400;
+  return undefined;
+}
 
 /** Internal surface between Server and ServerRequest (not exported from the package). */
 interface RequestHost {
@@ -132,8 +152,15 @@ export class ServerRequest {
     this.#prefetchedAll = prefetched !== undefined && prefetchedAll;
   }
 
-  #check(): void {
-    if (this.#ended) throw fcgiError('FCGI_NO_REQUEST', 'this request is finished: its members cannot be used any more');
+  #warned = false;
+  /** Output on a finished request: false (ignored) and one warning for this request; true when live. */
+  #canOutput(method: string): boolean {
+    if (!this.#ended) return true;
+    if (!this.#warned) {
+      this.#warned = true;
+      warnFinished(method, this.param('REQUEST_URI'));
+    }
+    return false;
   }
 
   /** The request's params (CGI environment), e.g. `env.REQUEST_METHOD`; values are bytes as latin1 strings. */
@@ -201,13 +228,13 @@ export class ServerRequest {
 
   /** Adds response header fields (sent once, before the first body byte); arrays give repeated fields. Chainable. */
   header(fields: HeaderFields): this {
-    this.#check();
+    if (!this.#canOutput('header')) return this;
     this.#head.add(fields);
     return this;
   }
   /** Sets the response Status (reason defaults to the standard text); chainable. */
   status(code: number, reason?: string): this {
-    this.#check();
+    if (!this.#canOutput('status')) return this;
     this.#head.setStatus(code, reason);
     return this;
   }
@@ -222,12 +249,12 @@ export class ServerRequest {
 
   /**
    * Body output (strings as UTF-8). Buffered and sent by the worker thread; returns false when more than
-   * highWaterMark bytes wait: `await req.drain()` then. After an abort it returns false and drops the data.
+   * highWaterMark bytes wait: `await req.drain()` then. After an abort it returns false and drops the data; on a
+   * finished request too (with one warning naming the request).
    */
   print(data: Output): boolean {
-    this.#check();
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError('data', 'a string, Buffer or Uint8Array', data);
-    if (this.#aborted) return false;
+    if (!this.#canOutput('print') || this.#aborted) return false;
     if (!this.#head.sent) {
       if (this.#head.used) this.#queue(this.#head.take());
       else this.#head.markRaw();
@@ -244,16 +271,17 @@ export class ServerRequest {
     return buffered <= this.#host.highWaterMark;
   }
 
-  /** FCGI_STDERR (the web server's error log). */
-  error(data: Output): void {
-    this.#check();
+  /** FCGI_STDERR (the web server's error log). False when dropped (aborted or finished request). */
+  error(data: Output): boolean {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError('data', 'a string, Buffer or Uint8Array', data);
-    if (!this.#aborted) this.#host.io.writeError(this.#id, data);
+    if (!this.#canOutput('error') || this.#aborted) return false;
+    this.#host.io.writeError(this.#id, data);
+    return true;
   }
 
   /** Sends buffered output (and the head) now. */
   flush(): void {
-    this.#check();
+    if (!this.#canOutput('flush')) return;
     if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
     this.#flush(false);
     this.#unflushed = false;
@@ -330,7 +358,7 @@ export class ServerRequest {
    * per variable, which the web server passes on to the protected app (as NAME in its environment).
    */
   allow(variables: Readonly<Record<string, string | number>> = {}): this {
-    this.#check();
+    if (!this.#canOutput('allow')) return this;
     this.#head.add(authorizerVariables(variables));
     this.#head.setStatus(200);
     return this;
@@ -341,7 +369,7 @@ export class ServerRequest {
    * the client, e.g. deny(401, { headers: { 'WWW-Authenticate': 'Basic realm="x"' }, body: 'who are you?' }).
    */
   deny(status = 403, response: DenyResponse = {}): this {
-    this.#check();
+    if (!this.#canOutput('deny')) return this;
     checkDenyStatus(status);
     const { headers = {}, body } = checkDenyResponse(response);
     this.#head.add(headers);
@@ -376,9 +404,14 @@ export class ServerRequest {
   async text(limit?: number): Promise<string> {
     return (await this.bytes(limit)).toString('utf8');
   }
-  /** The whole body parsed as JSON (throws a SyntaxError for bad JSON); limits as {@link ServerRequest.bytes}. */
+  /** The body parsed as JSON; an empty or malformed body throws FCGI_INVALID_JSON (answered 400 if uncaught). */
   async json<T = unknown>(limit?: number): Promise<T> {
-    return JSON.parse(await this.text(limit)) as T;
+    const text = await this.text(limit);
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw invalidJsonError(err);
+    }
   }
 
   /** The response body as a Writable (for stream.pipeline); ending it flushes, returning from the handler finishes. */
@@ -419,14 +452,16 @@ export class ServerRequest {
   /** @internal the handler failed: answer `status` if nothing went out yet, log to FCGI_STDERR. */
   fail(err: unknown): void {
     if (this.#ended) return;
-    const status = isErrorWithCode(err, 'FCGI_BODY_TOO_LARGE') ? 413 : 500;
+    const status = clientErrorStatus(err) ?? 500;
     if (!this.#aborted) {
-      const text = err instanceof Error ? err.stack ?? err.message : String(err);
-      this.#host.io.writeError(this.#id, `libfcgi: handler failed: ${text}\n`);
+      // A client's mistake (bad JSON, too large a body) is one line in the web server's log; an app's bug
+      // gets its stack trace.
+      const text = status !== 500 && err instanceof Error ? err.message : err instanceof Error ? err.stack ?? err.message : String(err);
+      this.#host.io.writeError(this.#id, `libfcgi: ${status === 500 ? 'handler failed' : `answered ${status}`}: ${text}\n`);
       if (!this.#head.sent && this.#sent === 0) {
         this.#pending = [];
         this.#pendingBytes = 0;
-        const reason = status === 413 ? 'Content Too Large' : 'Internal Server Error';
+        const reason = REASONS[status] ?? 'Internal Server Error';
         this.#queue(`Status: ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${reason}\n`);
         this.#head.markRaw();
       } else {
@@ -599,6 +634,7 @@ export class Server extends EventEmitter {
       // one request the process was started for, then close.
       this.attach(options === undefined && isCgiInvocation() ? new CgiAcceptLoop() : normalizeListenOptions(options));
     } catch (err) {
+      if (options === undefined) explainNoListenSocket(err, 'createServer().listen()');
       return Promise.reject(err);
     }
     return Promise.resolve(this);
@@ -612,7 +648,11 @@ export class Server extends EventEmitter {
     const io = this.#cgi ? new CgiAcceptor(this.concurrency, onEvent) : new native.Acceptor(source, this.concurrency, onEvent);
     this.#io = io;
     this.#slots = new Array(this.concurrency);
-    io.start();
+    // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
+    // lets the JS timer cut requests and close normally first whenever it can run. Not in a worker thread:
+    // signals reach only the main thread's listeners, so the server there never starts closing on SIGTERM.
+    const watchdog = this.#handleSignals && isMainThread;
+    io.start(watchdog ? Math.min(this.#closeTimeout + WATCHDOG_MARGIN_MS, 2 ** 31 - 1) : -1);
     if (this.#unref) io.unref();
     if (this.#handleSignals) {
       this.#onSigterm = () => void this.close();
@@ -654,20 +694,27 @@ export class Server extends EventEmitter {
     this.#closing = new Promise<void>((resolve) => {
       this.#closeResolve = resolve;
     });
-    if (this.#onSigterm) process.removeListener('SIGTERM', this.#onSigterm);
     if (io === undefined) {
+      this.#unwatchSigterm();
       this.#closeResolve?.();
       return this.#closing;
     }
+    // The SIGTERM listener stays until the shutdown is over: a second SIGTERM (a supervisor signalling the
+    // process group, an impatient operator) changes nothing instead of killing the requests being drained.
     io.ref(); // worker exits must be delivered even on an unref'd server
+    // Connections already queued in the listen backlog are served too (they arrive as requests meanwhile);
+    // whatever is still running after closeTimeout is cut.
     io.stopAccepting();
-    if (this.#inFlight > 0) {
-      this.#closeTimer = setTimeout(() => {
-        for (const req of this.#slots) req?.onAborted();
-        io.interrupt();
-      }, this.#closeTimeout);
-    }
+    this.#closeTimer = setTimeout(() => {
+      for (const req of this.#slots) req?.onAborted();
+      io.interrupt();
+    }, this.#closeTimeout);
     return this.#closing;
+  }
+
+  #unwatchSigterm(): void {
+    if (this.#onSigterm) process.removeListener('SIGTERM', this.#onSigterm);
+    this.#onSigterm = undefined;
   }
 
   #onEvent(kind: AcceptorEventKind, slot: number, gen: number, a: unknown, b: unknown, c?: Buffer, d?: boolean): void {
@@ -718,7 +765,7 @@ export class Server extends EventEmitter {
   #fail(req: ServerRequest, err: unknown): void {
     req.fail(err);
     if (this.listenerCount('error') > 0) this.emit('error', err, req);
-    else if (!isErrorWithCode(err, 'FCGI_BODY_TOO_LARGE') && !isErrorWithCode(err, 'FCGI_ABORTED')) {
+    else if (clientErrorStatus(err) === undefined && !isErrorWithCode(err, 'FCGI_ABORTED')) {
       console.error('libfcgi: request handler failed (add a server "error" listener to handle this):', err);
     }
   }
@@ -733,6 +780,7 @@ export class Server extends EventEmitter {
   #closed(): void {
     if (this.#closeTimer) clearTimeout(this.#closeTimer);
     this.#io?.join();
+    this.#unwatchSigterm();
     this.emit('close');
     this.#closeResolve?.();
   }

@@ -1,6 +1,7 @@
 // The synchronous accept loop: blocking by design (it is the accept-loop API), never blocking forever.
 #include "accept_loop.h"
 
+#include <poll.h>
 #include <signal.h>
 
 #include "errors.h"
@@ -107,16 +108,25 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
     inRequest_ = false;
   }
   StartSignalWatch();
+  if (sigActive_ && !shutdown_) {
+    // A SIGTERM that came during the last request is seen now, before the next connection is taken: the
+    // listener then stops taking new connections (the one racing the signal is refused, not served).
+    pollfd p{uv_backend_fd(&sigLoop_), POLLIN, 0};
+    if (poll(&p, 1, 0) == 1) uv_run(&sigLoop_, UV_RUN_NOWAIT);
+  }
   for (;;) {
-    if (shutdown_ || listener_->closed()) break;
-    WaitResult w = AcceptRequest(&req_, listener_.get(), sigActive_ ? uv_backend_fd(&sigLoop_) : -1);
+    // Shutdown (SIGTERM): the listener stops taking connections but keeps those already queued in the
+    // backlog; accept() returns true for each of them, then false. Closing at once would reset them.
+    if (shutdown_ && !listener_->closed()) listener_->Close(/*drainBacklog=*/true);
+    bool closing = listener_->closed();
+    WaitResult w = AcceptRequest(&req_, listener_.get(), sigActive_ && !closing ? uv_backend_fd(&sigLoop_) : -1);
     if (w == WaitResult::kConnection) {
       inRequest_ = true;
       input_ = InputStream::kStdin;
       return Napi::Boolean::New(env, true);
     }
     if (w == WaitResult::kClosed) break;
-    // kExtraReadable: a SIGTERM (now, or during the last request) is waiting in the signal loop.
+    // kExtraReadable: a SIGTERM is waiting in the signal loop.
     uv_run(&sigLoop_, UV_RUN_NOWAIT);
   }
   CloseAll();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 
 extern "C" {
 #include "fcgios.h"
@@ -157,8 +158,9 @@ void Acceptor::RunThread() {
       continue;
     }
     if (stopping_.load() || listener_->closed()) {
-      // No more accepting: serve what is in flight, then leave.
-      if (busyCount_ == 0) break;
+      // No more accepting: serve what is in flight and what was queued (a free slot takes it above), then
+      // leave.
+      if (busyCount_ == 0 && (pendingConns_.empty() || stopping_.load())) break;
       cv_.wait(lock);
       continue;
     }
@@ -304,7 +306,8 @@ bool Acceptor::FreeSlot(Slot* s) {
   if (freeSlots_.empty()) listener_->SetAccepting(true);
   freeSlots_.push_back(s);
   busyCount_--;
-  if (busyCount_ == 0) cv_.notify_all();  // close(): threads waiting for the last request may leave
+  // close(): threads waiting for the last request may leave, or take a connection kept from the backlog.
+  if (busyCount_ == 0 || (!pendingConns_.empty() && listener_->closed())) cv_.notify_all();
   return !pendingConns_.empty();
 }
 
@@ -700,6 +703,7 @@ void Acceptor::CleanupHook(void* self) {
 // Stops everything: no more accepts, in-flight requests are cut, threads joined. Used on environment
 // teardown (worker thread exit, process exit) and when the object is collected.
 void Acceptor::Shutdown() {
+  StopWatchdog();
   stopping_.store(true);
   if (listener_) listener_->Close();
   WakeParked();
@@ -774,6 +778,68 @@ void Acceptor::CallJs(Napi::Env env, Napi::Function callback, Acceptor* self, Ac
   napi_call_function(e, undefined, callback, 7, args, &result);  // a pending exception surfaces as usual
 }
 
+void* Acceptor::WatchdogMain(void* self) {
+  pthread_setname_np(pthread_self(), "libfcgi-watchdog");
+  auto* a = static_cast<Acceptor*>(self);
+  uv_run(&a->wdLoop_, UV_RUN_DEFAULT);  // until StopWatchdog closes the handles
+  return nullptr;
+}
+
+void Acceptor::StartWatchdog(int ms) {
+  if (wdRunning_ || ms < 0 || uv_loop_init(&wdLoop_) != 0) return;
+  wdMs_ = ms;
+  wdLoop_.data = this;
+  uv_signal_init(&wdLoop_, &wdSignal_);
+  uv_timer_init(&wdLoop_, &wdTimer_);
+  uv_async_init(&wdLoop_, &wdStop_, [](uv_async_t* h) {
+    uv_loop_t* loop = h->loop;
+    uv_signal_stop(&static_cast<Acceptor*>(loop->data)->wdSignal_);  // the last watcher gone: libuv restores SIG_DFL
+    uv_walk(loop, [](uv_handle_t* handle, void*) { if (!uv_is_closing(handle)) uv_close(handle, nullptr); }, nullptr);
+  });
+  // Only the first SIGTERM arms it: a second one changes nothing (the JS side ignores it too).
+  uv_signal_start(&wdSignal_, [](uv_signal_t* h, int) {
+    auto* a = static_cast<Acceptor*>(h->loop->data);
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&a->wdTimer_))) {
+      uv_timer_start(&a->wdTimer_, [](uv_timer_t* t) {
+        static_cast<Acceptor*>(t->loop->data)->WatchdogExpired();
+      }, static_cast<uint64_t>(a->wdMs_), 0);
+    }
+  }, SIGTERM);
+  if (pthread_create(&wdThread_, nullptr, WatchdogMain, this) != 0) {
+    uv_signal_stop(&wdSignal_);
+    uv_walk(&wdLoop_, [](uv_handle_t* handle, void*) { uv_close(handle, nullptr); }, nullptr);
+    uv_run(&wdLoop_, UV_RUN_DEFAULT);
+    uv_loop_close(&wdLoop_);
+    return;
+  }
+  wdRunning_ = true;
+}
+
+void Acceptor::StopWatchdog() {
+  if (!wdRunning_) return;
+  wdRunning_ = false;
+  uv_async_send(&wdStop_);
+  pthread_join(wdThread_, nullptr);
+  uv_loop_close(&wdLoop_);
+}
+
+void Acceptor::WatchdogExpired() {
+  // The socket file first (only if it is still ours): the next instance must not find a dead one, and a
+  // new one another process put there stays.
+  if (listener_) listener_->Close();
+  // As SIGTERM's default action: the process ends with the signal (exit status 143 in a shell).
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGTERM, &dfl, nullptr);
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &term, nullptr);
+  raise(SIGTERM);
+  _exit(128 + SIGTERM);  // not reached
+}
+
 Napi::Value Acceptor::Start(const Napi::CallbackInfo& info) {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -792,6 +858,7 @@ Napi::Value Acceptor::Start(const Napi::CallbackInfo& info) {
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
+  if (rc == 0 && info.Length() > 0 && info[0].IsNumber()) StartWatchdog(info[0].As<Napi::Number>().Int32Value());
   if (rc != 0) {
     SysError err;
     err.Set(rc, "pthread_create");
@@ -1004,18 +1071,29 @@ Napi::Value Acceptor::End(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Acceptor::StopAccepting(const Napi::CallbackInfo& info) {
-  stopping_.store(true);
-  if (listener_) listener_->Close();  // wakes the waiting threads; they leave once nothing is in flight
-  WakeParked();
+  // Graceful: the connections already queued in the listen backlog (and kept ones whose next request is
+  // here) are served like any other; the threads leave once they and the requests in flight are done.
+  if (listener_) listener_->Close(/*drainBacklog=*/true);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (listener_) {
+      for (int fd : listener_->TakeDrained()) pendingConns_.push_back(fd);
+    }
   }
+  WakeParked();
   cv_.notify_all();
   return info.Env().Undefined();
 }
 
 Napi::Value Acceptor::Interrupt(const Napi::CallbackInfo& info) {
+  // closeTimeout passed: connections still waiting for a slot are closed, requests in flight cut.
+  stopping_.store(true);
+  if (listener_) listener_->Close();
   InterruptAll();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+  }
+  cv_.notify_all();
   return info.Env().Undefined();
 }
 
@@ -1052,6 +1130,7 @@ Napi::Value Acceptor::WatchPeer(const Napi::CallbackInfo& info) {
 
 Napi::Value Acceptor::Join(const Napi::CallbackInfo& info) {
   // Called once every thread reported kWorkerExit: the threads have returned or are about to.
+  StopWatchdog();  // shutdown finished in time
   if (!joined_) {
     for (pthread_t& t : threads_) pthread_join(t, nullptr);
     threads_.clear();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -131,6 +132,23 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   void Push(Slot* s, uint32_t generation, Command cmd);
   void Shutdown();
   void InterruptAll();
+
+  // ---- the shutdown watchdog (start(watchdogMs)) ----
+  // closeTimeout must hold even when the JS thread is stuck in synchronous code (its timers and its SIGTERM
+  // listener never run then). A thread of ours sees SIGTERM through its own libuv loop (as the accept loop
+  // does: libuv owns the process handler) and, when the server has not finished closing watchdogMs later,
+  // removes the socket file (if still ours) and ends the process as SIGTERM's default action would.
+  void StartWatchdog(int ms);
+  void StopWatchdog();
+  static void* WatchdogMain(void* self);
+  [[noreturn]] void WatchdogExpired();
+  uv_loop_t wdLoop_;
+  uv_signal_t wdSignal_;
+  uv_timer_t wdTimer_;
+  uv_async_t wdStop_;
+  pthread_t wdThread_;
+  bool wdRunning_ = false;
+  int wdMs_ = 0;
 
   // ---- the threads ----
   static void* ThreadMain(void* self);

@@ -260,6 +260,7 @@ Listener::~Listener() {
   Close();
   for (const auto& entry : waiting_)
     if (entry.second.kind != Kind::kInFlight) close(entry.second.fd);  // lingering ones nobody drained
+  for (int c : drained_) close(c);  // kept from the backlog, never served
   for (int f : {epfd_, wakeFd_, timerFd_})
     if (f >= 0) close(f);
 }
@@ -496,7 +497,13 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
     }
   }
   for (;;) {
-    if (closed_.load()) return WaitResult::kClosed;
+    if (closed_.load()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (drained_.empty()) return WaitResult::kClosed;
+      *outFd = drained_.front();
+      drained_.erase(drained_.begin());
+      return WaitResult::kConnection;
+    }
     epoll_event ev;
     int n = epoll_wait(epfd_, &ev, 1, -1);
     if (n < 0) {
@@ -508,7 +515,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
       case kWakeTag:
         // Close(): the eventfd stays readable; a fresh write also wakes the next thread asleep in epoll_wait.
         SignalEventFd(wakeFd_);
-        return WaitResult::kClosed;
+        continue;  // closed_ is set: connections kept from the backlog first, then kClosed
       case kExtraTag: {
         {
           std::lock_guard<std::mutex> lock(mu_);
@@ -574,13 +581,46 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
   }
 }
 
-void Listener::Close() {
+bool Listener::PathIsOurs() const {
+  struct stat st;
+  return !path_.empty() && stat(path_.c_str(), &st) == 0 && st.st_dev == pathDev_ && st.st_ino == pathIno_;
+}
+
+std::vector<int> Listener::TakeDrained() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int> out;
+  out.swap(drained_);
+  return out;
+}
+
+void Listener::Close(bool drainBacklog) {
   if (closed_.exchange(true)) return;
-  SignalEventFd(wakeFd_);  // stays readable: every thread in (or entering) NextConnection returns
+  // Remove the file only if it is still the socket we bound (not one another process put there, e.g. the
+  // next instance in a rolling restart). First, when draining: no new connect can find us by path then.
+  bool pathRemoved = false;
+  if (drainBacklog && PathIsOurs()) {
+    unlink(path_.c_str());
+    pathRemoved = true;
+  }
+  std::vector<int> kept;
   {
     std::unique_lock<std::shared_mutex> listenLock(listenMu_);
     if (fd_ >= 0) {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, fd_, nullptr);
+      if (drainBacklog) {
+        // A unix listener shut down for reading refuses new connects (ECONNREFUSED) and keeps its queue; a
+        // TCP one would reset its queue, so it is emptied right before close() instead.
+        if (family_ == AF_UNIX) shutdown(fd_, SHUT_RD);
+        for (;;) {
+          int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);  // non-blocking: EAGAIN once the queue is empty
+          if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            break;
+          }
+          ConfigureAccepted(c);
+          kept.push_back(c);
+        }
+      }
       close(fd_);
       fd_ = -1;
     }
@@ -592,15 +632,23 @@ void Listener::Close() {
         ++it;  // lingering: DrainLingering; in flight: the request owns the connection
         continue;
       }
-      close(it->second.fd);
+      int fd = it->second.fd;
+      pollfd p{fd, POLLIN, 0};
+      // A new connection (accepted, its request not here yet: the web server writes right after connecting)
+      // reached us like the queued ones: serve it (its read is bounded by readTimeout, the server's by
+      // closeTimeout). A kept-alive one only when its next request is here already; idle ones are closed.
+      if (drainBacklog && (it->second.kind == Kind::kNew || (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0))) {
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        kept.push_back(fd);
+      } else {
+        close(fd);
+      }
       it = waiting_.erase(it);
     }
+    drained_.insert(drained_.end(), kept.begin(), kept.end());
   }
-  if (!path_.empty()) {
-    struct stat st;
-    // Remove the file only if it is still the socket we bound (not one another process put there).
-    if (stat(path_.c_str(), &st) == 0 && st.st_dev == pathDev_ && st.st_ino == pathIno_) unlink(path_.c_str());
-  }
+  SignalEventFd(wakeFd_);  // stays readable: every thread in (or entering) NextConnection returns
+  if (!pathRemoved && PathIsOurs()) unlink(path_.c_str());
 }
 
 }  // namespace libfcgi

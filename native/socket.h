@@ -81,7 +81,13 @@ class Listener {
   void Linger(int fd);
   // Stops listening, closes idle connections, removes the unix socket file; wakes all waiters. Connections
   // still lingering are left for DrainLingering (closing them now could RST away a response in flight).
-  void Close();
+  // With drainBacklog (a graceful shutdown), connections already queued in the listen backlog, accepted ones
+  // whose request has not arrived yet, and kept-alive ones whose next request has arrived are kept (closing a listen socket resets what is queued on it): a unix
+  // socket is first unlinked and shut down for reading, so new connects are refused while the queue is
+  // emptied; TCP has no such state (shutdown would reset the queue), so its queue is emptied just before
+  // close. NextConnection hands them out before it reports kClosed; TakeDrained takes them all at once.
+  void Close(bool drainBacklog = false);
+  std::vector<int> TakeDrained();
   // After Close(): waits (at most maxMs) for lingering connections to be closed by their peers, then closes
   // what is left. Blocking: the sync loop and exiting worker threads call it.
   void DrainLingering(int maxMs);
@@ -107,6 +113,8 @@ class Listener {
   // Reads what a lingering peer sends; true when the connection is done (EOF, error, deadline).
   static bool DrainStep(Waiting* w, bool readable, TimePoint now);
   void ConfigureAccepted(int fd) const;
+  // The unix socket file at path_ is still the one we bound.
+  bool PathIsOurs() const;
   // Registers (or re-arms) a connection in the epoll set; closes it when that fails or we are closed.
   void Watch(const Waiting& w);
   void ArmTimerLocked(TimePoint at);
@@ -143,6 +151,7 @@ class Listener {
   int jobFd_ = -1;
   int extraFd_ = -1;  // the fd registered for NextConnection's extraFd
   bool extraArmed_ = false;
+  std::vector<int> drained_;  // guarded by mu_: connections kept by Close(true), not yet handed out
   std::mutex drainMu_;  // one DrainLingering at a time (the others wait for it, then find nothing)
   std::atomic<bool> closed_{false};
 };

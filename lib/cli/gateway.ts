@@ -21,6 +21,8 @@ export interface GatewayOptions {
   /** The application's silence that gives 504 (the pool's client timeout); for the message. */
   timeoutMs: number | undefined;
   log: ServeLog;
+  /** Why no request can be served now (every worker crash-looping): answered 503 at once with it. */
+  unavailable?: () => string | undefined;
 }
 
 export interface Gateway {
@@ -104,6 +106,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         status: res.statusCode,
         bytes,
         ms: performance.now() - started,
+        clientGone,
       });
       if (--inFlight === 0) {
         const waiters = idleWaiters;
@@ -113,13 +116,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
 
     /** An error response of our own, when nothing of the application's response was sent yet. */
-    const respondError = (status: number, reason: string, detail?: string) => {
+    const respondError = (status: number, reason: string, detail?: string, shown?: string) => {
       if (detail !== undefined) log.error(`${req.method} ${req.url}: ${detail}`);
       if (res.headersSent) {
         res.destroy(); // the client sees a truncated response, as from nginx when the upstream fails midway
         return;
       }
-      const text = `${status} ${reason}\n`;
+      const text = `${status} ${reason}\n${shown !== undefined ? `${shown}\n` : ''}`;
       bytes = Buffer.byteLength(text);
       res.writeHead(status, {
         'Content-Type': 'text/plain; charset=utf-8',
@@ -136,6 +139,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     const declaredLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
 
     const start = (body: Buffer | IncomingMessage | undefined, contentLength: number | undefined) => {
+      const down = options.unavailable?.();
+      if (down !== undefined) {
+        // Waiting would only end in the client timeout: say at once what is wrong (a development server).
+        respondError(503, 'Service Unavailable', down, `libfcgi serve: ${down}`);
+        return;
+      }
       let params: Array<[string, ParamValue]>;
       try {
         params = cgiParams({

@@ -8,6 +8,8 @@ export interface AccessEntry {
   /** Response body bytes sent. */
   bytes: number;
   ms: number;
+  /** The client closed the connection before the response was complete. */
+  clientGone?: boolean;
 }
 
 /**
@@ -42,7 +44,10 @@ export class ServeLog {
   access(entry: AccessEntry): void {
     if (this.quiet) return;
     const time = new Date().toISOString();
-    this.pending += `${time} ${entry.method} ${entry.target} ${entry.status} ${entry.bytes} ${entry.ms.toFixed(1)}ms\n`;
+    // A client that gave up is logged as nginx does (499), not with the status the response would have had.
+    const status = entry.clientGone ? '499' : String(entry.status);
+    const note = entry.clientGone ? ' client closed the connection before the response was complete' : '';
+    this.pending += `${time} ${entry.method} ${entry.target} ${status} ${entry.bytes} ${entry.ms.toFixed(1)}ms${note}\n`;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());

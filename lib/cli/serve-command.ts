@@ -266,6 +266,7 @@ export async function runServe(argv: string[]): Promise<number> {
     maxChunkedBody: MAX_CHUNKED_BODY,
     timeoutMs: command.timeoutMs,
     log,
+    unavailable: () => workers?.unavailable(),
   });
   const server = command.tls ? https.createServer(command.tls, gateway.handle) : http.createServer(gateway.handle);
   server.on('clientError', (_err, socket) => {

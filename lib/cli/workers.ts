@@ -81,6 +81,7 @@ function exitDescription(code: number | null, signal: NodeJS.Signals | null): st
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private stopping = false;
+  private lastExit: string | undefined;
 
   constructor(private readonly options: WorkerPoolOptions) {}
 
@@ -97,6 +98,18 @@ export class WorkerPool {
       this.slots.push(slot);
       this.spawn(slot);
     }
+  }
+
+  /**
+   * Why requests cannot be served now, or undefined: every worker is crash-looping (exited soon after its start at
+   * least twice in a row and not yet running stably), so a request would only wait for the client timeout.
+   */
+  unavailable(): string | undefined {
+    const now = Date.now();
+    const looping = (slot: Slot) =>
+      slot.quickExits >= 2 && (slot.child === undefined || now - slot.startedAt < STABLE_AFTER_MS);
+    if (this.stopping || this.slots.length === 0 || !this.slots.every(looping)) return undefined;
+    return `every worker keeps exiting soon after it starts (the last: ${this.lastExit ?? 'unknown'})`;
   }
 
   /** PIDs of the workers running now. */
@@ -138,6 +151,7 @@ export class WorkerPool {
       return;
     }
     const ranMs = Date.now() - slot.startedAt;
+    this.lastExit = `${description} after ${(ranMs / 1000).toFixed(1)} s`;
     slot.quickExits = ranMs >= STABLE_AFTER_MS ? 0 : slot.quickExits + 1;
     const delay =
       slot.quickExits === 0 ? 0 : Math.min(FIRST_RESTART_DELAY_MS * 2 ** (slot.quickExits - 1), MAX_RESTART_DELAY_MS);

@@ -206,6 +206,30 @@ describe('libfcgi serve: workers', () => {
     expect(serve.process.stderr()).toMatch(/cli-crash \d+ exiting/);
   });
 
+  test('with every worker crash-looping, a request is answered 503 at once with the last exit reason', async () => {
+    const serve = track(await startServe(['--workers', '2', CRASHING_APP]));
+    // Both workers exited soon after starting twice in a row: each has been given the 200 ms back-off.
+    await waitForOutput(serve.process, 'stderr', /restarting in 200 ms[\s\S]*restarting in 200 ms/);
+    const t0 = Date.now();
+    const response = await rawRequest(serve.url, '/anything');
+    const ms = Date.now() - t0;
+    expect(response.status).toBe(503);
+    expect(response.body.toString()).toMatch(/^503 Service Unavailable\nlibfcgi serve: every worker keeps exiting soon after it starts \(the last: code 3 after [\d.]+ s\)\n$/);
+    expect(ms).toBeLessThan(2000); // not the 60 s client timeout
+  });
+
+  test('a client that gave up before the response is logged as such (499), not as "200 0"', async () => {
+    const serve = track(await startServe(['--workers', '1', FIXTURE_APP]));
+    await workersReady(serve, 1);
+    const controller = new AbortController();
+    const pending = fetch(`${serve.url}/given-up?announce=started-7f3&sleep=1500`, { signal: controller.signal }).catch((err: Error) => err);
+    await waitForOutput(serve.process, 'stderr', /started-7f3/);
+    controller.abort();
+    await pending;
+    await waitForOutput(serve.process, 'stdout', /^\S+Z GET \/given-up\S* 499 0 [\d.]+ms client closed the connection before the response was complete$/m);
+    expect(serve.process.stdout()).not.toMatch(/GET \/given-up\S* 200 /);
+  });
+
   test.each(['SIGTERM', 'SIGINT'] as const)(
     '%s: requests in flight finish, then it exits 0, the socket is gone and no worker remains',
     async (signal) => {

@@ -37,6 +37,16 @@ export type ApacheOptions = CommonApacheOptions &
     | {
         mode: 'proxy_fcgi';
         upstream: Upstream;
+        /**
+         * mod_proxy_balancer: `upstream` and these as BalancerMembers of `balancer://app` (with
+         * balancerMemberParams, e.g. `retry=0`), ProxyPass to the balancer.
+         */
+        moreUpstreams?: Upstream[];
+        balancerMemberParams?: string;
+        /** `ProxySet` parameters of the balancer, e.g. `maxattempts=1`. */
+        balancerParams?: string;
+        /** Access log lines `STATUS BALANCER_WORKER` (which member answered). */
+        logUpstream?: boolean;
         /** `enablereuse=on`: keep backend connections open between requests. */
         keepConn?: boolean;
       }
@@ -73,9 +83,26 @@ function proxyTarget(upstream: Upstream): string {
 export function apacheConfig(options: ApacheOptions, placement: ApachePlacement): string {
   const { dir, port } = placement;
   const asRoot = placement.asRoot ?? runningAsRoot();
-  const modules = ['mpm_event', 'authz_core', ...(options.mode === 'fcgid' ? ['fcgid'] : ['proxy', 'proxy_fcgi'])];
+  const balanced = options.mode === 'proxy_fcgi' && options.moreUpstreams !== undefined;
+  const modules = [
+    'mpm_event',
+    'authz_core',
+    ...(options.mode === 'fcgid' ? ['fcgid'] : ['proxy', 'proxy_fcgi']),
+    ...(balanced ? ['proxy_balancer', 'slotmem_shm', 'lbmethod_byrequests'] : []),
+  ];
   const app =
-    options.mode === 'proxy_fcgi'
+    options.mode === 'proxy_fcgi' && options.moreUpstreams !== undefined
+      ? [
+          'ProxyFCGIBackendType GENERIC',
+          '<Proxy "balancer://app">',
+          ...[options.upstream, ...options.moreUpstreams].map(
+            (u) => `  BalancerMember ${quote(proxyTarget(u))}${options.balancerMemberParams ? ` ${options.balancerMemberParams}` : ''}`,
+          ),
+          ...(options.balancerParams ? [`  ProxySet ${options.balancerParams}`] : []),
+          '</Proxy>',
+          'ProxyPass "/" "balancer://app/"',
+        ]
+      : options.mode === 'proxy_fcgi'
       ? [
           // GENERIC: SCRIPT_FILENAME etc. as for any FastCGI app, not the php-fpm flavoured ones (the default).
           'ProxyFCGIBackendType GENERIC',
@@ -106,7 +133,8 @@ export function apacheConfig(options: ApacheOptions, placement: ApachePlacement)
     `ErrorLog ${quote(inDir(dir, 'error.log'))}`,
     `LogLevel ${options.logLevel ?? 'info'}`,
     `LogFormat "%h %l %u %t \\"%r\\" %>s %b" common`,
-    `CustomLog ${quote(inDir(dir, 'access.log'))} common`,
+    `LogFormat "%>s %{BALANCER_WORKER_NAME}e" upstream`,
+    `CustomLog ${quote(inDir(dir, 'access.log'))} ${options.mode === 'proxy_fcgi' && options.logUpstream ? 'upstream' : 'common'}`,
     ...(asRoot ? [`User ${APACHE_USER}`, `Group ${APACHE_USER}`] : []),
     ...modules.map((m) => `LoadModule ${m}_module ${quote(`${MODULES}/mod_${m}.so`)}`),
     'StartServers 1',

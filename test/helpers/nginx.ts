@@ -16,6 +16,12 @@ import {
 
 export interface NginxOptions {
   upstream: Upstream;
+  /** More servers in the same `upstream` block (several instances of one app: balanced, failover). */
+  moreUpstreams?: Upstream[];
+  /** Appended to every `server` line of the upstream block, e.g. `max_fails=0`. */
+  upstreamServerParams?: string;
+  /** Access log lines `STATUS UPSTREAM_ADDR` (which instance answered) instead of the combined format. */
+  logUpstream?: boolean;
   /** `fastcgi_keep_conn on` (or HTTP/1.1 keep-alive with proxyHttp) and an upstream `keepalive` pool. */
   keepConn?: boolean;
   /** Idle upstream connections kept per worker when keepConn is on; default 8. */
@@ -95,7 +101,8 @@ export function nginxConfig(options: NginxOptions, placement: NginxPlacement): s
     `error_log ${quote(inDir(dir, 'error.log'))} ${options.errorLogLevel ?? 'info'};`,
     'events { worker_connections 1024; }',
     'http {',
-    `  access_log ${quote(inDir(dir, 'access.log'))};`,
+    ...(options.logUpstream ? ["  log_format upstream '$status $upstream_addr';"] : []),
+    `  access_log ${quote(inDir(dir, 'access.log'))}${options.logUpstream ? ' upstream' : ''};`,
     `  client_body_temp_path ${quote(inDir(dir, 'client_body'))};`,
     `  fastcgi_temp_path ${quote(inDir(dir, 'fastcgi'))};`,
     `  proxy_temp_path ${quote(inDir(dir, 'proxy'))};`,
@@ -104,7 +111,9 @@ export function nginxConfig(options: NginxOptions, placement: NginxPlacement): s
     '  default_type application/octet-stream;',
     `  client_max_body_size ${options.clientMaxBodySize ?? '200m'};`,
     '  upstream app {',
-    `    server ${upstreamServer(options.upstream)};`,
+    ...[options.upstream, ...(options.moreUpstreams ?? [])].map(
+      (u) => `    server ${upstreamServer(u)}${options.upstreamServerParams ? ` ${options.upstreamServerParams}` : ''};`,
+    ),
     ...(keepalive > 0 ? [`    keepalive ${keepalive};`] : []),
     '  }',
     '  server {',
