@@ -235,8 +235,9 @@ export class FastCGI {
   }
 
   /**
-   * Perl's LastCall(): the current request goes on to its end as usual, and the next accept() returns false
-   * (it finishes this request, stops listening and removes the unix socket file) instead of waiting.
+   * Perl's LastCall(): the current request goes on to its end as usual, then the loop ends as on SIGTERM: no
+   * new connections are taken, accept() returns true for each one already queued in the listen backlog, then
+   * false (the socket is closed and a unix socket file we created is removed).
    */
   lastCall(): void {
     this.#io.requestShutdown();

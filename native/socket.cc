@@ -609,8 +609,10 @@ void Listener::Close(bool drainBacklog) {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, fd_, nullptr);
       if (drainBacklog) {
         // A unix listener shut down for reading refuses new connects (ECONNREFUSED) and keeps its queue; a
-        // TCP one would reset its queue, so it is emptied right before close() instead.
-        if (family_ == AF_UNIX) shutdown(fd_, SHUT_RD);
+        // TCP one would reset its queue, so it is emptied right before close() instead. Only a socket we
+        // created is shut down: an inherited one is shared (spawn-fcgi -F siblings, systemd keeping it for the
+        // next start), and shutdown() would refuse connects for every holder; closing our fd leaves it to them.
+        if (family_ == AF_UNIX && pathRemoved) shutdown(fd_, SHUT_RD);
         for (;;) {
           int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);  // non-blocking: EAGAIN once the queue is empty
           if (c < 0) {

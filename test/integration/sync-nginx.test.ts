@@ -210,7 +210,10 @@ describeWithBinaries(['nginx'])('examples behind nginx', () => {
           expect(response.body.equals(body)).toBe(true);
         }
       }
-      expect(proxy.connections).toBe(1);
+      // Kept: 100 requests over a handful of connections. Not exactly one: after a 10 MiB answer the client may
+      // have it all and send the next request before nginx has put the upstream connection back in its cache,
+      // and nginx then opens another (seen on a loaded machine). Without keep-conn this is 100.
+      expect(proxy.connections).toBeLessThanOrEqual(3);
     });
   });
 });

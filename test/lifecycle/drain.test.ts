@@ -125,6 +125,32 @@ describeWithBinaries(['nginx', 'ss'])('SIGTERM serves the connections queued in 
   );
 });
 
+describeWithBinaries(['nginx', 'ss'])('lastCall() in the accept loop serves the connections queued in the listen backlog', () => {
+  const track = closeAfterEach();
+
+  test.each(['unix', 'tcp'] as const)(
+    'on %s: the request that called lastCall() and 3 queued behind it are answered 200, then the loop ends (exit 0)',
+    async (transport) => {
+      const app = await startSyncApp(track, transport);
+      const nginx = track(await startNginx({ upstream: app.target }));
+      const last = httpRequest(`${nginx.url}/slow-last-call`);
+      await app.busyStarted();
+      const queued = Array.from({ length: 3 }, () => httpRequest(`${nginx.url}${app.quick}`));
+      await waitForBacklog(app.target, 3);
+      const answers: HttpResponse[] = [await last, ...(await Promise.all(queued))];
+      expect(answers.map((r) => [r.status, r.text])).toEqual([
+        [200, 'last call'],
+        [200, 'ok 1'],
+        [200, 'ok 2'],
+        [200, 'ok 3'],
+      ]);
+      expect(await app.proc.exited).toEqual({ code: 0, signal: null });
+      expect(resetLines(nginx)).toEqual([]);
+      if (app.socketPath !== undefined) expect(fs.existsSync(app.socketPath)).toBe(false);
+    },
+  );
+});
+
 describeWithBinaries(['ss'])('a connection accepted before SIGTERM whose request arrives after it', () => {
   const track = closeAfterEach();
 
