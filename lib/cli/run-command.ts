@@ -1,6 +1,8 @@
 // `libfcgi run`: an existing web app (Express, Koa, Fastify, Connect, Hono, any fetch handler) served over
 // FastCGI unchanged, the counterpart of `plackup -s FCGI`.
+import { spawn } from 'child_process';
 import http from 'http';
+import { constants as osConstants } from 'os';
 import path from 'path';
 import { pathToFileURL } from 'url';
 import { fromFetchHandler, type FetchApp, type FetchHandler } from '../adapters/fetch';
@@ -8,6 +10,7 @@ import { fromNodeListener, type NodeListener } from '../adapters/node-http';
 import type { ListenOptions } from '../listen';
 import { createServer, type Handler, type Server } from '../server';
 import { integerOption, parseCommandLine, parseSocketAddress, UsageError } from './args';
+import { nodeArgsForModule } from './load-module';
 
 export const RUN_HELP = `Usage: libfcgi run <app> [options] [-- app arguments]
 
@@ -26,6 +29,9 @@ app.listen(3000), Koa's, Fastify's, http.createServer(...).listen): its first
 http.Server#listen() serves FastCGI instead of opening the port; the listen
 callback and 'listening' run as usual. Later listen() calls open real ports.
 WebSocket upgrades cannot pass through FastCGI.
+
+A TypeScript app (.ts, .mts, .cts) runs with Node's own type stripping where
+this Node has it, else with tsx installed in the app's project.
 
 Options:
   -s, --socket <path>        listen on this unix socket
@@ -106,6 +112,23 @@ export function handlerForExport(value: unknown, mountPath: string | undefined):
 // A real dynamic import (TypeScript would turn import() into require() under CommonJS): loads ESM and CJS alike.
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
 
+/**
+ * Runs `libfcgi run` again in a child Node with `nodeArgs` (type stripping behind a flag cannot be turned on in a
+ * running process). The child inherits fd 0 (the listening socket) and the other descriptors; signals are passed on.
+ */
+function rerunWith(nodeArgs: string[], argv: string[]): Promise<number> {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(__dirname, 'main.js'), 'run', ...argv], { stdio: 'inherit' });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'];
+  for (const signal of signals) process.on(signal, forward);
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      for (const s of signals) process.removeListener(s, forward);
+      resolve(code ?? (signal === null ? 1 : 128 + (osConstants.signals[signal] ?? 0)));
+    });
+  });
+}
+
 function say(line: string): void {
   process.stderr.write(`libfcgi run: ${line}\n`);
 }
@@ -168,9 +191,31 @@ export async function runRun(argv: string[]): Promise<number> {
     return this;
   } as typeof http.Server.prototype.listen;
 
+  // TypeScript: Node's own type stripping, else tsx from the app's project, registered in this process (its
+  // loader hooks apply to what is imported after it), else a message saying what to install.
+  let nodeArgs: string[];
+  try {
+    nodeArgs = nodeArgsForModule(file);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    restoreListen();
+    process.stderr.write(`libfcgi run: ${err.message}\n`);
+    return 2;
+  }
+  if (nodeArgs[0] === '--import') await importModule(nodeArgs[1]);
+  else if (nodeArgs.length > 0) {
+    restoreListen();
+    return rerunWith(nodeArgs, argv);
+  }
+
   const ns = await importModule(pathToFileURL(file).href);
   if (served !== undefined || http.Server.prototype.listen === originalListen) return 0; // its listen() is served
-  const exported = 'default' in ns ? ns.default : ns;
+  let exported = 'default' in ns ? ns.default : ns;
+  // A module compiled to CommonJS from `export default` (tsc, tsx in a CommonJS package): import() gives its
+  // module.exports, whose `default` is the app.
+  if (typeof exported === 'object' && exported !== null && (exported as { __esModule?: unknown }).__esModule === true && 'default' in exported) {
+    exported = (exported as { default: unknown }).default;
+  }
   const found = handlerForExport(exported, mountPath);
   if (found === undefined) {
     // Nothing to serve yet: the app may still call listen() (after connecting to its database, say).

@@ -1,5 +1,6 @@
 // `libfcgi run`: an unmodified Express app that calls app.listen(3000) served over FastCGI under spawn-fcgi behind
 // nginx (port 3000 never opened), and each kind of export (Express, Koa, Fastify, Hono, a fetch handler) served.
+import fs from 'fs';
 import path from 'path';
 import { fcgiRequest } from '../../lib/client';
 import { describeWithBinaries } from '../helpers/binaries';
@@ -61,6 +62,27 @@ describe('libfcgi run: what the module exports is served', () => {
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body.toString())).toEqual({ kind, url: '/some/path' });
     expect(proc.stderr()).toMatch(/libfcgi run: serving/);
+  });
+
+  test('a TypeScript module is served (tsx from the app\'s project: Node 20 has no type stripping)', async () => {
+    const dir = track(tempDir('fcgi-run-'));
+    const socketPath = path.join(dir.path, 'app.sock');
+    const proc = await startProcess(process.execPath, [CLI, 'run', runFixture('typed-export.ts'), '--socket', socketPath], { cwd: ROOT });
+    track({ close: () => proc.close() });
+    await waitForSocketFile(socketPath, 15000, { process: proc });
+    const r = await fcgiRequest({ path: socketPath }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/typed', SERVER_PROTOCOL: 'HTTP/1.1' } });
+    expect(JSON.parse(r.body.toString())).toEqual({ kind: 'typescript', url: '/typed' });
+  });
+
+  test('a TypeScript module where neither Node nor an installed tsx can run it: what to install, no stack trace, exit 2', async () => {
+    if ((process.features as { typescript?: unknown }).typescript) return; // this Node strips types itself
+    const dir = track(tempDir('fcgi-run-')); // outside the repository: no tsx to be found from here
+    const app = path.join(dir.path, 'app.ts');
+    fs.copyFileSync(runFixture('typed-export.ts'), app);
+    const r = await runCli(['run', app, '--socket', path.join(dir.path, 'a.sock')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is TypeScript.*Install tsx in your project \(npm install --save-dev tsx\)/s);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   test('a module that exports no app and never listens gets a clear message', async () => {
