@@ -18,6 +18,21 @@ export interface DenyResponse {
   body?: Output;
 }
 
+/** @internal allow() on either request type: status 200 and a Variable-NAME field per variable. */
+export function headForAllow(head: ResponseHead, variables: Readonly<Record<string, string | number>>): void {
+  head.add(authorizerVariables(variables));
+  head.setStatus(200);
+}
+
+/** @internal deny() on either request type: checks the arguments, sets the head; returns the body to print. */
+export function headForDeny(head: ResponseHead, status: number, response: DenyResponse): Output | undefined {
+  checkDenyStatus(status);
+  const { headers = {}, body } = checkDenyResponse(response);
+  head.add(headers);
+  head.setStatus(status);
+  return body;
+}
+
 /** @internal Variable-NAME fields of an AUTHORIZER's allow(). */
 export function authorizerVariables(variables: Readonly<Record<string, string | number>>): Record<string, string | number> {
   if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) throw argTypeError('variables', 'an object', variables);
@@ -229,8 +244,7 @@ export class Request {
    */
   allow(variables: Readonly<Record<string, string | number>> = {}): this {
     this.#check();
-    this.#head.add(authorizerVariables(variables));
-    this.#head.setStatus(200);
+    headForAllow(this.#head, variables);
     return this;
   }
 
@@ -240,10 +254,7 @@ export class Request {
    */
   deny(status = 403, response: DenyResponse = {}): this {
     this.#check();
-    checkDenyStatus(status);
-    const { headers = {}, body } = checkDenyResponse(response);
-    this.#head.add(headers);
-    this.#head.setStatus(status);
+    const body = headForDeny(this.#head, status, response);
     if (body !== undefined) this.print(body);
     return this;
   }

@@ -26,7 +26,7 @@ import {
   type NativeAddress,
 } from './native';
 import type { NativeListenOptions } from './listen';
-import { authorizerVariables, checkDenyResponse, checkDenyStatus, type DenyResponse, type Output, type Role } from './request';
+import { headForAllow, headForDeny, type DenyResponse, type Output, type Role } from './request';
 import { CgiAcceptLoop, CgiAcceptor, isCgiInvocation } from './cgi';
 import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
 
@@ -359,8 +359,7 @@ export class ServerRequest {
    */
   allow(variables: Readonly<Record<string, string | number>> = {}): this {
     if (!this.#canOutput('allow')) return this;
-    this.#head.add(authorizerVariables(variables));
-    this.#head.setStatus(200);
+    headForAllow(this.#head, variables);
     return this;
   }
 
@@ -370,10 +369,7 @@ export class ServerRequest {
    */
   deny(status = 403, response: DenyResponse = {}): this {
     if (!this.#canOutput('deny')) return this;
-    checkDenyStatus(status);
-    const { headers = {}, body } = checkDenyResponse(response);
-    this.#head.add(headers);
-    this.#head.setStatus(status);
+    const body = headForDeny(this.#head, status, response);
     if (body !== undefined) this.print(body);
     return this;
   }

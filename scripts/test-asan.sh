@@ -52,9 +52,10 @@ echo "== 2. the addon built with sanitize=true"
 # A copy of what node-gyp builds from (cp -p keeps times, so make rebuilds only what changed).
 tree=$out/tree
 mkdir -p "$tree"
-rm -rf "$tree/native" "$tree/ext"
+rm -rf "$tree/native" "$tree/ext" "$tree/scripts"
 cp -p "$root/binding.gyp" "$tree/"
 cp -Rp "$root/native" "$root/ext" "$tree/"
+mkdir -p "$tree/scripts" && cp -p "$root/scripts/fcgi2-build-info.js" "$tree/scripts/"  # binding.gyp runs it
 ln -sfn "$root/node_modules" "$tree/node_modules"
 node_gyp="$root/node_modules/.bin/node-gyp"
 # The node headers the main build uses (e.g. --nodedir=/usr for a distribution's node), unless set.

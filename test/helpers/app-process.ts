@@ -17,6 +17,16 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** An example app's file: `examples/<name>`. */
 export const example = (name: string): string => path.join(REPO_ROOT, 'examples', name);
+
+/** examples/<name> with each [from, to] replaced everywhere; fails when `from` is not in the file. */
+export function exampleWith(name: string, replacements: Array<[string, string]>): string {
+  let text = fs.readFileSync(example(name), 'utf8');
+  for (const [from, to] of replacements) {
+    if (!text.includes(from)) throw new Error(`examples/${name} no longer contains ${JSON.stringify(from)}`);
+    text = text.split(from).join(to);
+  }
+  return text;
+}
 /** A test fixture app's file: `test/fixtures/<name>`. */
 export const fixture = (name: string): string => path.join(REPO_ROOT, 'test', 'fixtures', name);
 

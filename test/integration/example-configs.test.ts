@@ -5,7 +5,7 @@ import { execFile } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import { APACHE_USER } from '../helpers/apache';
-import { appCommand, appEnv, example, startApp, writeAppWrapper } from '../helpers/app-process';
+import { appCommand, appEnv, example, exampleWith, startApp, writeAppWrapper } from '../helpers/app-process';
 import { describeWithBinaries, findBinary, underCI } from '../helpers/binaries';
 import { closeAfterEach } from '../helpers/cleanup';
 import { startCountingProxy } from '../helpers/counting-proxy';
@@ -20,16 +20,6 @@ import { inDir, launch, quote, runningAsRoot, shareWithServerUser, type ServerPr
 /** The socket path, listen address and wrapper the examples name; the tests put their own in their place. */
 const EXAMPLE_SOCKET = '/run/libfcgi/hello.sock';
 const EXAMPLE_WRAPPER = '/usr/local/bin/libfcgi-hello';
-
-/** examples/<name> with each [from, to] replaced everywhere; fails when `from` is not in the file. */
-function exampleWith(name: string, replacements: Array<[string, string]>): string {
-  let text = fs.readFileSync(example(name), 'utf8');
-  for (const [from, to] of replacements) {
-    if (!text.includes(from)) throw new Error(`examples/${name} no longer contains ${JSON.stringify(from)}`);
-    text = text.split(from).join(to);
-  }
-  return text;
-}
 
 /** Runs a command; resolves with its exit code and output (never rejects for a non-zero exit). */
 function runCommand(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -5,7 +5,7 @@ import { execFile } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import { APACHE_USER } from '../helpers/apache';
-import { appEnv, example, REPO_ROOT, writeAppWrapper } from '../helpers/app-process';
+import { appEnv, example, exampleWith, REPO_ROOT, writeAppWrapper } from '../helpers/app-process';
 import { describeWithBinaries, findBinary } from '../helpers/binaries';
 import { closeAfterEach } from '../helpers/cleanup';
 import { httpRequest } from '../helpers/http';
@@ -16,15 +16,6 @@ import { tempDir } from '../helpers/tmp';
 import { inDir, launch, quote, runningAsRoot, shareWithServerUser } from '../helpers/web-server';
 
 const GREETING = 'Hello from Express over FastCGI, 127.0.0.1\n';
-
-function exampleWith(name: string, replacements: Array<[string, string]>): string {
-  let text = fs.readFileSync(example(name), 'utf8');
-  for (const [from, to] of replacements) {
-    if (!text.includes(from)) throw new Error(`examples/${name} no longer contains ${JSON.stringify(from)}`);
-    text = text.split(from).join(to);
-  }
-  return text;
-}
 
 describeWithBinaries(['nginx', 'spawn-fcgi'])('examples/spawn-fcgi-express.sh', () => {
   const track = closeAfterEach();

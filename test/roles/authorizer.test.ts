@@ -5,7 +5,7 @@ import fs from 'fs';
 import path from 'path';
 import { FastCGIClient, parseCgiResponse } from '../../lib/client';
 import { startApache } from '../helpers/apache';
-import { example, fixture, startApp, type AppProcess } from '../helpers/app-process';
+import { example, exampleWith, fixture, startApp, type AppProcess } from '../helpers/app-process';
 import { describeWithBinaries } from '../helpers/binaries';
 import { closeAfterEach } from '../helpers/cleanup';
 import { httpRequest } from '../helpers/http';
@@ -16,16 +16,6 @@ import { inDir, launch, quote, shareWithServerUser } from '../helpers/web-server
 
 const ALICE = { Authorization: `Basic ${Buffer.from('alice:secret').toString('base64')}` };
 const WRONG = { Authorization: `Basic ${Buffer.from('alice:guess').toString('base64')}` };
-
-/** examples/<name> with each [from, to] replaced everywhere; fails when `from` is not in the file. */
-function exampleWith(name: string, replacements: Array<[string, string]>): string {
-  let text = fs.readFileSync(example(name), 'utf8');
-  for (const [from, to] of replacements) {
-    if (!text.includes(from)) throw new Error(`examples/${name} no longer contains ${JSON.stringify(from)}`);
-    text = text.split(from).join(to);
-  }
-  return text;
-}
 
 describe.each(['sync', 'server'])('allow() and deny() (%s)', (kind) => {
   let app: AppProcess;
