@@ -75,7 +75,7 @@ addon=$(find "$tree/build/Release" -maxdepth 1 -name '*.node' | head -n 1)
 grep -q __asan_init "$addon" || { echo "scripts/test-asan.sh: $addon is not instrumented" >&2; exit 1; }
 echo "built $addon"
 
-echo "== 3. jest test/protocol and the server's write/end suites against it"
+echo "== 3. jest test/protocol, the server's write/end suites and the FILTER data suite against it"
 (cd "$root" && npm run --silent build:ts)
 libasan=$("$cc" -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "scripts/test-asan.sh: libasan.so not found ($cc -print-file-name)" >&2; exit 1; }
@@ -84,7 +84,7 @@ libasan=$("$cc" -print-file-name=libasan.so)
 set +e
 (cd "$root" && LIBFCGI_NATIVE="$addon" LD_PRELOAD="$libasan" \
     ASAN_OPTIONS="detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:halt_on_error=1:log_path=$reports/asan" \
-    "$root/node_modules/.bin/jest" --runInBand test/protocol test/server/body.test.ts test/server/end-here.test.ts "$@")
+    "$root/node_modules/.bin/jest" --runInBand test/protocol test/server/body.test.ts test/server/end-here.test.ts test/roles/filter.test.ts "$@")
 rc=$?
 set -e
 if compgen -G "$reports/*" > /dev/null; then
