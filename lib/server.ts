@@ -140,6 +140,10 @@ export class ServerRequest {
   get env(): Env {
     return (this.#env ??= parseParams(this.#params));
   }
+  /** @internal the params as received ("NAME=value\0..."): the adapters read the headers from it without env */
+  get joinedParams(): string {
+    return this.#params;
+  }
   /** One param, or undefined (without building env). */
   param(name: string): string | undefined {
     return this.#env !== undefined ? this.#env[name] : findParam(this.#params, name);
