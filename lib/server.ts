@@ -354,6 +354,19 @@ export class ServerRequest {
     return this;
   }
 
+  /**
+   * @internal the whole body when it came with the request and nothing has read it yet; it is then taken (body
+   * and bytes() find it consumed). The Node-listener adapter pushes it into its IncomingMessage at once.
+   */
+  takeWholeBody(): Buffer | undefined {
+    const whole = this.#prefetchedAll && this.#body === undefined && !this.#bodyTaken && !this.#aborted ? this.#prefetched : undefined;
+    if (whole !== undefined) {
+      this.#prefetched = undefined;
+      this.#bodyTaken = true;
+    }
+    return whole;
+  }
+
   /** The whole body as bytes; throws FCGI_BODY_TOO_LARGE (answered 413) over `limit` (default: the server's bodyLimit). */
   async bytes(limit = this.#host.bodyLimit): Promise<Buffer> {
     if (this.#bodyTaken) return Buffer.alloc(0); // consumed, as a second read of the stream would find it

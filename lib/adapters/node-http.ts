@@ -161,6 +161,15 @@ function incomingMessage(socket: FastCGISocket, source: ServerRequest): [http.In
       return;
     }
     started = true;
+    const whole = source.takeWholeBody();
+    if (whole !== undefined) {
+      // A small body read with the request: straight in, as Node's parser pushes what came with the head
+      // (no second stream in between, no 'data' hop per chunk).
+      req.complete = true;
+      if (whole.length > 0) req.push(whole);
+      req.push(null);
+      return;
+    }
     const body = source.body;
     body.on('data', (chunk: Buffer) => {
       if (!dumped && !req.push(chunk)) body.pause();
