@@ -3,7 +3,7 @@
 // the Express bench app through fromNodeListener, N requests in flight at a time. Prints µs of JS per request.
 // Usage: [MICRO_APP=plain] node bench/adapter-micro.js [hello|json] [N]   (plain: a bare (req, res) listener, hello only)   (node --cpu-prof bench/adapter-micro.js ... for a profile)
 'use strict';
-const { ServerRequest, fromNodeListener } = require('..');
+const { ServerRequest, fromNodeListener } = require(process.env.MICRO_LIB || '..'); // MICRO_LIB: another build's dist/ to compare
 const app = process.env.MICRO_APP === 'plain' ? (req, res) => { res.setHeader('Content-Type', 'text/plain'); res.end('Hello, world!'); } : require('./apps/express-app');
 
 const variant = process.argv[2] || 'hello';
@@ -23,10 +23,9 @@ const nginxParams = (method, uri, length) =>
   ].map(([k, v]) => `${k}=${v}`).join('\0');
 const params = variant === 'json' ? nginxParams('POST', '/express/kept/json', json.length) : nginxParams('GET', '/express/kept/hello', 0);
 
-let outBytes = 0;
 const io = {
-  write(_id, data) { outBytes += typeof data === 'string' ? data.length : Array.isArray(data) ? data.length : data.byteLength; },
-  end(_id, data) { outBytes += data === undefined ? 0 : typeof data === 'string' ? data.length : 1; done(); },
+  write() {},
+  end() { done(); },
   flush() {}, watchPeer() {}, writeError(_id, s) { process.stderr.write(String(s)); }, read() {},
 };
 const host = { io, bodyLimit: 1 << 20, highWaterMark: 1 << 20, requestDone() {} };
@@ -35,6 +34,7 @@ const handler = fromNodeListener(app);
 let started = 0;
 let finished = 0;
 let t0;
+let cpu0;
 function run(req) {
   req.inHandlerCall = true;
   let result;
@@ -53,10 +53,17 @@ function startOne() {
 }
 function done() {
   finished++;
-  if (finished === 2000) t0 = process.hrtime.bigint(); // after a warm-up
+  if (finished === 2000) {
+    // after a warm-up
+    t0 = process.hrtime.bigint();
+    cpu0 = process.cpuUsage();
+  }
   if (finished === total) {
-    const us = Number(process.hrtime.bigint() - t0) / 1000 / (total - 2000);
-    console.log(`${variant}: ${us.toFixed(1)} µs/request (${total - 2000} requests, ${inFlight} in flight), output ${outBytes} B`);
+    const n = total - 2000;
+    const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
+    const c = process.cpuUsage(cpu0);
+    const heap = process.memoryUsage().heapUsed;
+    console.log(`${variant}: ${us.toFixed(1)} µs/request wall, ${((c.user + c.system) / n).toFixed(1)} µs CPU (${n} requests, ${inFlight} in flight, heap ${(heap / 1e6).toFixed(0)} MB)`);
     return;
   }
   if (started < total) setImmediate(startOne);
