@@ -23,9 +23,7 @@ export interface NodeListenerOptions {
 }
 
 const SOCKET_HIGH_WATER_MARK = 16 * 1024; // as a net.Socket's
-/** Hop-by-hop fields of Node's head that mean nothing to the web server (it frames the response itself). */
 const NON_ASCII = /[^\x00-\x7f]/;
-const HOP_BY_HOP = /^(?:connection|keep-alive|transfer-encoding)$/i;
 
 // OutgoingMessage keeps "write() returned false" under this symbol and emits 'drain' only from its socket's
 // drain listener, which http.Server installs (not exported): ours does the same.
@@ -41,19 +39,20 @@ function emitResponseDrain(res: http.ServerResponse): void {
   }
 }
 
-/** "HTTP/1.1 200 OK\r\nA: b\r\n...\r\n\r\n" (Node's own serialisation) -> "Status: 200 OK\r\nA: b\r\n...\r\n\r\n". */
+/** A hop-by-hop field line of Node's head (with the CRLF before it), meaningless to the web server. */
+const HOP_BY_HOP_LINE = /\r\n(?:connection|keep-alive|transfer-encoding):[^\r]*/gi;
+const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})(?: (.*))?$/;
+
+/**
+ * "HTTP/1.1 200 OK\r\nA: b\r\n...\r\n\r\n" (Node's own serialisation) -> "Status: 200 OK\r\nA: b\r\n...\r\n\r\n":
+ * the status line rewritten, hop-by-hop lines dropped, in one regular-expression pass over the fields.
+ */
 function cgiHead(head: string): string {
-  const lines = head.split('\r\n');
-  const status = /^HTTP\/\d\.\d (\d{3})(?: (.*))?$/.exec(lines[0]);
-  let out = status === null ? '' : `Status: ${status[1]}${status[2] ? ` ${status[2]}` : ''}\r\n`;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    if (colon > 0 && HOP_BY_HOP.test(line.slice(0, colon))) continue;
-    out += `${line}\r\n`;
-  }
-  return `${out}\r\n`;
+  const lineEnd = head.indexOf('\r\n');
+  const status = STATUS_LINE.exec(lineEnd < 0 ? head : head.slice(0, lineEnd));
+  const fields = lineEnd < 0 ? '\r\n\r\n' : head.slice(lineEnd).replace(HOP_BY_HOP_LINE, '');
+  if (status === null) return fields.slice(2); // (never from Node) no status line: the fields alone
+  return `Status: ${status[1]}${status[2] ? ` ${status[2]}` : ''}${fields}`;
 }
 
 function abortError(): Error & { code: string } {
