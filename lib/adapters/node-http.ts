@@ -74,6 +74,8 @@ export class FastCGISocket extends Duplex {
   encrypted?: true;
   /** @internal the response whose head is still to be turned into a CGI head */
   response: http.ServerResponse | undefined;
+  /** @internal the request body's feed, which resume() (called by IncomingMessage's _read) drives */
+  bodyFeed: BodyFeed | undefined;
   readonly #req: ServerRequest;
   #headDone = false;
 
@@ -85,6 +87,13 @@ export class FastCGISocket extends Duplex {
 
   override _read(): void {
     // Nothing: the request body comes through the IncomingMessage.
+  }
+
+  /** IncomingMessage's own _read resumes its socket when it wants data: that feeds the request body. */
+  override resume(): this {
+    if (this.bodyFeed !== undefined) this.bodyFeed.read();
+    else super.resume();
+    return this;
   }
 
   override _write(chunk: string | Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -137,30 +146,32 @@ export class FastCGISocket extends Duplex {
   }
 }
 
-/** The body side of a request: what feeds it from FCGI_STDIN, and what ends it. */
-interface BodyFeed {
-  /** No body to read (no Content-Length, not chunked, or 0): the stream ends at once. */
-  endEmpty(): void;
-  /** The response is finished: what was not read is dropped (http.Server's _dump), the stream ends. */
-  dump(): void;
-}
-
 /**
- * The request as Node's parser would have made it, its body read from FCGI_STDIN as it is consumed. `_read` is
- * an own property, not a subclass method: Express and others swap the prototype of req for their own.
+ * The body side of a request: what feeds it from FCGI_STDIN as it is consumed, and what ends it. Node's own
+ * `IncomingMessage.prototype._read` asks for more by resuming the socket (`readStart(socket)`), so the request
+ * needs no `_read` of its own: an own function property on every request (what this adapter had) made the
+ * garbage collector's work per Express request markedly larger (bench/README.md).
  */
-function incomingMessage(socket: FastCGISocket, source: ServerRequest): [http.IncomingMessage, BodyFeed] {
-  const req = new http.IncomingMessage(socket as unknown as net.Socket);
-  let started = false;
-  let dumped = false;
-  req._read = () => {
-    req._consuming = true;
-    if (started) {
-      source.body.resume();
+class BodyFeed {
+  readonly #req: http.IncomingMessage;
+  readonly #source: ServerRequest;
+  #started = false;
+  #dumped = false;
+
+  constructor(req: http.IncomingMessage, source: ServerRequest) {
+    this.#req = req;
+    this.#source = source;
+  }
+
+  /** The IncomingMessage wants data (its _read resumed the socket). */
+  read(): void {
+    if (this.#started) {
+      this.#source.body.resume();
       return;
     }
-    started = true;
-    const whole = source.takeWholeBody();
+    this.#started = true;
+    const req = this.#req;
+    const whole = this.#source.takeWholeBody();
     if (whole !== undefined) {
       // A small body read with the request: straight in, as Node's parser pushes what came with the head
       // (no second stream in between, no 'data' hop per chunk).
@@ -169,32 +180,42 @@ function incomingMessage(socket: FastCGISocket, source: ServerRequest): [http.In
       req.push(null);
       return;
     }
-    const body = source.body;
+    const body = this.#source.body;
     body.on('data', (chunk: Buffer) => {
-      if (!dumped && !req.push(chunk)) body.pause();
+      if (!this.#dumped && !req.push(chunk)) body.pause();
     });
     body.once('end', () => {
       req.complete = true;
-      if (!dumped) req.push(null);
+      if (!this.#dumped) req.push(null);
     });
     body.once('error', (err) => {
-      if (!dumped) req.destroy(err);
+      if (!this.#dumped) req.destroy(err);
     });
-  };
-  const feed: BodyFeed = {
-    endEmpty() {
-      started = true;
-      req.complete = true;
-      req.push(null);
-    },
-    dump() {
-      if (dumped || req.readableEnded || req.destroyed) return;
-      dumped = true;
-      req.removeAllListeners('data');
-      req.push(null);
-      req.resume();
-    },
-  };
+  }
+
+  /** No body to read (no Content-Length, not chunked, or 0): the stream ends at once. */
+  endEmpty(): void {
+    this.#started = true;
+    this.#req.complete = true;
+    this.#req.push(null);
+  }
+
+  /** The response is finished: what was not read is dropped (http.Server's _dump), the stream ends. */
+  dump(): void {
+    const req = this.#req;
+    if (this.#dumped || req.readableEnded || req.destroyed) return;
+    this.#dumped = true;
+    req.removeAllListeners('data');
+    req.push(null);
+    req.resume();
+  }
+}
+
+/** The request as Node's parser would have made it, its body read from FCGI_STDIN as it is consumed. */
+function incomingMessage(socket: FastCGISocket, source: ServerRequest): [http.IncomingMessage, BodyFeed] {
+  const req = new http.IncomingMessage(socket as unknown as net.Socket);
+  const feed = new BodyFeed(req, source);
+  socket.bodyFeed = feed;
   return [req, feed];
 }
 
