@@ -1,6 +1,7 @@
 // What fromNodeListener does NOT do per request (issue 11 item 5, the adapter's cost): it never builds the
-// ServerRequest's `env` (headers come from the joined params), and a small body that came with the request goes
-// straight into the IncomingMessage without the ServerRequest's `body` stream. Both are spied on in process.
+// ServerRequest's `env` (headers come from the joined params), a small body that came with the request goes
+// straight into the IncomingMessage without the ServerRequest's `body` stream (both spied on in process), and
+// the IncomingMessage has no `_read` of its own (Node's resumes the socket, which feeds the body).
 import path from 'path';
 import { fcgiRequest } from '../../lib/client';
 import { createServer, fromNodeListener, ServerRequest, type NodeListener } from '../../lib';
@@ -20,15 +21,16 @@ async function serve(listener: NodeListener): Promise<string> {
 
 afterEach(() => jest.restoreAllMocks());
 
-test('a JSON POST read whole by the listener: no env built, no ServerRequest.body stream, headers and body intact', async () => {
+test('a JSON POST read whole by the listener: no env built, no ServerRequest.body stream, no own _read, headers and body intact', async () => {
   const envGetter = jest.spyOn(ServerRequest.prototype, 'env', 'get');
   const bodyGetter = jest.spyOn(ServerRequest.prototype, 'body', 'get');
-  let seen: { headers: Record<string, unknown>; body: string; complete: boolean } | undefined;
+  let seen: { headers: Record<string, unknown>; body: string; complete: boolean; ownRead: boolean } | undefined;
   const socketPath = await serve((req, res) => {
+    const ownRead = Object.hasOwn(req, '_read'); // Node's IncomingMessage._read does it: no function per request
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      seen = { headers: { ...req.headers }, body: Buffer.concat(chunks).toString(), complete: req.complete };
+      seen = { headers: { ...req.headers }, body: Buffer.concat(chunks).toString(), complete: req.complete, ownRead };
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify({ got: chunks.length }));
     });
@@ -55,6 +57,7 @@ test('a JSON POST read whole by the listener: no env built, no ServerRequest.bod
     headers: { host: 'app.example', 'x-twice': 'first', accept: '*/*', 'content-type': 'application/json', 'content-length': String(json.length) },
     body: json,
     complete: true,
+    ownRead: false,
   });
   expect(envGetter).not.toHaveBeenCalled();
   expect(bodyGetter).not.toHaveBeenCalled();
