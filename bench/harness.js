@@ -513,7 +513,7 @@ async function startApp(def, { dir, tools, cBinary, env = {}, nodeArgs = [], wra
     }
     default:
       command = node;
-      args = [...nodeArgs, path.join(APPS_DIR, `${def.name}.js`), socket];
+      args = [...nodeArgs, ...(process.env.LIBFCGI_BENCH_NODE_ARGS || '').split(' ').filter(Boolean), path.join(APPS_DIR, `${def.name}.js`), socket];
   }
   if (wrap.length) {
     args = [...wrap.slice(1), command, ...args];

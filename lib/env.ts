@@ -25,14 +25,27 @@ export function parseParams(joined: string): Env {
   return Object.freeze(env);
 }
 
+/** '\0NAME=' search keys of the names asked for (the same few every request), so a lookup allocates nothing. */
+const searchKeys = new Map<string, string>();
+const SEARCH_KEYS_MAX = 256;
+
 /** One param straight from the joined string (first occurrence wins), without building the whole env. */
 export function findParam(joined: string, name: string): string | undefined {
-  if (name.length === 0 || name.includes('=') || name.includes('\0')) return undefined;
-  const key = `${name}=`;
-  let at = joined.startsWith(key) ? 0 : joined.indexOf(`\0${key}`);
-  if (at < 0) return undefined;
-  if (at > 0 || joined[0] === '\0') at += 1;
-  const valueStart = at + key.length;
+  let key = searchKeys.get(name);
+  if (key === undefined) {
+    if (name.length === 0 || name.includes('=') || name.includes('\0')) return undefined;
+    key = `\0${name}=`;
+    if (searchKeys.size < SEARCH_KEYS_MAX) searchKeys.set(name, key);
+  }
+  // The first entry has no '\0' before it.
+  let valueStart: number;
+  if (joined.startsWith(name) && joined.charCodeAt(name.length) === 61 /* = */) {
+    valueStart = name.length + 1;
+  } else {
+    const at = joined.indexOf(key);
+    if (at < 0) return undefined;
+    valueStart = at + key.length;
+  }
   const end = joined.indexOf('\0', valueStart);
   return joined.slice(valueStart, end < 0 ? joined.length : end);
 }

@@ -167,6 +167,10 @@ export class ServerRequest {
   get env(): Env {
     return (this.#env ??= parseParams(this.#params));
   }
+  /** @internal the params as received ("NAME=value\0..."): the adapters read the headers from it without env */
+  get joinedParams(): string {
+    return this.#params;
+  }
   /** One param, or undefined (without building env). */
   param(name: string): string | undefined {
     return this.#env !== undefined ? this.#env[name] : findParam(this.#params, name);
@@ -372,6 +376,19 @@ export class ServerRequest {
     const body = headForDeny(this.#head, status, response);
     if (body !== undefined) this.print(body);
     return this;
+  }
+
+  /**
+   * @internal the whole body when it came with the request and nothing has read it yet; it is then taken (body
+   * and bytes() find it consumed). The Node-listener adapter pushes it into its IncomingMessage at once.
+   */
+  takeWholeBody(): Buffer | undefined {
+    const whole = this.#prefetchedAll && this.#body === undefined && !this.#bodyTaken && !this.#aborted ? this.#prefetched : undefined;
+    if (whole !== undefined) {
+      this.#prefetched = undefined;
+      this.#bodyTaken = true;
+    }
+    return whole;
   }
 
   /** The whole body as bytes; throws FCGI_BODY_TOO_LARGE (answered 413) over `limit` (default: the server's bodyLimit). */

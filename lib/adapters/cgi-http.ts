@@ -9,6 +9,8 @@ export type ParamLookup = (name: string) => string | undefined;
 export interface CgiParams {
   readonly get: ParamLookup;
   readonly names: () => Iterable<string>;
+  /** The params as the web server sent them ("NAME=value\0..."), when known: headers are read from it directly. */
+  readonly joined?: string;
 }
 
 /** CgiParams over a plain environment object (an `Env`, `process.env`, a test's object literal). */
@@ -20,8 +22,12 @@ export function envParams(env: Readonly<Record<string, string | undefined>>): Cg
  * CgiParams over a request (ServerRequest, the sync loop's Request): single lookups go through `param()`
  * without building `env`; only the header list walks the names (and builds `env`, once).
  */
-export function requestParams(req: { param(name: string): string | undefined; readonly env: Readonly<Record<string, string>> }): CgiParams {
-  return { get: (name) => req.param(name), names: () => Object.keys(req.env) };
+export function requestParams(req: {
+  param(name: string): string | undefined;
+  readonly env: Readonly<Record<string, string>>;
+  readonly joinedParams?: string;
+}): CgiParams {
+  return { get: (name) => req.param(name), names: () => Object.keys(req.env), joined: req.joinedParams };
 }
 
 /** Where the web server mounts the app, for the adapters and {@link ServerRequest.toRequest}. */
@@ -199,6 +205,15 @@ export function canonicalHeaderName(cgiName: string): string {
  * so a header never has two values. An empty CONTENT_TYPE/CONTENT_LENGTH means absent.
  */
 export function rawHeaders(params: CgiParams): string[] {
+  const out = params.joined === undefined ? headersFromNames(params) : headersFromJoined(params.joined);
+  const type = params.get('CONTENT_TYPE');
+  if (type) out.push('Content-Type', type);
+  const length = params.get('CONTENT_LENGTH');
+  if (length) out.push('Content-Length', length);
+  return out;
+}
+
+function headersFromNames(params: CgiParams): string[] {
   const out: string[] = [];
   for (const name of params.names()) {
     if (name.length <= 5 || !name.startsWith('HTTP_')) continue;
@@ -207,10 +222,32 @@ export function rawHeaders(params: CgiParams): string[] {
     if (value === undefined) continue;
     out.push(canonicalHeaderName(name), value);
   }
-  const type = params.get('CONTENT_TYPE');
-  if (type) out.push('Content-Type', type);
-  const length = params.get('CONTENT_LENGTH');
-  if (length) out.push('Content-Length', length);
+  return out;
+}
+
+/**
+ * The same from the joined params string in one pass, without building `env` (an object of ≈ 20 fresh keys per
+ * request, most of the adapters' garbage): HTTP_* entries in order, the first of a repeated name wins (as in env).
+ */
+function headersFromJoined(joined: string): string[] {
+  const out: string[] = [];
+  let seen: string[] | undefined; // CGI names taken so far, only to skip a repeated one
+  let start = 0;
+  while (start < joined.length) {
+    let end = joined.indexOf('\0', start);
+    if (end < 0) end = joined.length;
+    if (joined.startsWith('HTTP_', start)) {
+      const eq = joined.indexOf('=', start);
+      if (eq > start + 5 && eq < end) {
+        const name = joined.slice(start, eq);
+        if (name !== 'HTTP_CONTENT_TYPE' && name !== 'HTTP_CONTENT_LENGTH' && !(seen !== undefined && seen.includes(name))) {
+          (seen ??= []).push(name);
+          out.push(canonicalHeaderName(name), joined.slice(eq + 1, end));
+        }
+      }
+    }
+    start = end + 1;
+  }
   return out;
 }
 

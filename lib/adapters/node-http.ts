@@ -24,9 +24,7 @@ export interface NodeListenerOptions {
 }
 
 const SOCKET_HIGH_WATER_MARK = 16 * 1024; // as a net.Socket's
-/** Hop-by-hop fields of Node's head that mean nothing to the web server (it frames the response itself). */
 const NON_ASCII = /[^\x00-\x7f]/;
-const HOP_BY_HOP = /^(?:connection|keep-alive|transfer-encoding)$/i;
 
 // OutgoingMessage keeps "write() returned false" under this symbol and emits 'drain' only from its socket's
 // drain listener, which http.Server installs (not exported): ours does the same.
@@ -42,19 +40,20 @@ function emitResponseDrain(res: http.ServerResponse): void {
   }
 }
 
-/** "HTTP/1.1 200 OK\r\nA: b\r\n...\r\n\r\n" (Node's own serialisation) -> "Status: 200 OK\r\nA: b\r\n...\r\n\r\n". */
+/** A hop-by-hop field line of Node's head (with the CRLF before it), meaningless to the web server. */
+const HOP_BY_HOP_LINE = /\r\n(?:connection|keep-alive|transfer-encoding):[^\r]*/gi;
+const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})(?: (.*))?$/;
+
+/**
+ * "HTTP/1.1 200 OK\r\nA: b\r\n...\r\n\r\n" (Node's own serialisation) -> "Status: 200 OK\r\nA: b\r\n...\r\n\r\n":
+ * the status line rewritten, hop-by-hop lines dropped, in one regular-expression pass over the fields.
+ */
 function cgiHead(head: string): string {
-  const lines = head.split('\r\n');
-  const status = /^HTTP\/\d\.\d (\d{3})(?: (.*))?$/.exec(lines[0]);
-  let out = status === null ? '' : `Status: ${status[1]}${status[2] ? ` ${status[2]}` : ''}\r\n`;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    if (colon > 0 && HOP_BY_HOP.test(line.slice(0, colon))) continue;
-    out += `${line}\r\n`;
-  }
-  return `${out}\r\n`;
+  const lineEnd = head.indexOf('\r\n');
+  const status = STATUS_LINE.exec(lineEnd < 0 ? head : head.slice(0, lineEnd));
+  const fields = lineEnd < 0 ? '\r\n\r\n' : head.slice(lineEnd).replace(HOP_BY_HOP_LINE, '');
+  if (status === null) return fields.slice(2); // (never from Node) no status line: the fields alone
+  return `Status: ${status[1]}${status[2] ? ` ${status[2]}` : ''}${fields}`;
 }
 
 function abortError(): Error & { code: string } {
@@ -76,6 +75,8 @@ export class FastCGISocket extends Duplex {
   encrypted?: true;
   /** @internal the response whose head is still to be turned into a CGI head */
   response: http.ServerResponse | undefined;
+  /** @internal the request body's feed, which resume() (called by IncomingMessage's _read) drives */
+  bodyFeed: BodyFeed | undefined;
   readonly #req: ServerRequest;
   #headDone = false;
 
@@ -87,6 +88,13 @@ export class FastCGISocket extends Duplex {
 
   override _read(): void {
     // Nothing: the request body comes through the IncomingMessage.
+  }
+
+  /** IncomingMessage's own _read resumes its socket when it wants data: that feeds the request body. */
+  override resume(): this {
+    if (this.bodyFeed !== undefined) this.bodyFeed.read();
+    else super.resume();
+    return this;
   }
 
   override _write(chunk: string | Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -139,55 +147,76 @@ export class FastCGISocket extends Duplex {
   }
 }
 
-/** The body side of a request: what feeds it from FCGI_STDIN, and what ends it. */
-interface BodyFeed {
-  /** No body to read (no Content-Length, not chunked, or 0): the stream ends at once. */
-  endEmpty(): void;
-  /** The response is finished: what was not read is dropped (http.Server's _dump), the stream ends. */
-  dump(): void;
-}
-
 /**
- * The request as Node's parser would have made it, its body read from FCGI_STDIN as it is consumed. `_read` is
- * an own property, not a subclass method: Express and others swap the prototype of req for their own.
+ * The body side of a request: what feeds it from FCGI_STDIN as it is consumed, and what ends it. Node's own
+ * `IncomingMessage.prototype._read` asks for more by resuming the socket (`readStart(socket)`), so the request
+ * needs no `_read` of its own: an own function property on every request (what this adapter had) made the
+ * garbage collector's work per Express request markedly larger (bench/README.md).
  */
-function incomingMessage(socket: FastCGISocket, source: ServerRequest): [http.IncomingMessage, BodyFeed] {
-  const req = new http.IncomingMessage(socket as unknown as net.Socket);
-  let started = false;
-  let dumped = false;
-  req._read = () => {
-    req._consuming = true;
-    if (started) {
-      source.body.resume();
+class BodyFeed {
+  readonly #req: http.IncomingMessage;
+  readonly #source: ServerRequest;
+  #started = false;
+  #dumped = false;
+
+  constructor(req: http.IncomingMessage, source: ServerRequest) {
+    this.#req = req;
+    this.#source = source;
+  }
+
+  /** The IncomingMessage wants data (its _read resumed the socket). */
+  read(): void {
+    if (this.#started) {
+      this.#source.body.resume();
       return;
     }
-    started = true;
-    const body = source.body;
+    this.#started = true;
+    const req = this.#req;
+    const whole = this.#source.takeWholeBody();
+    if (whole !== undefined) {
+      // A small body read with the request: straight in, as Node's parser pushes what came with the head
+      // (no second stream in between, no 'data' hop per chunk).
+      req.complete = true;
+      if (whole.length > 0) req.push(whole);
+      req.push(null);
+      return;
+    }
+    const body = this.#source.body;
     body.on('data', (chunk: Buffer) => {
-      if (!dumped && !req.push(chunk)) body.pause();
+      if (!this.#dumped && !req.push(chunk)) body.pause();
     });
     body.once('end', () => {
       req.complete = true;
-      if (!dumped) req.push(null);
+      if (!this.#dumped) req.push(null);
     });
     body.once('error', (err) => {
-      if (!dumped) req.destroy(err);
+      if (!this.#dumped) req.destroy(err);
     });
-  };
-  const feed: BodyFeed = {
-    endEmpty() {
-      started = true;
-      req.complete = true;
-      req.push(null);
-    },
-    dump() {
-      if (dumped || req.readableEnded || req.destroyed) return;
-      dumped = true;
-      req.removeAllListeners('data');
-      req.push(null);
-      req.resume();
-    },
-  };
+  }
+
+  /** No body to read (no Content-Length, not chunked, or 0): the stream ends at once. */
+  endEmpty(): void {
+    this.#started = true;
+    this.#req.complete = true;
+    this.#req.push(null);
+  }
+
+  /** The response is finished: what was not read is dropped (http.Server's _dump), the stream ends. */
+  dump(): void {
+    const req = this.#req;
+    if (this.#dumped || req.readableEnded || req.destroyed) return;
+    this.#dumped = true;
+    req.removeAllListeners('data');
+    req.push(null);
+    req.resume();
+  }
+}
+
+/** The request as Node's parser would have made it, its body read from FCGI_STDIN as it is consumed. */
+function incomingMessage(socket: FastCGISocket, source: ServerRequest): [http.IncomingMessage, BodyFeed] {
+  const req = new http.IncomingMessage(socket as unknown as net.Socket);
+  const feed = new BodyFeed(req, source);
+  socket.bodyFeed = feed;
   return [req, feed];
 }
 

@@ -7,10 +7,12 @@ import {
   normalizeMountPath,
   rawHeaders,
   requestHost,
+  requestParams,
   requestScheme,
   requestTarget,
   unmount,
 } from '../../lib/adapters/cgi-http';
+import { findParam, parseParams } from '../../lib/env';
 
 const get = (env: Record<string, string>) => (name: string) => env[name];
 
@@ -134,6 +136,29 @@ describe('headers', () => {
   });
   test('a bare "HTTP_" name and non-HTTP_ variables are not headers', () => {
     expect(rawHeaders(envParams({ HTTP_: 'x', HTTPS: 'on', PATH: '/bin', SERVER_NAME: 's' }))).toEqual([]);
+  });
+  test('from a ServerRequest: the joined params are read directly, env is never built, and the result is the same', () => {
+    const joined = [
+      'REQUEST_METHOD=POST', 'HTTP_HOST=h', 'HTTP_CONTENT_TYPE=text/plain', 'CONTENT_TYPE=application/json',
+      'HTTP_', 'HTTP_=x', 'NOEQUALS', 'HTTP_COOKIE=a=1; b=2', 'HTTPS=on', 'HTTP_COOKIE=second', 'HTTP_X_EMPTY=',
+      'CONTENT_LENGTH=2', 'HTTP_ACCEPT=*/*',
+    ].join('\0');
+    const env = parseParams(joined);
+    let envBuilt = false;
+    const req = {
+      joinedParams: joined,
+      param: (name: string) => findParam(joined, name),
+      get env() {
+        envBuilt = true;
+        return env;
+      },
+    };
+    const viaJoined = rawHeaders(requestParams(req));
+    expect(envBuilt).toBe(false);
+    expect(viaJoined).toEqual(rawHeaders(envParams(env)));
+    expect(viaJoined).toEqual([
+      'Host', 'h', 'Cookie', 'a=1; b=2', 'X-Empty', '', 'Accept', '*/*', 'Content-Type', 'application/json', 'Content-Length', '2',
+    ]);
   });
 });
 

@@ -87,4 +87,13 @@ describe('findParam (param() without building env)', () => {
     expect(findParam(joined, name)).toBe(expected);
     expect(findParam(joined, name)).toBe(parseParams(joined)[name]);
   });
+  test('a name looked up before (its search key kept) is found at the start, after a leading NUL and not at all alike', () => {
+    for (let i = 0; i < 2; i++) {
+      expect(findParam('AB=1\0A=2', 'A')).toBe('2');
+      expect(findParam('A=1\0A=2', 'A')).toBe('1');
+      expect(findParam('\0A=3', 'A')).toBe('3');
+      expect(findParam('XA=1\0AA=2', 'A')).toBeUndefined();
+      expect(findParam('', 'A')).toBeUndefined();
+    }
+  });
 });
