@@ -80,6 +80,34 @@ function proxyTarget(upstream: Upstream): string {
 }
 
 /** The complete httpd config for `options` at `placement` (pure: nothing is written). */
+/**
+ * An httpd.conf for an example's site file: one small event-MPM server on 127.0.0.1:`port` under `dir`, loading
+ * `modules` (mod_<name>.so), with `extra` directives before the `Include` of `dir`/site.conf.
+ */
+export function httpdConfForSite(dir: string, port: number, modules: string[], extra: string[] = []): string {
+  return [
+    `ServerRoot ${quote(dir)}`,
+    'ServerName localhost',
+    `Listen 127.0.0.1:${port}`,
+    `PidFile ${quote(inDir(dir, 'httpd.pid'))}`,
+    `DefaultRuntimeDir ${quote(dir)}`,
+    `ErrorLog ${quote(inDir(dir, 'error.log'))}`,
+    'LogLevel info',
+    ...(runningAsRoot() ? [`User ${APACHE_USER}`, `Group ${APACHE_USER}`] : []),
+    ...modules.map((m) => `LoadModule ${m}_module ${quote(`${MODULES}/mod_${m}.so`)}`),
+    'StartServers 1',
+    'ServerLimit 1',
+    'ThreadsPerChild 16',
+    'MinSpareThreads 1',
+    'MaxSpareThreads 16',
+    'MaxRequestWorkers 16',
+    `DocumentRoot ${quote(dir)}`,
+    ...extra,
+    `Include ${quote(inDir(dir, 'site.conf'))}`,
+    '',
+  ].join('\n');
+}
+
 export function apacheConfig(options: ApacheOptions, placement: ApachePlacement): string {
   const { dir, port } = placement;
   const asRoot = placement.asRoot ?? runningAsRoot();

@@ -4,7 +4,7 @@
 import { execFile } from 'child_process';
 import fs from 'fs';
 import path from 'path';
-import { APACHE_USER } from '../helpers/apache';
+import { httpdConfForSite } from '../helpers/apache';
 import { appCommand, appEnv, example, exampleWith, startApp, writeAppWrapper } from '../helpers/app-process';
 import { describeWithBinaries, findBinary, underCI } from '../helpers/binaries';
 import { closeAfterEach } from '../helpers/cleanup';
@@ -148,7 +148,6 @@ describeWithBinaries(['nginx'])('examples/nginx.conf', () => {
 describeWithBinaries(['apache2'])('examples/apache.conf', () => {
   const track = closeAfterEach();
   const apache2 = findBinary('apache2') as string;
-  const MODULES = '/usr/lib/apache2/modules';
   type Variant = 'proxy_fcgi' | 'fcgid';
 
   /** httpd.conf loading the modules of `variants` and including the example (site.conf) for `port`. */
@@ -163,31 +162,8 @@ describeWithBinaries(['apache2'])('examples/apache.conf', () => {
     const modules = ['mpm_event', 'authz_core', ...(variants.includes('proxy_fcgi') ? ['proxy', 'proxy_fcgi'] : [])];
     if (fcgid) modules.push('fcgid');
     const configFile = inDir(dir, 'httpd.conf');
-    fs.writeFileSync(
-      configFile,
-      [
-        `ServerRoot ${quote(dir)}`,
-        'ServerName localhost',
-        `Listen 127.0.0.1:${port}`,
-        `PidFile ${quote(inDir(dir, 'httpd.pid'))}`,
-        `DefaultRuntimeDir ${quote(dir)}`,
-        `ErrorLog ${quote(inDir(dir, 'error.log'))}`,
-        'LogLevel info',
-        ...(runningAsRoot() ? [`User ${APACHE_USER}`, `Group ${APACHE_USER}`] : []),
-        ...modules.map((m) => `LoadModule ${m}_module ${quote(`${MODULES}/mod_${m}.so`)}`),
-        'StartServers 1',
-        'ServerLimit 1',
-        'ThreadsPerChild 16',
-        'MinSpareThreads 1',
-        'MaxSpareThreads 16',
-        'MaxRequestWorkers 16',
-        `DocumentRoot ${quote(dir)}`,
-        ...(fcgid ? [`FcgidIPCDir ${quote(inDir(dir, 'fcgid'))}`] : []),
-        ...(fcgid ? [`FcgidProcessTableFile ${quote(inDir(dir, 'fcgid_shm'))}`] : []),
-        `Include ${quote(inDir(dir, 'site.conf'))}`,
-        '',
-      ].join('\n'),
-    );
+    const fcgidFiles = [`FcgidIPCDir ${quote(inDir(dir, 'fcgid'))}`, `FcgidProcessTableFile ${quote(inDir(dir, 'fcgid_shm'))}`];
+    fs.writeFileSync(configFile, httpdConfForSite(dir, port, modules, fcgid ? fcgidFiles : []));
     return configFile;
   }
 

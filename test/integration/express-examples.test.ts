@@ -4,7 +4,7 @@
 import { execFile } from 'child_process';
 import fs from 'fs';
 import path from 'path';
-import { APACHE_USER } from '../helpers/apache';
+import { httpdConfForSite } from '../helpers/apache';
 import { appEnv, example, exampleWith, REPO_ROOT, writeAppWrapper } from '../helpers/app-process';
 import { describeWithBinaries, findBinary } from '../helpers/binaries';
 import { closeAfterEach } from '../helpers/cleanup';
@@ -13,7 +13,7 @@ import { startNginx } from '../helpers/nginx';
 import { retryOnAddressInUse } from '../helpers/ports';
 import { startProcess, waitForSocketFile } from '../helpers/process';
 import { tempDir } from '../helpers/tmp';
-import { inDir, launch, quote, runningAsRoot, shareWithServerUser } from '../helpers/web-server';
+import { inDir, launch, quote, shareWithServerUser } from '../helpers/web-server';
 
 const GREETING = 'Hello from Express over FastCGI, 127.0.0.1\n';
 
@@ -35,7 +35,6 @@ describeWithBinaries(['nginx', 'spawn-fcgi'])('examples/spawn-fcgi-express.sh', 
 describeWithBinaries(['apache2'])('examples/apache-express.conf (mod_fcgid)', () => {
   const track = closeAfterEach();
   const apache2 = findBinary('apache2') as string;
-  const MODULES = '/usr/lib/apache2/modules';
   const EXAMPLE_WRAPPER = '/usr/local/bin/libfcgi-express';
 
   function writeConfig(dir: string, port: number, wrapper: string): string {
@@ -49,28 +48,10 @@ describeWithBinaries(['apache2'])('examples/apache-express.conf (mod_fcgid)', ()
     const configFile = inDir(dir, 'httpd.conf');
     fs.writeFileSync(
       configFile,
-      [
-        `ServerRoot ${quote(dir)}`,
-        'ServerName localhost',
-        `Listen 127.0.0.1:${port}`,
-        `PidFile ${quote(inDir(dir, 'httpd.pid'))}`,
-        `DefaultRuntimeDir ${quote(dir)}`,
-        `ErrorLog ${quote(inDir(dir, 'error.log'))}`,
-        'LogLevel info',
-        ...(runningAsRoot() ? [`User ${APACHE_USER}`, `Group ${APACHE_USER}`] : []),
-        ...['mpm_event', 'authz_core', 'fcgid'].map((m) => `LoadModule ${m}_module ${quote(`${MODULES}/mod_${m}.so`)}`),
-        'StartServers 1',
-        'ServerLimit 1',
-        'ThreadsPerChild 16',
-        'MinSpareThreads 1',
-        'MaxSpareThreads 16',
-        'MaxRequestWorkers 16',
-        `DocumentRoot ${quote(dir)}`,
+      httpdConfForSite(dir, port, ['mpm_event', 'authz_core', 'fcgid'], [
         `FcgidIPCDir ${quote(inDir(dir, 'fcgid'))}`,
         `FcgidProcessTableFile ${quote(inDir(dir, 'fcgid_shm'))}`,
-        `Include ${quote(inDir(dir, 'site.conf'))}`,
-        '',
-      ].join('\n'),
+      ]),
     );
     return configFile;
   }

@@ -128,7 +128,9 @@ describeWithBinaries(['nginx', 'apache2', 'wrk'])('rolling restart of two concur
       expect(out).toMatch(/\d+ requests in/);
       expect(out).not.toMatch(/Non-2xx or 3xx responses/);
       expect(out).not.toMatch(/Socket errors/);
-      expect(lines.filter((l) => l.status !== 200)).toEqual([]);
+      // 499 is nginx's "client closed the connection": wrk closing its connections with requests in flight when
+      // its duration ends. Any request wrk gave up on earlier is a timeout in its "Socket errors" (checked above).
+      expect(lines.filter((l) => l.status !== 200 && l.status !== 499)).toEqual([]);
       for (const w of windows) {
         const other = 1 - w.restarted;
         // While one instance drained and restarted, the other answered (and many more than it).
