@@ -10,7 +10,7 @@ export type Env = Readonly<Record<string, string>>;
 export function parseParams(joined: string): Env {
   // No `in` checks (a megamorphic runtime call per name; bench/README.md): the object has no prototype, so
   // undefined means absent.
-  const env: Record<string, string> = Object.create(null);
+  const env: Record<string, string> = Object.create(null) as Record<string, string>;
   let start = 0;
   while (start < joined.length) {
     let end = joined.indexOf('\0', start);

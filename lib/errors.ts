@@ -21,6 +21,7 @@ export type LibfcgiErrorCode =
 /** The errors this package throws or rejects with: an Error with Node-style `code` (and, for system errors, `errno`, `syscall`). */
 export interface LibfcgiError extends Error {
   /** A {@link LibfcgiErrorCode}, or a system error's code (EADDRINUSE, EACCES, ...). */
+  // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- the union lists the package's own codes for readers and editors
   code: LibfcgiErrorCode | string;
   /** The system error number (negative, as libuv gives it), for system errors. */
   errno?: number;
@@ -111,6 +112,7 @@ export function invalidJsonError(cause: unknown): LibfcgiError & { status: numbe
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (typeof v === 'object') return `an instance of ${(v as object).constructor?.name ?? 'Object'}`;
+  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects returned above: a primitive or a function remains
   return `${typeof v} (${String(v)})`;
 }

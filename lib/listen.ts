@@ -129,7 +129,7 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
     if (o.mode !== undefined && (!Number.isInteger(o.mode) || o.mode < 0 || o.mode > 0o777)) {
       throw argRangeError('options.mode', 'permission bits from 0o000 to 0o777', o.mode);
     }
-    const mode = o.mode as number | undefined;
+    const mode = o.mode;
     return { kind: 'unix', path: o.path, mode, backlog, ...timeouts };
   }
   if (o.mode !== undefined) throw argValueError('options.mode', 'applies only to a unix socket (options.path)');
@@ -146,7 +146,7 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
   if (o.fdName !== undefined) {
     if (typeof o.fdName !== 'string') throw argTypeError('options.fdName', 'of type string', o.fdName);
     if (o.fdName.length === 0 || o.fdName.includes(':')) throw argValueError('options.fdName', 'must be a non-empty name without ":"');
-    return { kind: 'fd', fd: systemdListenFd(o.fdName) as number, backlog, ...timeouts };
+    return { kind: 'fd', fd: systemdListenFd(o.fdName), backlog, ...timeouts };
   }
   const fd = checkInt('options.fd', o.fd, 0, 2 ** 31 - 1);
   return { kind: 'fd', fd, backlog, ...timeouts };

@@ -133,9 +133,10 @@ function load(): NativeBinding {
   // node-gyp-build looks in prebuilds/ and build/{Release,Debug}; LIBFCGI_NATIVE points at another build
   // (the ASan or cmake-js one).
   const explicit = process.env.LIBFCGI_NATIVE;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node addon at a run-time path: only require() loads it
   if (explicit) return require(path.resolve(explicit)) as NativeBinding;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build ships no types; require() plus a cast types it here
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
     return nodeGypBuild(root) as NativeBinding;
   } catch (err) {

@@ -54,7 +54,7 @@ export function checkDenyResponse(response: unknown): DenyResponse {
   if (typeof response !== 'object' || response === null || Array.isArray(response)) throw argTypeError('response', 'an object', response);
   const { body } = response as DenyResponse;
   if (body !== undefined) checkOutput('response.body', body);
-  return response as DenyResponse;
+  return response;
 }
 
 /** Internal: ends a Request's life when the loop moves on (not exported from the package). */

@@ -530,7 +530,7 @@ export class ServerRequest {
     this.#pending = [];
     this.#pendingBytes = 0;
     if (p.length === 1) return p[0];
-    if (p.every((c) => typeof c === 'string')) return (p as string[]).join('');
+    if (p.every((c) => typeof c === 'string')) return p.join('');
     return p; // the worker writes the pieces in order: large buffers are not copied on this thread
   }
   #flush(notify: boolean): void {
@@ -626,6 +626,7 @@ export class Server extends EventEmitter {
       throw argTypeError('options.handleSignals', 'a boolean', options.handleSignals);
     }
     this.#handleSignals = options.handleSignals ?? true;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below has its own `this`; it reads #io when called
     const self = this;
     this.#host = {
       get io() {
@@ -660,7 +661,7 @@ export class Server extends EventEmitter {
     this.#cgi = source instanceof CgiAcceptLoop;
     const io = this.#cgi ? new CgiAcceptor(this.concurrency, onEvent) : new native.Acceptor(source, this.concurrency, onEvent);
     this.#io = io;
-    this.#slots = new Array(this.concurrency);
+    this.#slots = new Array<ServerRequest | undefined>(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
     // lets the JS timer cut requests and close normally first whenever it can run. Not in a worker thread:
     // signals reach only the main thread's listeners, so the server there never starts closing on SIGTERM.
@@ -824,8 +825,8 @@ export function createServer(app: FetchApp, options?: ServerOptions): Server;
 export function createServer(handler: Handler | NodeListener | FetchApp, options?: ServerOptions): Server {
   // An object with a fetch method (a Hono app) can only be a fetch app: a handler is always a function. A bare
   // fetch function cannot be told from a handler, so it goes through fromFetchHandler.
-  if (typeof handler === 'object' && handler !== null && typeof (handler as FetchApp).fetch === 'function') {
-    return new Server(fromFetchHandler(handler as FetchApp), options);
+  if (typeof handler === 'object' && handler !== null && typeof handler.fetch === 'function') {
+    return new Server(fromFetchHandler(handler), options);
   }
   return new Server(isNodeListener(handler) ? fromNodeListener(handler) : (handler as Handler), options);
 }

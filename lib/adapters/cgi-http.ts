@@ -288,7 +288,7 @@ export function cgiToHttp(params: CgiParams, mountPath = ''): HttpRequestInfo {
 
 /** Cookie header -> name/value object without a prototype (ServerRequest and the sync loop's Request). */
 export function parseCookies(header: string | undefined): Readonly<Record<string, string>> {
-  const out: Record<string, string> = Object.create(null);
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;
   const parsed = parseCookie(header);
   for (const name of Object.keys(parsed)) {

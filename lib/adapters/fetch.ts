@@ -69,7 +69,7 @@ function realRequest(lazy: LazyRequest): Request {
     const method = lazy.method;
     const init: RequestInit & { duplex?: 'half' } = { method, headers: lazy.headers, signal: req.signal };
     if (hasBody(req, method) && !lazy[kBodyUsed]) {
-      init.body = Readable.toWeb(req.body) as unknown as ReadableStream<Uint8Array>;
+      init.body = Readable.toWeb(req.body);
       init.duplex = 'half';
     }
     real = lazy[kReal] = new Request(lazy[kUrl], init);
@@ -96,7 +96,7 @@ async function readBody(lazy: LazyRequest): Promise<Buffer> {
  * everything else is served by a platform Request built on first need. This is what @hono/node-server does:
  * building a platform Request costs more than a small handler does.
  */
-const lazyRequestPrototype: object = Object.create(Request.prototype);
+const lazyRequestPrototype: object = Object.create(Request.prototype) as object;
 for (const key of Object.getOwnPropertyNames(Request.prototype)) {
   if (key === 'constructor') continue;
   const d = Object.getOwnPropertyDescriptor(Request.prototype, key) as PropertyDescriptor;
@@ -217,7 +217,7 @@ export async function sendFetchResponse(req: ServerRequest, response: Response, 
   if (cookies.length > 0) fields['set-cookie'] = cookies;
   req.status(response.status, response.statusText || undefined);
   req.header(fields);
-  const body = response.body;
+  const body = response.body as ReadableStream<Uint8Array> | null; // typed ReadableStream<any> by undici
   if (body === null) return;
   // A Response cannot have a body with 204 or 304 (its constructor throws); HEAD gets the head only.
   if (isHead) {
@@ -277,8 +277,8 @@ export function fromFetchHandler(app: FetchHandler | FetchApp, options: FetchAda
   let handler: FetchHandler;
   if (typeof app === 'function') {
     handler = app;
-  } else if (typeof app === 'object' && app !== null && typeof (app as FetchApp).fetch === 'function') {
-    const fetch = (app as FetchApp).fetch as FetchHandler;
+  } else if (typeof app === 'object' && app !== null && typeof app.fetch === 'function') {
+    const fetch = app.fetch as FetchHandler;
     handler = (request, env) => fetch.call(app, request, env);
   } else {
     throw argTypeError('app', 'a fetch handler (request: Request) => Response, or an object with a fetch method (a Hono app)', app);

@@ -279,6 +279,7 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
         settled = true;
         sreq.abortHook = undefined;
         if (err === undefined) resolve();
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the response stream failed with
         else reject(err);
       };
       res.once('finish', () => {

@@ -31,6 +31,7 @@ export function parseCommandLine(argv: string[], options: OptionSpecs): ParsedCo
 /** An integer option in [min, max], or `fallback` when absent. */
 export function integerOption(value: unknown, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- an object gives "[object Object]", which the digit check below rejects
   const text = String(value);
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {

@@ -26,7 +26,7 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+  handle: (req: IncomingMessage, res: ServerResponse) => void; // a plain function: passed to createServer unbound
   /** Requests whose response has not finished. */
   inFlight(): number;
   /** Resolves when no request is in flight. */

@@ -110,6 +110,7 @@ export function handlerForExport(value: unknown, mountPath: string | undefined):
 }
 
 // A real dynamic import (TypeScript would turn import() into require() under CommonJS): loads ESM and CJS alike.
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- the Function constructor is the point: a constant body, no user input
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
 
 /**
@@ -161,6 +162,7 @@ export async function runRun(argv: string[]): Promise<number> {
   };
 
   // Before the app loads: its first http.Server#listen() serves FastCGI instead.
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept only to be put back on the prototype, never called unbound
   const originalListen = http.Server.prototype.listen;
   const restoreListen = () => {
     http.Server.prototype.listen = originalListen;
@@ -169,6 +171,7 @@ export async function runRun(argv: string[]): Promise<number> {
     restoreListen();
     const callback = args.find((a): a is () => void => typeof a === 'function');
     if (callback) this.once('listening', callback);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the `function close` below has its own `this`
     const httpServer = this;
     const listener: NodeListener = (req, res) => {
       httpServer.emit('request', req, res);
@@ -181,7 +184,7 @@ export async function runRun(argv: string[]): Promise<number> {
           server.close().then(() => {
             httpServer.emit('close');
             cb?.();
-          }, cb);
+          }, (err: Error) => cb?.(err)); // as Node's close(): a failure goes to the callback only
           return httpServer;
         };
         httpServer.emit('listening');
@@ -214,7 +217,7 @@ export async function runRun(argv: string[]): Promise<number> {
   // A module compiled to CommonJS from `export default` (tsc, tsx in a CommonJS package): import() gives its
   // module.exports, whose `default` is the app.
   if (typeof exported === 'object' && exported !== null && (exported as { __esModule?: unknown }).__esModule === true && 'default' in exported) {
-    exported = (exported as { default: unknown }).default;
+    exported = exported.default;
   }
   const found = handlerForExport(exported, mountPath);
   if (found === undefined) {

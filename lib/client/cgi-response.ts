@@ -110,6 +110,7 @@ export function parseCgiResponse(stdout: Uint8Array, options: CgiParseOptions = 
  * The parser as a Transform for a streaming front end: write stdout into it, get 'head' once (before any body
  * data), read the body from it. `stdout.pipe(cgi).pipe(httpResponse)` after setting the head on 'head'.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the interface below adds only typed event overloads
 export class CgiResponseStream extends Transform {
   private readonly parser: CgiResponseParser;
 
@@ -148,7 +149,8 @@ export class CgiResponseStream extends Transform {
 }
 
 // Typed 'head' listeners; the catch-all overload repeats Node's own EventEmitter signature (hence any).
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the catch-all overloads repeat Node's EventEmitter signature */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- declares only event overloads the class inherits from Transform
 export interface CgiResponseStream {
   /** 'head': the parsed head, once, before any body data. */
   on(event: 'head', listener: (head: CgiResponseHead) => void): this;

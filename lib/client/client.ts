@@ -279,7 +279,7 @@ function normalizeTarget(target: unknown): net.NetConnectOpts {
   if (host !== undefined && (typeof host !== 'string' || host === '')) {
     throw new TypeError(`host must be a non-empty string, got ${describe(host)}`);
   }
-  return { host: (host as string | undefined) ?? '127.0.0.1', port: port as number };
+  return { host: host ?? '127.0.0.1', port: port as number };
 }
 
 interface ClientSettings {
@@ -315,7 +315,7 @@ function normalizeRole(role: unknown): number {
 
 function targetLabel(target: net.NetConnectOpts): string {
   if ('path' in target) return target.path;
-  const { host, port } = target as net.TcpNetConnectOpts;
+  const { host, port } = target;
   return `${host}:${port}`;
 }
 

@@ -145,6 +145,7 @@ export function describe(value: unknown): string {
     return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
   }
   if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects returned above: a primitive or a function remains
   return `${typeof value} ${String(value)}`;
 }
 
@@ -278,7 +279,7 @@ export function paramsToPairs(params: unknown, what = 'params'): Array<[Buffer, 
  */
 export function encodeParams(params: ParamsInput): Buffer {
   const pairs = checkedPairs(params, 'params');
-  const lengths: number[] = new Array(pairs.length * 2);
+  const lengths: number[] = new Array<number>(pairs.length * 2);
   let total = 0;
   for (let i = 0; i < pairs.length; i++) {
     const nameLength = byteLength(pairs[i][0]);

@@ -37,7 +37,6 @@ export function describeWithBinaries(names: string[]): jest.Describe {
       })) as unknown as jest.Describe;
     return failing;
   }
-  // eslint-disable-next-line no-console
   console.warn(`skipping: ${message}`);
   return describe.skip;
 }

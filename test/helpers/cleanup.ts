@@ -1,7 +1,7 @@
 // Closes every handle a test registered, newest first, after each test (servers before the apps behind them).
 
 export interface Closable {
-  close(): Promise<unknown> | unknown;
+  close(): unknown; // a Promise or nothing
 }
 
 /** Closes and removes every handle, newest first; all are closed even when one fails, then the first failure throws. */

@@ -270,7 +270,7 @@ describe('examples/systemd', () => {
       fs.writeFileSync(inDir(dir, unit), text);
     }
     const units = ['libfcgi-hello.socket', 'libfcgi-hello.service'].map((unit) => inDir(dir, unit));
-    const result = await runCommand(analyze as string, ['verify', '--man=no', ...units]);
+    const result = await runCommand(analyze, ['verify', '--man=no', ...units]);
     const warnings = (result.stdout + result.stderr).split('\n').filter((line) => line.includes('libfcgi-hello'));
     expect({ code: result.code, warnings }).toEqual({ code: 0, warnings: [] });
   });

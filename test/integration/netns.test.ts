@@ -89,7 +89,6 @@ async function getInside(ns: string, url: string): Promise<{ status: number; bod
 const reason = cannotCreateNamespaces();
 const describeNetns = reason === undefined || underCI ? describe : describe.skip;
 if (reason !== undefined && !underCI) {
-  // eslint-disable-next-line no-console
   console.warn(`skipping the network-namespace test: ${reason}`);
 }
 

@@ -60,7 +60,6 @@ describeWithBinaries(['nginx', 'spawn-fcgi', 'ss'])('spawn-fcgi -F 4: four sync-
     expect(answers.map((a) => a.status)).toEqual(Array(40).fill(200));
     const spread = new Map<number, number>(spawned.pids.map((pid) => [pid, 0]));
     for (const a of answers) spread.set(Number(a.text), (spread.get(Number(a.text)) ?? 0) + 1);
-    // eslint-disable-next-line no-console
     console.log(`spawn-fcgi -F ${PROCESSES}, 40 requests: ${[...spread].map(([pid, n]) => `PID ${pid}: ${n}`).join(', ')}`);
     expect([...spread.keys()].sort()).toEqual([...spawned.pids].sort()); // no answer from another process
     for (const [pid, n] of spread) expect({ pid, answered: n > 0 }).toEqual({ pid, answered: true });

@@ -25,7 +25,7 @@ async function startInstance(track: Track, port: number): Promise<ProcessHandle>
 interface Front {
   web: WebServer & { accessLog(): string };
   /** The instance (its port) that answered each access log line, and the status. */
-  parse(line: string): { status: number; port: number | undefined };
+  parse: (line: string) => { status: number; port: number | undefined };
 }
 
 const fronts: [string, (track: Track, ports: number[]) => Promise<Front>][] = [

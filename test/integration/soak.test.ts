@@ -84,7 +84,6 @@ describeWithBinaries(['nginx'])('soak: hello.ts behind nginx', () => {
     const fdsAfter = await settledFdCount(app.pid);
     const rssAfter = rssBytes(app.pid);
 
-    // eslint-disable-next-line no-console
     console.log(
       `soak: ${MEASURED} requests in ${seconds.toFixed(2)} s (${Math.round(MEASURED / seconds)} req/s through nginx, ` +
         `concurrency ${CONCURRENCY}); app fds ${fdsBefore} -> ${fdsAfter}; ` +

@@ -24,7 +24,6 @@ function describeWithLibfcgi(): jest.Describe {
         });
       })) as unknown as jest.Describe;
   }
-  // eslint-disable-next-line no-console
   console.warn(`skipping: ${message}`);
   return describe.skip;
 }

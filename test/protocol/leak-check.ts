@@ -15,6 +15,7 @@ async function main(): Promise<number> {
   const app = await startProtocolApp({ env });
   console.log(`app pid ${app.proc.pid}`);
   let served = 0;
+  let exitCode = 1;
   const body = Buffer.alloc(3000, 0x61);
   try {
     while (served < total) {
@@ -44,12 +45,11 @@ async function main(): Promise<number> {
   } finally {
     const status = await app.close();
     console.log(`app exit: code ${status.code} signal ${status.signal}`);
-    if (status.code !== 0) {
-      console.log(app.proc.stderr());
-      return 1;
-    }
+    // Not a return in finally: that would swallow an error thrown by the requests above.
+    if (status.code !== 0) console.log(app.proc.stderr());
+    exitCode = status.code === 0 ? 0 : 1;
   }
-  return 0;
+  return exitCode;
 }
 
 main().then(

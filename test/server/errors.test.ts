@@ -22,7 +22,7 @@ async function expectClientAbortSeen(stack: Stack): Promise<void> {
     timeoutMs: 8000,
   });
   const noticedMs = performance.now() - t0;
-  console.log(`client gone -> req.signal aborted after ${noticedMs.toFixed(0)} ms (handler waited ${aborted.afterMs} ms)`);
+  console.log(`client gone -> req.signal aborted after ${noticedMs.toFixed(0)} ms (handler waited ${aborted.afterMs as number} ms)`);
   expect(aborted).toMatchObject({ event: 'aborted', aborted: true, code: 'FCGI_ABORTED', name: 'AbortError' });
   expect(noticedMs).toBeLessThan(2000);
   expect(aborted.afterMs).toBeLessThan(5000);

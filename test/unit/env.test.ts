@@ -39,7 +39,7 @@ describe('parseParams', () => {
 
   test('a name that only exists on Object.prototype is absent', () => {
     const env = parseParams('A=1');
-    expect(env.toString).toBeUndefined();
+    expect(Reflect.get(env, 'toString')).toBeUndefined();
     expect('hasOwnProperty' in env).toBe(false);
   });
 

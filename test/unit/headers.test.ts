@@ -14,7 +14,7 @@ function head(...steps: Array<HeaderFields | [number, string?]>): string {
   const h = new ResponseHead();
   for (const step of steps) {
     if (Array.isArray(step)) h.setStatus(step[0], step[1]);
-    else h.add(step as HeaderFields);
+    else h.add(step);
   }
   return h.take();
 }

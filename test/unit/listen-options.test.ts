@@ -73,7 +73,7 @@ describe('defaults', () => {
   });
 
   test('a key whose value is undefined counts as absent', () => {
-    expect(normalizeListenOptions({ path: undefined, port: 80, fd: undefined } as never)).toMatchObject({ kind: 'tcp', port: 80 });
+    expect(normalizeListenOptions({ path: undefined, port: 80, fd: undefined })).toMatchObject({ kind: 'tcp', port: 80 });
   });
 });
 
