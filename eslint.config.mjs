@@ -1,6 +1,7 @@
 // ESLint 9 flat config: typescript-eslint's type-aware recommended rules on the TypeScript (tsconfig.json's
 // project: lib, test, examples, bench), the plain recommended rules on the CommonJS/ESM scripts. Formatting is
 // Prettier's job (.prettierrc.json), so no stylistic rules here. `npm run lint` runs this.
+import comments from '@eslint-community/eslint-plugin-eslint-comments';
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
@@ -22,7 +23,13 @@ export default tseslint.config(
     ],
   },
   {
+    // An eslint-disable says why on the same line (`-- reason`), names its rule, and is removed when unused.
+    plugins: { '@eslint-community/eslint-comments': comments },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      '@eslint-community/eslint-comments/require-description': 'error',
+      '@eslint-community/eslint-comments/no-unlimited-disable': 'error',
+    },
   },
   {
     files: ['**/*.ts'],

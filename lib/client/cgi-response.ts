@@ -161,7 +161,7 @@ export interface CgiResponseStream {
   /** Any other stream event, as Transform's. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
-/* eslint-enable @typescript-eslint/no-explicit-any */
+/* eslint-enable @typescript-eslint/no-explicit-any -- end of the EventEmitter overloads */
 
 function parseHead(text: string): CgiResponseHead {
   const lines = text.split('\n');
