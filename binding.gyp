@@ -15,6 +15,7 @@
         'native/build_info.cc',
         'native/errors.cc',
         'native/options.cc',
+        'native/reactor.cc',
         'native/request.cc',
         'native/socket.cc',
       ],

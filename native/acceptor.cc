@@ -25,7 +25,6 @@ namespace {
 
 constexpr size_t kWorkerStackBytes = 512 * 1024;  // fcgi2 needs little stack; the body buffers are on the heap
 constexpr int kMaxConcurrency = 4096;
-constexpr int kCloseLingerMs = 2000;
 constexpr unsigned long kPrefetchMaxBytes = 64 * 1024;  // bodies up to this size are read with the request
 
 // The Acceptor whose thread this is (null on the JS thread and elsewhere).
@@ -47,12 +46,6 @@ size_t DataSize(const Command& cmd) {
   return n;
 }
 
-void SignalEventFd(int fd) {
-  uint64_t one = 1;
-  ssize_t n = write(fd, &one, sizeof one);
-  (void)n;
-}
-
 }  // namespace
 
 // ---- the threads: wait on the listener's epoll set for connections and for jobs ----
@@ -72,15 +65,15 @@ void Acceptor::SignalJobs() {
 void Acceptor::Push(Slot* s, uint32_t generation, Command cmd) {
   bool signal = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!s->inFlight || s->generation != generation) {
+    MutexLock lock(&mu_);
+    if (!Locked(s).inFlight || s->generation != generation) {
       // For a request that already ended (JS's end() after close() cut it, say): the slot may serve another.
       Retire(&cmd);
       return;
     }
-    s->queue.push_back(std::move(cmd));
-    if (!s->scheduled) {
-      s->scheduled = true;
+    Locked(s).queue.push_back(std::move(cmd));
+    if (!Locked(s).scheduled) {
+      Locked(s).scheduled = true;
       runQueue_.push_back(s);
       signal = true;
     }
@@ -103,10 +96,10 @@ void Acceptor::PostTo(Slot* s, AcceptorEvent ev) {
 }
 
 bool Acceptor::BecomePoller() {
-  std::unique_lock<std::mutex> lock(lfMu_);
+  MutexLock lock(&lfMu_);
   if (hasPoller_ && !stopping_.load() && !listener_->closed()) {
     parked_++;
-    lfCv_.wait(lock);
+    lock.Wait(&lfCv_);
     parked_--;
     return false;  // look at the queues again first
   }
@@ -115,58 +108,58 @@ bool Acceptor::BecomePoller() {
 }
 
 void Acceptor::ResignPoller() {
-  std::lock_guard<std::mutex> lock(lfMu_);
+  MutexLock lock(&lfMu_);
   hasPoller_ = false;
 }
 
 void Acceptor::OnWillBlock() {
-  std::lock_guard<std::mutex> lock(lfMu_);
+  MutexLock lock(&lfMu_);
   if (!hasPoller_ && parked_ > 0) lfCv_.notify_one();  // someone must watch the listener while we wait
 }
 
 void Acceptor::WakeParked() {
-  { std::lock_guard<std::mutex> lock(lfMu_); }
+  { MutexLock lock(&lfMu_); }
   lfCv_.notify_all();
 }
 
 void Acceptor::RunThread() {
   tlsAcceptor = this;
   pthread_setname_np(pthread_self(), "libfcgi-server");  // for top -H, perf, gdb
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (;;) {
     if (!runQueue_.empty()) {
       Slot* s = runQueue_.front();
       runQueue_.pop_front();
-      lock.unlock();
+      lock.Unlock();
       RunSlot(s);
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (!pendingConns_.empty() && !freeSlots_.empty() && !stopping_.load()) {
       int fd = pendingConns_.front();
       pendingConns_.pop_front();
-      lock.unlock();
+      lock.Unlock();
       // Accepting is stopped while every slot is busy; let one connection from the backlog queue up behind
       // this one, so busy kept connections cannot starve new ones.
       int waiting = listener_->AcceptWaiting();
       if (waiting >= 0) {
-        std::lock_guard<std::mutex> queueLock(mu_);
+        MutexLock queueLock(&mu_);
         pendingConns_.push_back(waiting);
       }
       Serve(fd);
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (stopping_.load() || listener_->closed()) {
       // No more accepting: serve what is in flight and what was queued (a free slot takes it above), then
       // leave.
       if (busyCount_ == 0 && (pendingConns_.empty() || stopping_.load())) break;
-      cv_.wait(lock);
+      lock.Wait(&cv_);
       continue;
     }
-    lock.unlock();
+    lock.Unlock();
     if (!BecomePoller()) {
-      lock.lock();
+      lock.Lock();
       continue;
     }
     int fd = -1;
@@ -187,7 +180,7 @@ void Acceptor::RunThread() {
     } else if (w == WaitResult::kPeerGone) {
       PeerGone(cookie);
     }
-    lock.lock();
+    lock.Lock();
   }
   // Connections that never got a slot.
   while (!pendingConns_.empty()) {
@@ -195,7 +188,7 @@ void Acceptor::RunThread() {
     pendingConns_.pop_front();
   }
   cv_.notify_all();  // the others leave too
-  lock.unlock();
+  lock.Unlock();
   WakeParked();
   listener_->DrainLingering(kCloseLingerMs);  // on this thread, not the event loop
   AcceptorEvent ev;
@@ -206,7 +199,7 @@ void Acceptor::RunThread() {
 void Acceptor::Serve(int fd) {
   Slot* s = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (stopping_.load()) {
       close(fd);
       return;
@@ -217,7 +210,7 @@ void Acceptor::Serve(int fd) {
     }
     s = freeSlots_.back();
     freeSlots_.pop_back();
-    s->busy = true;
+    Locked(s).busy = true;
     busyCount_++;
     // Every slot taken: new connections wait in the listen backlog (under mu_, so a pause and the resume of
     // a slot freed meanwhile cannot swap places).
@@ -256,12 +249,12 @@ void Acceptor::AcceptOn(Slot* s) {
 
 void Acceptor::Dispatch(Slot* s) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     s->generation++;
-    s->inFlight = true;
-    s->aborted = false;
-    s->peerGone = false;
-    s->watchId = 0;
+    Locked(s).inFlight = true;
+    Locked(s).aborted = false;
+    Locked(s).peerGone = false;
+    Locked(s).watchId = 0;
   }
   s->written = 0;
   s->input = InputStream::kStdin;
@@ -290,8 +283,8 @@ void Acceptor::Dispatch(Slot* s) {
   }
   uint32_t generation = s->generation;
   if (failed) {
-    std::lock_guard<std::mutex> lock(mu_);
-    s->aborted = true;
+    MutexLock lock(&mu_);
+    Locked(s).aborted = true;
   }
   PostTo(s, std::move(request));
   if (failed) PostAborted(s->index, generation);
@@ -299,10 +292,10 @@ void Acceptor::Dispatch(Slot* s) {
 
 bool Acceptor::FreeSlot(Slot* s) {
   s->connFd.store(-1);
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!s->busy) return false;  // never twice: busyCount_ is what lets the threads leave after close()
-  s->busy = false;
-  s->inFlight = false;
+  MutexLock lock(&mu_);
+  if (!Locked(s).busy) return false;  // never twice: busyCount_ is what lets the threads leave after close()
+  Locked(s).busy = false;
+  Locked(s).inFlight = false;
   if (freeSlots_.empty()) listener_->SetAccepting(true);
   freeSlots_.push_back(s);
   busyCount_--;
@@ -317,14 +310,14 @@ void Acceptor::PeerGone(uint64_t cookie) {
   if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return;
   Slot* s = slots_[static_cast<size_t>(index)].get();
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!s->inFlight || s->generation != generation || s->aborted) return;
-    s->watchId = 0;
-    if (s->scheduled) {
-      s->peerGone = true;  // commands are running or queued (a response may be going out): decide after them
+    MutexLock lock(&mu_);
+    if (!Locked(s).inFlight || s->generation != generation || Locked(s).aborted) return;
+    Locked(s).watchId = 0;
+    if (Locked(s).scheduled) {
+      Locked(s).peerGone = true;  // commands are running or queued (a response may be going out): decide after them
       return;
     }
-    s->aborted = true;
+    Locked(s).aborted = true;
   }
   PostAborted(index, generation);
 }
@@ -337,20 +330,20 @@ void Acceptor::RunSlot(Slot* s) {
     bool postAbort = false;
     uint32_t generation;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       generation = s->generation;
-      if (s->queue.empty()) {
+      if (Locked(s).queue.empty()) {
         idle = true;
-        s->scheduled = false;
-        if (s->inFlight && s->peerGone && !s->aborted) {
+        Locked(s).scheduled = false;
+        if (Locked(s).inFlight && Locked(s).peerGone && !Locked(s).aborted) {
           // The hang-up seen while these commands ran: the handler is still waiting, so it is an abort now.
-          s->peerGone = false;
-          s->aborted = postAbort = true;
+          Locked(s).peerGone = false;
+          Locked(s).aborted = postAbort = true;
         }
       } else {
-        cmd = std::move(s->queue.front());
-        s->queue.pop_front();
-        aborted = s->aborted;
+        cmd = std::move(Locked(s).queue.front());
+        Locked(s).queue.pop_front();
+        aborted = Locked(s).aborted;
       }
     }
     if (idle) {
@@ -360,8 +353,8 @@ void Acceptor::RunSlot(Slot* s) {
     auto abort = [&] {
       bool post = false;
       {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!s->aborted) s->aborted = post = true;
+        MutexLock lock(&mu_);
+        if (!Locked(s).aborted) Locked(s).aborted = post = true;
       }
       aborted = true;
       if (post) PostAborted(s->index, generation);
@@ -422,16 +415,16 @@ void Acceptor::RunSlot(Slot* s) {
           done += static_cast<size_t>(n);
         }
         {
-          std::lock_guard<std::mutex> lock(mu_);
-          s->scheduled = false;
+          MutexLock lock(&mu_);
+          Locked(s).scheduled = false;
         }
         AfterEnd(s);
         return;
       }
       case Command::Kind::kNext:
         {
-          std::lock_guard<std::mutex> lock(mu_);
-          s->scheduled = false;
+          MutexLock lock(&mu_);
+          Locked(s).scheduled = false;
         }
         AcceptOn(s);
         return;
@@ -444,14 +437,14 @@ void Acceptor::EndRequest(Slot* s, Command& cmd) {
   bool aborted;
   uint64_t watchId;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    s->inFlight = false;
-    s->scheduled = false;  // JS sends nothing after end(); anything later is for a stale generation
-    for (Command& stale : s->queue) Retire(&stale);
-    s->queue.clear();
-    aborted = s->aborted;
-    watchId = s->watchId;
-    s->watchId = 0;
+    MutexLock lock(&mu_);
+    Locked(s).inFlight = false;
+    Locked(s).scheduled = false;  // JS sends nothing after end(); anything later is for a stale generation
+    for (Command& stale : Locked(s).queue) Retire(&stale);
+    Locked(s).queue.clear();
+    aborted = Locked(s).aborted;
+    watchId = Locked(s).watchId;
+    Locked(s).watchId = 0;
   }
   listener_->UnwatchInFlight(watchId);
   if (cmd.cut && !aborted) {
@@ -487,9 +480,9 @@ void Acceptor::AfterEnd(Slot* s) {
 
 void Acceptor::Hand(Slot* s, Command cmd) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    s->scheduled = true;
-    s->queue.push_back(std::move(cmd));
+    MutexLock lock(&mu_);
+    Locked(s).scheduled = true;
+    Locked(s).queue.push_back(std::move(cmd));
     runQueue_.push_back(s);
   }
   SignalJobs();
@@ -510,10 +503,10 @@ bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
   }
   uint64_t watchId;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // Not while a thread runs (or will run) earlier commands of the request, nor for one that failed. With none
     // queued, no thread touches the request until this (the only) thread queues one: its streams are ours.
-    if (!s->inFlight || s->generation != generation || s->scheduled || s->aborted || s->peerGone ||
+    if (!Locked(s).inFlight || s->generation != generation || Locked(s).scheduled || Locked(s).aborted || Locked(s).peerGone ||
         stopping_.load()) {
       return false;
     }
@@ -525,9 +518,9 @@ bool Acceptor::EndHere(Slot* s, uint32_t generation, Command& cmd) {
                 // A FILTER request's FCGI_DATA may follow: a thread reads it to the end.
                 (req->keepConnection == 0 || (req->role != FCGI_FILTER && FCGX_SkipReadInput(req->in) == 1));
     if (!here) return false;  // a thread ends it as usual
-    s->inFlight = false;      // nothing is queued for a request that is not in flight
-    watchId = s->watchId;
-    s->watchId = 0;
+    Locked(s).inFlight = false;      // nothing is queued for a request that is not in flight
+    watchId = Locked(s).watchId;
+    Locked(s).watchId = 0;
   }
   listener_->UnwatchInFlight(watchId);
   FCGX_SetExitStatus(cmd.exitStatus, req->out);
@@ -685,9 +678,10 @@ Acceptor::~Acceptor() {
   Shutdown();
   if (cleanupHookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   if (listener_) listener_->SetJobFd(-1);  // a shared listener (for await) outlives us
+  MutexLock lock(&mu_);  // the threads are joined: uncontended
   for (auto& s : slots_) {
     ReleaseConnection(&s->req);
-    for (Command& c : s->queue) Retire(&c);
+    for (Command& c : Locked(s.get()).queue) Retire(&c);
   }
   ReleaseRetired(env_);
   if (jobFd_ >= 0) close(jobFd_);
@@ -983,25 +977,24 @@ bool Acceptor::PutDataClose(const Command& cmd, FCGX_Stream* stream) {
 
 void Acceptor::Retire(Command* cmd) {
   bool any = false;
-  for (Piece& p : cmd->pieces) {
-    if (p.ref == nullptr) continue;
-    if (!any) retiredMu_.lock();
-    any = true;
-    retired_.push_back(p.ref);
-    p.ref = nullptr;
+  for (const Piece& p : cmd->pieces) any = any || p.ref != nullptr;
+  if (any) {
+    MutexLock lock(&retiredMu_);
+    for (Piece& p : cmd->pieces) {
+      if (p.ref == nullptr) continue;
+      retired_.push_back(p.ref);
+      p.ref = nullptr;
+    }
+    haveRetired_.store(true);
   }
   cmd->pieces.clear();
-  if (any) {
-    haveRetired_.store(true);
-    retiredMu_.unlock();
-  }
 }
 
 void Acceptor::ReleaseRetired(napi_env env) {
   if (!haveRetired_.load(std::memory_order_relaxed)) return;
   std::vector<napi_ref> refs;
   {
-    std::lock_guard<std::mutex> lock(retiredMu_);
+    MutexLock lock(&retiredMu_);
     refs.swap(retired_);
     haveRetired_.store(false);
   }
@@ -1075,7 +1068,7 @@ Napi::Value Acceptor::StopAccepting(const Napi::CallbackInfo& info) {
   // here) are served like any other; the threads leave once they and the requests in flight are done.
   if (listener_) listener_->Close(/*drainBacklog=*/true);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (listener_) {
       for (int fd : listener_->TakeDrained()) pendingConns_.push_back(fd);
     }
@@ -1091,7 +1084,7 @@ Napi::Value Acceptor::Interrupt(const Napi::CallbackInfo& info) {
   if (listener_) listener_->Close();
   InterruptAll();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
   }
   cv_.notify_all();
   return info.Env().Undefined();
@@ -1105,7 +1098,7 @@ void Acceptor::InterruptAll() {
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
     uint32_t generation;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       generation = s->generation;
     }
     Command end;
@@ -1120,10 +1113,10 @@ Napi::Value Acceptor::WatchPeer(const Napi::CallbackInfo& info) {
   uint32_t generation = 0;
   Slot* s = SlotArg(info, &generation);
   if (s == nullptr) return info.Env().Undefined();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (s->inFlight && s->generation == generation && !s->aborted && s->watchId == 0 && s->connFd.load() >= 0) {
+  MutexLock lock(&mu_);
+  if (Locked(s).inFlight && s->generation == generation && !Locked(s).aborted && Locked(s).watchId == 0 && s->connFd.load() >= 0) {
     uint64_t cookie = (static_cast<uint64_t>(s->index) << 32) | s->generation;
-    s->watchId = listener_->WatchInFlight(s->connFd.load(), cookie);
+    Locked(s).watchId = listener_->WatchInFlight(s->connFd.load(), cookie);
   }
   return info.Env().Undefined();
 }

@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <condition_variable>
 #include <string>
 #include <vector>
@@ -17,7 +16,8 @@
 #include <pthread.h>
 
 #include "request.h"
-#include "socket.h"
+#include "reactor.h"
+#include "thread_annotations.h"
 
 namespace libfcgi {
 
@@ -72,18 +72,25 @@ struct Slot {
   FCGX_Request req;
   uint32_t generation = 0;
   std::atomic<int> connFd{-1};  // while reading or serving a request (Interrupt shuts it down)
-  // Guarded by Acceptor::mu_:
-  std::deque<Command> queue;
-  bool scheduled = false;  // in the run queue, or being run by a thread
-  bool busy = false;       // reading a request or in flight (not in the free list)
-  bool inFlight = false;   // handed to JS and not ended
-  bool aborted = false;    // peer gone, FCGI_ABORT_REQUEST or I/O error: output is dropped
-  bool peerGone = false;   // hang-up seen while commands were pending: abort once they ran
-  uint64_t watchId = 0;    // Listener::WatchInFlight while the handler waits
+  // What the JS thread and the threads share about the slot: reached only through Acceptor::Locked, which
+  // requires Acceptor::mu_.
+  struct Shared {
+    std::deque<Command> queue;
+    bool scheduled = false;  // in the run queue, or being run by a thread
+    bool busy = false;       // reading a request or in flight (not in the free list)
+    bool inFlight = false;   // handed to JS and not ended
+    bool aborted = false;    // peer gone, FCGI_ABORT_REQUEST or I/O error: output is dropped
+    bool peerGone = false;   // hang-up seen while commands were pending: abort once they ran
+    uint64_t watchId = 0;    // Listener::WatchInFlight while the handler waits
+  };
   // Owned by the thread running the slot:
   double written = 0;
   InputStream input = InputStream::kStdin;  // FILTER: reading FCGI_DATA yet?
   bool stale = false;  // ended by EndHere: req still holds that request's memory (freed when the slot is taken)
+
+ private:
+  friend class Acceptor;
+  Shared shared_;
 };
 
 class Acceptor : public Napi::ObjectWrap<Acceptor> {
@@ -125,13 +132,13 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   // records in one write.
   static bool PutDataClose(const Command& cmd, FCGX_Stream* stream);
   // Hands a command's buffer references to the JS thread for release (any thread).
-  void Retire(Command* cmd);
+  void Retire(Command* cmd) EXCLUDES(retiredMu_);
   // Deletes retired references (JS thread).
-  void ReleaseRetired(napi_env env);
+  void ReleaseRetired(napi_env env) EXCLUDES(retiredMu_);
   // Queues a command for the request `generation` of slot s; dropped when that request is not in flight.
-  void Push(Slot* s, uint32_t generation, Command cmd);
+  void Push(Slot* s, uint32_t generation, Command cmd) EXCLUDES(mu_);
   void Shutdown();
-  void InterruptAll();
+  void InterruptAll() EXCLUDES(mu_);
 
   // ---- the shutdown watchdog (start(watchdogMs)) ----
   // closeTimeout must hold even when the JS thread is stuck in synchronous code (its timers and its SIGTERM
@@ -152,30 +159,30 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
 
   // ---- the threads ----
   static void* ThreadMain(void* self);
-  void RunThread();
+  void RunThread() EXCLUDES(mu_, lfMu_);
   // A readable connection: into a free slot (FCGX_Accept_r) and to JS, or queued until a slot frees up.
-  void Serve(int fd);
+  void Serve(int fd) EXCLUDES(mu_);
   // Reads the next request on the slot's connection (slot->req.ipcFd) and hands it to JS; frees the slot when
   // the connection fails or the listener is closed.
-  void AcceptOn(Slot* s);
-  void Dispatch(Slot* s);
+  void AcceptOn(Slot* s) EXCLUDES(mu_);
+  void Dispatch(Slot* s) EXCLUDES(mu_);
   // Executes the commands queued for a slot until none are left.
-  void RunSlot(Slot* s);
+  void RunSlot(Slot* s) EXCLUDES(mu_);
   // Ends the slot's request (on a thread of ours).
-  void EndRequest(Slot* s, Command& cmd);
+  void EndRequest(Slot* s, Command& cmd) EXCLUDES(mu_);
   // After the end records went out: the connection back to the listener (or closed), then the next request
   // read ahead on it, or the slot freed.
-  void AfterEnd(Slot* s);
+  void AfterEnd(Slot* s) EXCLUDES(mu_);
   // end() on the JS thread: when the request's commands have all run, its input is all read already and its
   // output fits FCGX_PutStrCloseV, the end is prepared here and sent with one non-blocking sendmsg; what the
   // socket does not take, and a request read ahead, go to a thread. Nothing here can wait. False: not
   // applicable, queue the command as usual.
-  bool EndHere(Slot* s, uint32_t generation, Command& cmd);
+  bool EndHere(Slot* s, uint32_t generation, Command& cmd) EXCLUDES(mu_);
   // Queues an addon command for a slot this thread owns (scheduled) and wakes a thread for it.
-  void Hand(Slot* s, Command cmd);
+  void Hand(Slot* s, Command cmd) EXCLUDES(mu_);
   // Returns true when connections wait for a slot (a thread that will not look for them itself signals).
-  bool FreeSlot(Slot* s);
-  void PeerGone(uint64_t cookie);
+  bool FreeSlot(Slot* s) EXCLUDES(mu_);
+  void PeerGone(uint64_t cookie) EXCLUDES(mu_);
   void PostTo(Slot* s, AcceptorEvent ev);
   void PostAborted(int slot, uint32_t generation);
   void SignalJobs();
@@ -185,32 +192,34 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<pthread_t> threads_;
   size_t threadCount_ = 0;
-  std::mutex mu_;  // slots' queues and flags, runQueue_, freeSlots_, pendingConns_, busyCount_
+  Mutex mu_;
   std::condition_variable cv_;  // after close: threads wait here for jobs, not in the listener
-  std::deque<Slot*> runQueue_;
-  std::vector<Slot*> freeSlots_;
-  std::deque<int> pendingConns_;  // readable connections waiting for a free slot
-  int busyCount_ = 0;
+  std::deque<Slot*> runQueue_ GUARDED_BY(mu_);
+  std::vector<Slot*> freeSlots_ GUARDED_BY(mu_);
+  std::deque<int> pendingConns_ GUARDED_BY(mu_);  // readable connections waiting for a free slot
+  int busyCount_ GUARDED_BY(mu_) = 0;
+  // A slot's shared part (Slot::Shared): only with mu_ held.
+  Slot::Shared& Locked(Slot* s) REQUIRES(mu_) { return s->shared_; }
   int jobFd_ = -1;
   std::atomic<bool> jobSignaled_{false};
-  std::mutex retiredMu_;
-  std::vector<napi_ref> retired_;
+  Mutex retiredMu_;
+  std::vector<napi_ref> retired_ GUARDED_BY(retiredMu_);
   std::atomic<bool> haveRetired_{false};
 
   // Leader/followers: at most one thread waits in the listener's epoll set (the poller); the others park
   // here. A thread taking an event stops polling, and another thread is woken to poll only when that one is
   // about to block in a read or write (fcgi2's OS_WillBlockHook, patch 0014). Under load one running thread
   // then takes request after request without any thread switch, instead of waking a sleeping one for each.
-  bool BecomePoller();
-  void ResignPoller();
+  bool BecomePoller() EXCLUDES(lfMu_);
+  void ResignPoller() EXCLUDES(lfMu_);
  public:
-  void OnWillBlock();  // from the hook, on one of our threads
+  void OnWillBlock() EXCLUDES(lfMu_);  // from the hook, on one of our threads
  private:
-  void WakeParked();
-  std::mutex lfMu_;
+  void WakeParked() EXCLUDES(lfMu_);
+  Mutex lfMu_;
   std::condition_variable lfCv_;
-  bool hasPoller_ = false;
-  int parked_ = 0;
+  bool hasPoller_ GUARDED_BY(lfMu_) = false;
+  int parked_ GUARDED_BY(lfMu_) = 0;
   Tsfn tsfn_;
   bool tsfnLive_ = false;
   bool joined_ = false;
