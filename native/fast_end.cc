@@ -15,7 +15,8 @@ bool ServerIo::ClaimForJsThreadEnd(Slot* s, uint32_t generation, const Output& o
   Slot::Shared& sh = Locked(s);
   // Not while a thread runs (or will run) earlier commands of the request, nor for one that failed. With none
   // queued, no thread touches the request until this (the only) thread queues one: its streams are ours.
-  if (!sh.inFlight || s->generation != generation || sh.scheduled || sh.aborted || sh.peerGone || stopping_.load()) {
+  if (sh.state != SlotState::kInFlight || s->generation != generation || sh.aborted || sh.peerGone ||
+      stopping_.load()) {
     return false;
   }
   bool here = req->in != nullptr && req->out != nullptr && req->err != nullptr && !req->out->isClosed &&
@@ -27,7 +28,7 @@ bool ServerIo::ClaimForJsThreadEnd(Slot* s, uint32_t generation, const Output& o
               // A FILTER request's FCGI_DATA may follow: a thread reads it to the end.
               (req->keepConnection == 0 || (req->role != FCGI_FILTER && FCGX_SkipReadInput(req->in) == 1));
   if (!here) return false;  // a thread ends it as usual
-  sh.inFlight = false;      // nothing is queued for a request that is not in flight
+  SetState(s, SlotState::kReadingOrEnding);  // nothing is queued for a request that is not in flight
   *watchId = sh.watchId;
   sh.watchId = 0;
   return true;
@@ -63,21 +64,21 @@ bool ServerIo::EndOnJsThread(Slot* s, uint32_t generation, Command& cmd) {
   // Another error: the web server went away (as in EndOnThread, the connection is not kept).
   bool failed = sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
   size_t skip = sent > 0 ? static_cast<size_t>(sent) : 0;
-  Command rest;
-  rest.kind = Command::Kind::kRest;
+  Output rest;
   for (int i = 0; i < cnt && !failed; i++) {
     size_t len = iov[i].iov_len;
     if (skip >= len) {
       skip -= len;
       continue;
     }
-    rest.output.AppendCopy(static_cast<const char*>(iov[i].iov_base) + skip, len - skip);
+    rest.AppendCopy(static_cast<const char*>(iov[i].iov_base) + skip, len - skip);
     skip = 0;
   }
   Retire(&cmd.output);
-  if (rest.output.count() > 0) {
-    // A thread sends the rest (a copy: the JS buffers are released now) and finishes the request.
-    QueueFollowUp(s, std::move(rest));
+  if (rest.count() > 0) {
+    // A worker sends the rest (a copy: the JS buffers are released now) and finishes the request.
+    s->rest = std::move(rest);
+    HandToWorker(s, SlotState::kSendingRest);
     return true;
   }
   FinishOnJsThread(s, failed);
@@ -90,9 +91,7 @@ void ServerIo::FinishOnJsThread(Slot* s, bool failed) {
   bool keep = req->keepConnection != 0 && FCGX_GetError(req->in) == 0;
   if (keep && FCGX_HasReadAhead(req->in)) {
     FinishRequest(req, listener_.get(), &s->input);  // keeps the bytes read ahead; no I/O (input at its end, writers closed)
-    Command next;
-    next.kind = Command::Kind::kNext;  // a thread reads the rest of that request
-    QueueFollowUp(s, std::move(next));
+    HandToWorker(s, SlotState::kReadingNext);  // a worker reads the rest of that request
     return;
   }
   // The connection goes back to the listener (or lingers closed). fcgi2's memory of the request (streams,
@@ -101,13 +100,12 @@ void ServerIo::FinishOnJsThread(Slot* s, bool failed) {
   // allocation; bench/README.md, "Measurements behind code choices").
   int fd = req->ipcFd;
   req->ipcFd = -1;
-  s->stale = true;
   if (keep) {
     listener_->ReturnIdle(fd);
   } else {
     listener_->Linger(fd);
   }
-  if (FreeSlot(s)) SignalJobs();  // a connection waited for this slot
+  if (FreeSlot(s, /*holdingMemory=*/true)) SignalJobs();  // a connection waited for this slot
 }
 #else
 bool ServerIo::EndOnJsThread(Slot*, uint32_t, Command&) { return false; }

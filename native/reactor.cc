@@ -316,17 +316,63 @@ void Listener::UnwatchInFlight(uint64_t watchId) {
   waiting_.erase(watchId);  // a late event for it finds no entry; the next Watch re-arms the fd
 }
 
-WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
-  if (extraFd >= 0) {
-    MutexLock lock(&mu_);
-    if (extraFd != extraFd_) {
-      if (extraFd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, extraFd_, nullptr);
-      extraFd_ = extraFd;
-      extraArmed_ = EpollSet(epfd_, EPOLL_CTL_ADD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
-    } else if (!extraArmed_) {
-      extraArmed_ = EpollSet(epfd_, EPOLL_CTL_MOD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
-    }
+void Listener::ArmExtra(int extraFd) {
+  MutexLock lock(&mu_);
+  if (extraFd != extraFd_) {
+    if (extraFd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, extraFd_, nullptr);
+    extraFd_ = extraFd;
+    extraArmed_ = EpollSet(epfd_, EPOLL_CTL_ADD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
+  } else if (!extraArmed_) {
+    extraArmed_ = EpollSet(epfd_, EPOLL_CTL_MOD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
   }
+}
+
+void Listener::OnTimer() {
+  ReaderLock listenLock(&listenMu_);
+  MutexLock lock(&mu_);
+  uint64_t expirations;
+  if (read(timerFd_, &expirations, sizeof expirations) != sizeof expirations) return;  // swept already
+  TimePoint now = Clock::now();
+  if (acceptPaused_ && now >= acceptPausedUntil_) {
+    acceptPaused_ = false;
+    RearmListenLocked();
+  }
+  SweepLocked(now);
+}
+
+bool Listener::OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result) {
+  Waiting w;
+  {
+    MutexLock lock(&mu_);
+    auto it = waiting_.find(tag);
+    if (it == waiting_.end()) return false;  // timed out and closed meanwhile
+    w = it->second;
+    waiting_.erase(it);
+  }
+  if (w.kind == Kind::kInFlight) {
+    if (cookie != nullptr) *cookie = w.cookie;
+    *result = WaitResult::kPeerGone;
+    return true;
+  }
+  if (w.kind == Kind::kLinger) {
+    if (DrainStep(&w, true, Clock::now())) {
+      close(w.fd);
+    } else {
+      Watch(w);
+    }
+    return false;
+  }
+  if (events & EPOLLIN) {
+    *outFd = w.fd;  // the next request (or EOF, which fcgi2 reads and reports)
+    *result = WaitResult::kConnection;
+    return true;
+  }
+  close(w.fd);  // hang-up or error while idle
+  return false;
+}
+
+WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
+  if (extraFd >= 0) ArmExtra(extraFd);
   for (;;) {
     if (closed_.load()) {
       MutexLock lock(&mu_);
@@ -357,21 +403,9 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
         if (mine) return WaitResult::kExtraReadable;
         continue;  // another thread's extra fd (it re-arms it on its next wait)
       }
-      case kTimerTag: {
-        {
-          ReaderLock listenLock(&listenMu_);
-          MutexLock lock(&mu_);
-          uint64_t expirations;
-          if (read(timerFd_, &expirations, sizeof expirations) != sizeof expirations) continue;  // swept already
-          TimePoint now = Clock::now();
-          if (acceptPaused_ && now >= acceptPausedUntil_) {
-            acceptPaused_ = false;
-            RearmListenLocked();
-          }
-          SweepLocked(now);
-        }
+      case kTimerTag:
+        OnTimer();
         continue;
-      }
       case kJobTag:
         return WaitResult::kJobs;
       case kListenTag: {
@@ -383,31 +417,8 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
         continue;
       }
       default: {
-        Waiting w;
-        {
-          MutexLock lock(&mu_);
-          auto it = waiting_.find(ev.data.u64);
-          if (it == waiting_.end()) continue;  // timed out and closed meanwhile
-          w = it->second;
-          waiting_.erase(it);
-        }
-        if (w.kind == Kind::kInFlight) {
-          if (cookie != nullptr) *cookie = w.cookie;
-          return WaitResult::kPeerGone;
-        }
-        if (w.kind == Kind::kLinger) {
-          if (DrainStep(&w, true, Clock::now())) {
-            close(w.fd);
-          } else {
-            Watch(w);
-          }
-          continue;
-        }
-        if (ev.events & EPOLLIN) {
-          *outFd = w.fd;  // the next request (or EOF, which fcgi2 reads and reports)
-          return WaitResult::kConnection;
-        }
-        close(w.fd);  // hang-up or error while idle
+        WaitResult result;
+        if (OnConnectionEvent(ev.data.u64, ev.events, outFd, cookie, &result)) return result;
         continue;
       }
     }

@@ -99,6 +99,12 @@ class Listener {
   void RearmListenLocked() REQUIRES_SHARED(listenMu_) REQUIRES(mu_);
   // Closes what timed out, re-arms accepting after a back-off, sets the timer for the next deadline.
   void SweepLocked(TimePoint now) REQUIRES(mu_);
+  // NextConnection's steps: register extraFd; the timer (deadlines, accept back-off); an event on a waiting
+  // connection (true with *result when it ends the wait).
+  void ArmExtra(int extraFd) EXCLUDES(mu_);
+  void OnTimer() EXCLUDES(mu_, listenMu_);
+  bool OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result)
+      EXCLUDES(mu_);
   // A listen socket event: accepts one connection. Returns its fd when it has bytes already, else -1.
   int AcceptOne();
   // A connection just accepted: its fd when it has bytes already, else -1 (watched until it has).

@@ -56,8 +56,8 @@ void ServerIo::PostRequest(Slot* s) {
   {
     MutexLock lock(&mu_);
     s->generation++;
+    SetState(s, SlotState::kInFlight);
     Slot::Shared& sh = Locked(s);
-    sh.inFlight = true;
     sh.aborted = false;
     sh.peerGone = false;
     sh.watchId = 0;
@@ -83,14 +83,14 @@ void ServerIo::Queue(Slot* s, uint32_t generation, Command cmd) {
   {
     MutexLock lock(&mu_);
     Slot::Shared& sh = Locked(s);
-    if (!sh.inFlight || s->generation != generation) {
+    if (!InFlight(sh.state) || s->generation != generation) {
       // For a request that already ended (JS's end() after close() cut it, say): the slot may serve another.
       Retire(&cmd.output);
       return;
     }
     sh.queue.push_back(std::move(cmd));
-    if (!sh.scheduled) {
-      sh.scheduled = true;
+    if (sh.state == SlotState::kInFlight) {
+      SetState(s, SlotState::kRunning);
       runQueue_.push_back(s);
       signal = true;
     }
@@ -98,23 +98,24 @@ void ServerIo::Queue(Slot* s, uint32_t generation, Command cmd) {
   if (signal) SignalJobs();
 }
 
-void ServerIo::QueueFollowUp(Slot* s, Command cmd) {
+void ServerIo::SetState(Slot* s, SlotState to) { Locked(s).state = to; }
+
+void ServerIo::HandToWorker(Slot* s, SlotState to) {
   {
     MutexLock lock(&mu_);
-    Locked(s).scheduled = true;
-    Locked(s).queue.push_back(std::move(cmd));
+    SetState(s, to);
     runQueue_.push_back(s);
   }
   SignalJobs();
 }
 
-bool ServerIo::FreeSlot(Slot* s) {
+bool ServerIo::FreeSlot(Slot* s, bool holdingMemory) {
   s->connFd.store(-1);
   MutexLock lock(&mu_);
-  Slot::Shared& sh = Locked(s);
-  if (!sh.busy) return false;  // never twice: busyCount_ is what lets the threads leave after close()
-  sh.busy = false;
-  sh.inFlight = false;
+  SlotState st = Locked(s).state;
+  // Never twice: busyCount_ is what lets the threads leave after close().
+  if (st == SlotState::kFree || st == SlotState::kFreeHoldingMemory) return false;
+  SetState(s, holdingMemory ? SlotState::kFreeHoldingMemory : SlotState::kFree);
   if (freeSlots_.empty()) listener_->SetAccepting(true);
   freeSlots_.push_back(s);
   busyCount_--;
@@ -131,9 +132,9 @@ void ServerIo::PeerGone(uint64_t cookie) {
   {
     MutexLock lock(&mu_);
     Slot::Shared& sh = Locked(s);
-    if (!sh.inFlight || s->generation != generation || sh.aborted) return;
+    if (!InFlight(sh.state) || s->generation != generation || sh.aborted) return;
     sh.watchId = 0;
-    if (sh.scheduled) {
+    if (sh.state == SlotState::kRunning) {
       sh.peerGone = true;  // commands are running or queued (a response may be going out): decide after them
       return;
     }
@@ -142,27 +143,32 @@ void ServerIo::PeerGone(uint64_t cookie) {
   PostAbort(index, generation);
 }
 
-bool ServerIo::NextCommand(Slot* s, Command* cmd, bool* aborted, uint32_t* generation) {
+ServerIo::Step ServerIo::NextStep(Slot* s, Command* cmd, bool* aborted, uint32_t* generation) {
   bool postAbort = false;
   {
     MutexLock lock(&mu_);
     Slot::Shared& sh = Locked(s);
     *generation = s->generation;
+    if (sh.state == SlotState::kSendingRest || sh.state == SlotState::kReadingNext) {
+      Step step = sh.state == SlotState::kSendingRest ? Step::kSendRest : Step::kReadNext;
+      SetState(s, SlotState::kReadingOrEnding);
+      return step;
+    }
     if (!sh.queue.empty()) {
       *cmd = std::move(sh.queue.front());
       sh.queue.pop_front();
       *aborted = sh.aborted;
-      return true;
+      return Step::kCommand;
     }
-    sh.scheduled = false;
-    if (sh.inFlight && sh.peerGone && !sh.aborted) {
+    SetState(s, SlotState::kInFlight);
+    if (sh.peerGone && !sh.aborted) {
       // The hang-up seen while these commands ran: the handler is still waiting, so it is an abort now.
       sh.peerGone = false;
       sh.aborted = postAbort = true;
     }
   }
   if (postAbort) PostAbort(s->index, *generation);
-  return false;
+  return Step::kIdle;
 }
 
 bool ServerIo::Abort(Slot* s, uint32_t generation) {
@@ -179,7 +185,19 @@ void ServerIo::RunSlot(Slot* s) {
   Command cmd;
   bool aborted = false;
   uint32_t generation = 0;
-  while (NextCommand(s, &cmd, &aborted, &generation)) {
+  for (;;) {
+    switch (NextStep(s, &cmd, &aborted, &generation)) {
+      case Step::kIdle:
+        return;
+      case Step::kSendRest:
+        SendRest(s);
+        return;
+      case Step::kReadNext:
+        ReadRequest(s);
+        return;
+      case Step::kCommand:
+        break;
+    }
     switch (cmd.kind) {
       case Command::Kind::kWrite:
       case Command::Kind::kWriteError:
@@ -193,16 +211,6 @@ void ServerIo::RunSlot(Slot* s) {
         break;
       case Command::Kind::kEnd:
         EndOnThread(s, cmd);
-        return;
-      case Command::Kind::kRest:
-        SendRest(s, cmd);
-        return;
-      case Command::Kind::kNext:
-        {
-          MutexLock lock(&mu_);
-          Locked(s).scheduled = false;
-        }
-        ReadRequest(s);
         return;
     }
   }
@@ -251,12 +259,12 @@ void ServerIo::RunRead(Slot* s, const Command& cmd, bool aborted, uint32_t gener
   Post(s, std::move(ev));
 }
 
-void ServerIo::SendRest(Slot* s, const Command& cmd) {
+void ServerIo::SendRest(Slot* s) {
   // The end of a response the JS thread began (EndOnJsThread): the stream is closed already.
   FCGX_Request* req = &s->req;
   bool failed = false;
-  for (size_t i = 0; i < cmd.output.count() && !failed; i++) {
-    iovec v = cmd.output.piece(i);
+  for (size_t i = 0; i < s->rest.count() && !failed; i++) {
+    iovec v = s->rest.piece(i);
     char* bytes = static_cast<char*>(v.iov_base);
     for (size_t done = 0; done < v.iov_len;) {
       int n = OS_Write(req->ipcFd, bytes + done, v.iov_len - done);  // at most ~256 KiB
@@ -268,10 +276,7 @@ void ServerIo::SendRest(Slot* s, const Command& cmd) {
       done += static_cast<size_t>(n);
     }
   }
-  {
-    MutexLock lock(&mu_);
-    Locked(s).scheduled = false;
-  }
+  s->rest.TakeRefs(nullptr);  // copies only
   ContinueConnection(s);
 }
 
@@ -282,8 +287,7 @@ void ServerIo::EndOnThread(Slot* s, Command& cmd) {
   {
     MutexLock lock(&mu_);
     Slot::Shared& sh = Locked(s);
-    sh.inFlight = false;
-    sh.scheduled = false;  // JS sends nothing after end(); anything later is for a stale generation
+    SetState(s, SlotState::kReadingOrEnding);  // JS sends nothing after end(); anything later is dropped
     for (Command& stale : sh.queue) Retire(&stale.output);
     sh.queue.clear();
     aborted = sh.aborted;

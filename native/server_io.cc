@@ -400,7 +400,7 @@ Napi::Value ServerIo::WatchPeer(const Napi::CallbackInfo& info) {
   Slot* s = SlotArg(info, &generation);
   if (s == nullptr) return info.Env().Undefined();
   MutexLock lock(&mu_);
-  if (Locked(s).inFlight && s->generation == generation && !Locked(s).aborted && Locked(s).watchId == 0 && s->connFd.load() >= 0) {
+  if (InFlight(Locked(s).state) && s->generation == generation && !Locked(s).aborted && Locked(s).watchId == 0 && s->connFd.load() >= 0) {
     uint64_t cookie = (static_cast<uint64_t>(s->index) << 32) | s->generation;
     Locked(s).watchId = listener_->WatchInFlight(s->connFd.load(), cookie);
   }

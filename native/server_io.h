@@ -57,15 +57,30 @@ struct ServerEvent {
 
 // What JS asks a worker to do for a request; executed in order.
 struct Command {
-  // kRest and kNext are queued by the addon itself after an end finished on the JS thread (EndOnJsThread): the
-  // bytes the socket did not take at once, or the next request already read ahead on the connection.
-  enum class Kind { kWrite, kWriteError, kFlush, kRead, kEnd, kRest, kNext } kind;
-  Output output;            // kWrite, kWriteError, kEnd: the output; kRest: the bytes left to send
+  enum class Kind { kWrite, kWriteError, kFlush, kRead, kEnd } kind;
+  Output output;            // kWrite, kWriteError, kEnd
   bool notify = false;      // kWrite: report kWritten once done
   int readMax = 0;          // kRead
   bool filterData = false;  // kRead: from FCGI_DATA (FILTER) instead of the body
   int exitStatus = 0;       // kEnd
   bool cut = false;         // kEnd: close the connection instead of an orderly END_REQUEST
+};
+
+// Where a slot stands. Every change goes through ServerIo::SetState (under ServerIo::mu_):
+//
+//   kFree / kFreeHoldingMemory --TakeSlot--> kReadingOrEnding --PostRequest--> kInFlight <--> kRunning
+//   kInFlight/kRunning --end (EndOnThread, EndOnJsThread)--> kReadingOrEnding
+//   kReadingOrEnding --(JS thread's end left work)--> kSendingRest / kReadingNext --a worker--> kReadingOrEnding
+//   kReadingOrEnding --FreeSlot--> kFree (kFreeHoldingMemory after an end on the JS thread)
+enum class SlotState {
+  kFree,               // in the free list
+  kFreeHoldingMemory,  // in the free list; req still holds the last request's memory (ended on the JS thread:
+                       // freed by the worker that takes the slot, which allocated it)
+  kReadingOrEnding,    // one thread reads a request into it or ends one; JS has no request here
+  kInFlight,           // posted to JS, no command queued: only the JS thread touches req (EndOnJsThread)
+  kRunning,            // posted to JS, commands queued or being run (in the run queue, or one worker runs it)
+  kSendingRest,        // ended on the JS thread, in the run queue: a worker sends Slot::rest and continues
+  kReadingNext,        // ended on the JS thread, in the run queue: a worker reads the request read ahead
 };
 
 // One request in flight (an FCGX_Request from fcgi2's threaded model). Slots are not tied to threads: a
@@ -81,9 +96,7 @@ struct Slot {
   // requires ServerIo::mu_.
   struct Shared {
     std::deque<Command> queue;
-    bool scheduled = false;  // in the run queue, or being run by a thread
-    bool busy = false;       // reading a request or in flight (not in the free list)
-    bool inFlight = false;   // posted to JS and not ended
+    SlotState state = SlotState::kFree;
     bool aborted = false;    // peer gone, FCGI_ABORT_REQUEST or I/O error: output is dropped
     bool peerGone = false;   // hang-up seen while commands were pending: abort once they ran
     uint64_t watchId = 0;    // Listener::WatchInFlight while the handler waits
@@ -91,7 +104,7 @@ struct Slot {
   // Owned by the thread running the slot:
   double written = 0;
   InputStream input = InputStream::kStdin;  // FILTER: reading FCGI_DATA yet?
-  bool stale = false;  // ended on the JS thread: req still holds that request's memory (freed when taken)
+  Output rest;  // kSendingRest: what the socket did not take of an end on the JS thread
 
  private:
   friend class ServerIo;
@@ -168,15 +181,21 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   // Queues a command from JS for the request `generation` of slot s; dropped when that request is not in
   // flight.
   void Queue(Slot* s, uint32_t generation, Command cmd) EXCLUDES(mu_);
-  // Queues a follow-up of the addon's own for a slot this thread owns, and wakes a thread for it.
-  void QueueFollowUp(Slot* s, Command cmd) EXCLUDES(mu_);
+  // The one place a slot's state changes.
+  void SetState(Slot* s, SlotState to) REQUIRES(mu_);
+  static bool InFlight(SlotState st) { return st == SlotState::kInFlight || st == SlotState::kRunning; }
+  // A slot this thread ended (kReadingOrEnding) goes to a worker as kSendingRest or kReadingNext.
+  void HandToWorker(Slot* s, SlotState to) EXCLUDES(mu_);
   // Executes the commands queued for a slot until none are left.
   void RunSlot(Slot* s) EXCLUDES(mu_);
-  // The next command of a slot, or false (the slot is idle now; a pending hang-up became an abort).
-  bool NextCommand(Slot* s, Command* cmd, bool* aborted, uint32_t* generation) EXCLUDES(mu_);
+  // What a worker taking a slot from the run queue does next.
+  enum class Step { kCommand, kIdle, kSendRest, kReadNext };
+  // The next command of a slot (kCommand), or kIdle (a pending hang-up became an abort), or the work left by
+  // an end on the JS thread.
+  Step NextStep(Slot* s, Command* cmd, bool* aborted, uint32_t* generation) EXCLUDES(mu_);
   void RunWrite(Slot* s, Command& cmd, bool aborted, uint32_t generation) EXCLUDES(mu_);
   void RunRead(Slot* s, const Command& cmd, bool aborted, uint32_t generation) EXCLUDES(mu_);
-  void SendRest(Slot* s, const Command& cmd) EXCLUDES(mu_);
+  void SendRest(Slot* s) EXCLUDES(mu_);
   // Marks the request aborted and tells JS, once; true when it was not aborted before.
   bool Abort(Slot* s, uint32_t generation) EXCLUDES(mu_);
   // Ends the slot's request on one of our threads.
@@ -185,7 +204,8 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   // read ahead on it, or the slot freed.
   void ContinueConnection(Slot* s) EXCLUDES(mu_);
   // Returns true when connections wait for a slot (a thread that will not look for them itself signals).
-  bool FreeSlot(Slot* s) EXCLUDES(mu_);
+  // holdingMemory: req still holds the ended request's memory (see kFreeHoldingMemory).
+  bool FreeSlot(Slot* s, bool holdingMemory = false) EXCLUDES(mu_);
   void PeerGone(uint64_t cookie) EXCLUDES(mu_);
 
   // ---- the fast end (fast_end.cc) ----

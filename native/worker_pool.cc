@@ -141,6 +141,7 @@ void ServerIo::Poll() {
 
 void ServerIo::TakeSlot(int fd) {
   Slot* s = nullptr;
+  bool holdingMemory = false;
   {
     MutexLock lock(&mu_);
     if (stopping_.load()) {
@@ -153,17 +154,17 @@ void ServerIo::TakeSlot(int fd) {
     }
     s = freeSlots_.back();
     freeSlots_.pop_back();
-    Locked(s).busy = true;
+    holdingMemory = Locked(s).state == SlotState::kFreeHoldingMemory;
+    SetState(s, SlotState::kReadingOrEnding);
     busyCount_++;
     // Every slot taken: new connections wait in the listen backlog (under mu_, so a pause and the resume of
     // a slot freed meanwhile cannot swap places).
     if (freeSlots_.empty()) listener_->SetAccepting(false);
   }
-  if (s->stale) {
+  if (holdingMemory) {
     // The last request's memory (EndOnJsThread left it): freed before the slot reads the next one.
     s->req.ipcFd = -1;
     FCGX_Free(&s->req, 0);
-    s->stale = false;
   }
   s->req.ipcFd = fd;
   ReadRequest(s);
