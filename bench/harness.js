@@ -401,6 +401,11 @@ function threadCount(pid) {
  * Every app serves /<anything>/hello, /big and /echo (the last path segment picks the variant).
  * kind: 'fcgi' behind fastcgi_pass, 'http' behind proxy_pass.
  */
+/** The app a def runs: its own name, or for app@/checkout the app it is a copy of. */
+function baseName(def) {
+  return def.base || def.name;
+}
+
 const APP_DEFS = [
   { name: 'c', label: 'C libfcgi loop', kind: 'fcgi' },
   { name: 'sync', label: 'libfcgi sync loop', kind: 'fcgi' },
@@ -513,7 +518,7 @@ async function startApp(def, { dir, tools, cBinary, env = {}, nodeArgs = [], wra
     }
     default:
       command = node;
-      args = [...nodeArgs, ...(process.env.LIBFCGI_BENCH_NODE_ARGS || '').split(' ').filter(Boolean), path.join(APPS_DIR, `${def.name}.js`), socket];
+      args = [...nodeArgs, ...(process.env.LIBFCGI_BENCH_NODE_ARGS || '').split(' ').filter(Boolean), path.join(def.appsDir || APPS_DIR, `${baseName(def)}.js`), socket];
   }
   if (wrap.length) {
     args = [...wrap.slice(1), command, ...args];
@@ -767,6 +772,7 @@ module.exports = {
   appVariants,
   MODES,
   APP_DEFS,
+  baseName,
   UPSTREAM_TIMEOUT_S,
   setQuiet,
   log,

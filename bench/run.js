@@ -11,7 +11,8 @@ const USAGE = `usage: node bench/run.js [options]
   --rounds N              measured rounds (default 3); apps are interleaved within each round
   --duration S            seconds per wrk run (default 5)
   --warmup S              seconds per app/variant/mode in an unrecorded first round (default 1; 0: none)
-  --apps a,b              of: ${H.APP_DEFS.map((a) => a.name).join(', ')} (default all available)
+  --apps a,b              of: ${H.APP_DEFS.map((a) => a.name).join(', ')} (default all available);
+                          app@/abs/checkout: that app from another checkout (built there), side by side
   --variants a,b          of: ${Object.keys(H.VARIANTS).join(', ')}
   --modes a,b             of: ${H.MODES.join(', ')} (new connection per request / nginx keeps connections)
   --connections N         wrk connections (default 16; -t1 always)
@@ -48,7 +49,7 @@ function parseArgs(argv) {
   };
   const list = (name, v, allowed) => {
     const items = String(v || '').split(',').filter(Boolean);
-    for (const i of items) if (!allowed.includes(i)) throw usageError(`${name}: unknown "${i}" (known: ${allowed.join(', ')})`);
+    for (const i of items) if (!allowed.includes(i.replace(/@\/.*$/, ''))) throw usageError(`${name}: unknown "${i}" (known: ${allowed.join(', ')})`);
     if (items.length === 0) throw usageError(`${name} needs a list`);
     return items;
   };
@@ -112,7 +113,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 async function startApps(defs, ctx, opts) {
   const running = {};
   for (const def of defs) {
-    const env = def.name === 'server' || def.name === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
+    const env = H.baseName(def) === 'server' || H.baseName(def) === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
     running[def.name] = await H.startApp(def, { ...ctx, env });
     H.log(`bench: ${def.label} listening (pid ${running[def.name].handle.pid})`);
   }
@@ -153,7 +154,7 @@ async function smoke(defs, running, ctx, opts) {
           const f = await checkMany(ctx.port, def.name, mode, variant, 4);
           // A burst of parallel requests: new connections queue in the backlog for every app; kept ones only
           // for apps that serve several connections at once.
-          if (mode === 'new' || CONCURRENT_KEPT.has(def.name)) f.push(...(await checkMany(ctx.port, def.name, mode, variant, 8, 8)));
+          if (mode === 'new' || CONCURRENT_KEPT.has(H.baseName(def))) f.push(...(await checkMany(ctx.port, def.name, mode, variant, 8, 8)));
           const known = f.length > 0 && knownDefect(def.name, mode);
           if (!known) failures.push(...f);
           console.log(`${f.length ? (known ? 'WARN' : 'FAIL') : 'ok  '} ${def.name.padEnd(13)} ${mode.padEnd(5)} ${variant}${known ? ' (known peer defect, not counted)' : ''}`);
@@ -247,7 +248,7 @@ async function benchmark(defs, running, ctx, opts) {
             H.log(`bench: ${def.name} had exited (${running[def.name].handle.exitCode}); restarting it`);
             running[def.name] = await H.startApp(def, {
               ...ctx,
-              env: def.name === 'server' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {},
+              env: H.baseName(def) === 'server' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {},
             });
           }
           const res = await measure(def.name, mode, variant, running, ctx, opts, durationS);
@@ -270,7 +271,7 @@ async function benchmark(defs, running, ctx, opts) {
 
 /** RSS of an app idle and after `total` hello requests through nginx (kept mode) at wrk -c`connections`. */
 async function memoryFigure(def, ctx, opts, { total = 100_000, connections = 64 } = {}) {
-  const env = def.name === 'server' || def.name === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
+  const env = H.baseName(def) === 'server' || H.baseName(def) === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
   const app = await H.startApp(def, { ...ctx, env });
   const nginx = await H.startNginx({ ...ctx, apps: ctx.defs, keepalive: opts.keepalive, nginxBin: ctx.tools.nginx });
   try {
@@ -461,6 +462,15 @@ async function main() {
       continue;
     }
     defs.push(def);
+  }
+  // app@/abs/checkout: the same app run from another checkout (its own dist/ and addon), e.g. the previous commit.
+  for (const spec of opts.apps ?? []) {
+    const at = spec.indexOf('@/');
+    if (at < 0) continue;
+    const base = H.APP_DEFS.find((d) => d.name === spec.slice(0, at));
+    const root = spec.slice(at + 1);
+    if (!fs.existsSync(path.join(root, 'dist/index.js'))) throw new Error(`${spec}: ${root}/dist/index.js is missing (build that checkout)`);
+    defs.push({ ...base, name: `${base.name}@${path.basename(root)}`, label: `${base.label} (${root})`, base: base.name, appsDir: path.join(root, 'bench/apps') });
   }
 
   const loadBefore = require('os').loadavg();

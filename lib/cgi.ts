@@ -1,7 +1,7 @@
 // Plain CGI: one request from the process environment and stdin, output to stdout, as fcgi2's FCGX_IsCGI and
 // Perl's FCGI::Request do when a script is not started by a FastCGI server.
 import fs from 'fs';
-import { AcceptorEventKind, native, type AcceptorEventHandler, type NativeAcceptLoop, type NativeAcceptor, type NativeOutput } from './native';
+import { ServerEventKind, native, type NativeAcceptLoop, type NativeOutput, type NativeServerIo, type ServerEventHandler } from './native';
 import { receivedSystemdSockets } from './systemd';
 
 /**
@@ -132,16 +132,16 @@ export class CgiAcceptLoop implements NativeAcceptLoop {
  * then every "worker" exits so the server closes. Output is written synchronously (stdout to a pipe or file is
  * synchronous on Linux); the body is read through process.stdin, on the event loop.
  */
-export class CgiAcceptor implements NativeAcceptor {
+export class CgiServerIo implements NativeServerIo {
   readonly #slots: number;
-  readonly #onEvent: AcceptorEventHandler;
+  readonly #onEvent: ServerEventHandler;
   #state: 'idle' | 'serving' | 'ended' | 'exited' = 'idle';
   #stopping = false;
   #written = 0;
   #left: number;
   #stdinUsed = false; // process.stdin is created on first use: only then is there anything to pause
 
-  constructor(concurrency: number, onEvent: AcceptorEventHandler) {
+  constructor(concurrency: number, onEvent: ServerEventHandler) {
     this.#slots = concurrency;
     this.#onEvent = onEvent;
     const declared = Number(process.env.CONTENT_LENGTH);
@@ -152,7 +152,7 @@ export class CgiAcceptor implements NativeAcceptor {
     setImmediate(() => {
       if (this.#stopping) return this.#exitAll();
       this.#state = 'serving';
-      this.#onEvent(AcceptorEventKind.Request, 0, 0, cgiParams(), 'RESPONDER', undefined, undefined);
+      this.#onEvent(ServerEventKind.Request, 0, 0, cgiParams(), 'RESPONDER', undefined, undefined);
     });
   }
   write(_request: number, data: NativeOutput, notify: boolean): void {
@@ -160,7 +160,7 @@ export class CgiAcceptor implements NativeAcceptor {
     this.#put(data);
     if (notify) {
       const total = this.#written;
-      queueMicrotask(() => this.#onEvent(AcceptorEventKind.Written, 0, 0, total, undefined, undefined, undefined));
+      queueMicrotask(() => this.#onEvent(ServerEventKind.Written, 0, 0, total, undefined, undefined, undefined));
     }
   }
   writeError(_request: number, data: string | Uint8Array): void {
@@ -169,7 +169,7 @@ export class CgiAcceptor implements NativeAcceptor {
   flush(): void {}
   read(_request: number, max: number, filterData?: boolean): void {
     if (filterData || this.#left === 0) {
-      setImmediate(() => this.#onEvent(AcceptorEventKind.Data, 0, 0, Buffer.alloc(0), true, undefined, filterData === true || undefined));
+      setImmediate(() => this.#onEvent(ServerEventKind.Data, 0, 0, Buffer.alloc(0), true, undefined, filterData === true || undefined));
       return;
     }
     const stdin = process.stdin;
@@ -219,7 +219,7 @@ export class CgiAcceptor implements NativeAcceptor {
   }
 
   #body(chunk: Buffer, eof: boolean): void {
-    this.#onEvent(AcceptorEventKind.Data, 0, 0, chunk, eof, undefined, undefined);
+    this.#onEvent(ServerEventKind.Data, 0, 0, chunk, eof, undefined, undefined);
   }
   #put(data: NativeOutput): void {
     for (const piece of Array.isArray(data) ? data : [data]) {
@@ -232,7 +232,7 @@ export class CgiAcceptor implements NativeAcceptor {
     this.#state = 'exited';
     setImmediate(() => {
       for (let slot = 0; slot < this.#slots; slot++) {
-        this.#onEvent(AcceptorEventKind.WorkerExit, slot, 0, undefined, undefined, undefined, undefined);
+        this.#onEvent(ServerEventKind.WorkerExit, slot, 0, undefined, undefined, undefined, undefined);
       }
     });
   }

@@ -47,34 +47,55 @@ export interface NativeAcceptLoop {
   requestShutdown(): void;
 }
 
-/** Events from the concurrent server's native threads (native/acceptor.h AcceptorEvent::Kind). */
-export const AcceptorEventKind = { Request: 0, Data: 1, Written: 2, Aborted: 3, WorkerExit: 4 } as const;
-export type AcceptorEventKind = (typeof AcceptorEventKind)[keyof typeof AcceptorEventKind];
-
 /**
- * onEvent(kind, slot, generation, a, b, c, d): Request → a = params joined like params(), b = role, and for a
- * small declared body read with the request c = its bytes, d = true when that is all of it (else undefined);
- * Data → a = body bytes, b = end of body, d = true when the bytes are FCGI_DATA (FILTER) instead of the body; Written → a = bytes written so far; Aborted, WorkerExit → none.
+ * The numbers of the concurrent server's event kinds (native/server_io.h ServerEvent::Kind), as the addon
+ * exports them in `constants.events`. The literal types let TS narrow a ServerEvent by its kind;
+ * test/unit/native-boundary.test.ts checks that the addon's numbers are these.
  */
-export type AcceptorEventHandler = (
-  kind: AcceptorEventKind,
-  slot: number,
-  generation: number,
-  a: string | Buffer | number | undefined,
-  b: string | boolean | undefined,
-  c: Buffer | undefined,
-  d: boolean | undefined,
-) => void;
+export interface ServerEventKinds {
+  readonly Request: 0;
+  readonly Data: 1;
+  readonly Written: 2;
+  readonly Aborted: 3;
+  readonly WorkerExit: 4;
+}
+
+/** What the addon exports for TS to read instead of copying. */
+export interface NativeConstants {
+  /** Slots per server (the concurrency limit); a request id is slot + maxSlots × generation. */
+  readonly maxSlots: number;
+  readonly events: ServerEventKinds;
+}
+
+type K = ServerEventKinds;
+/**
+ * One event from the concurrent server's native threads, as the positional arguments of the onEvent callback
+ * (kind, slot, generation, then what the kind carries; unused positions are undefined). A tuple union, so
+ * that a handler destructuring `...[kind, slot, gen, a, b, c, d]: ServerEvent` narrows the rest by `kind`.
+ */
+export type ServerEvent =
+  /** A request was read: its params (joined like params()), its role, and a small declared body read with it. */
+  | [kind: K['Request'], slot: number, generation: number, params: string, role: string, body: Buffer | undefined, bodyComplete: boolean | undefined]
+  /** Bytes of the body (or of FCGI_DATA with filterData), and whether they are its end. */
+  | [kind: K['Data'], slot: number, generation: number, bytes: Buffer, eof: boolean, unused: undefined, filterData: true | undefined]
+  /** Output asked with notify is out: bytes written so far for the request. */
+  | [kind: K['Written'], slot: number, generation: number, written: number, unused1: undefined, unused2: undefined, unused3: undefined]
+  /** The peer is gone, FCGI_ABORT_REQUEST came, or reading/writing the request failed. */
+  | [kind: K['Aborted'], slot: number, generation: number, unused0: undefined, unused1: undefined, unused2: undefined, unused3: undefined]
+  /** A worker thread left (after stopAccepting() or interrupt()). */
+  | [kind: K['WorkerExit'], slot: number, generation: number, unused0: undefined, unused1: undefined, unused2: undefined, unused3: undefined];
+
+/** The onEvent callback the concurrent server's native side calls on the JS thread. */
+export type ServerEventHandler = (...event: ServerEvent) => void;
 
 /** Output for the worker: buffers of 16 KiB and more are written from JS memory (kept referenced until written). */
 export type NativeOutput = string | Uint8Array | (string | Uint8Array)[];
 
 /**
- * The concurrent server's native side. `request` in the commands is slot + 4096 × generation: a command for a
- * request that already ended is dropped.
+ * The concurrent server's native side (native/server_io.h): worker threads doing all socket I/O. `request` in
+ * the commands is slot + maxSlots × generation: a command for a request that already ended is dropped.
  */
-/** The concurrent server's native side: worker threads doing all socket I/O (native/acceptor.cc). */
-export interface NativeAcceptor {
+export interface NativeServerIo {
   /**
    * Starts the worker threads; with watchdogMs >= 0 also the shutdown watchdog: that long after the first
    * SIGTERM, a server that has not finished closing removes its socket file and ends the process (SIGTERM).
@@ -121,7 +142,8 @@ export interface BuildInfo {
 
 export interface NativeBinding {
   AcceptLoop: new (options: NativeListenOptions) => NativeAcceptLoop;
-  Acceptor: new (source: NativeListenOptions | NativeAcceptLoop, concurrency: number, onEvent: AcceptorEventHandler) => NativeAcceptor;
+  ServerIo: new (source: NativeListenOptions | NativeAcceptLoop, concurrency: number, onEvent: ServerEventHandler) => NativeServerIo;
+  constants: NativeConstants;
   fcgi2Version: string;
   /** True when fd is a listening socket (SO_ACCEPTCONN). */
   isListeningSocket(fd: number): boolean;
@@ -151,3 +173,8 @@ function load(): NativeBinding {
 }
 
 export const native: NativeBinding = load();
+
+/** The concurrent server's event kinds, as the addon numbers them. */
+export const ServerEventKind: ServerEventKinds = native.constants.events;
+/** Slots per concurrent server (its concurrency limit), as the addon sizes them. */
+export const MAX_SLOTS: number = native.constants.maxSlots;

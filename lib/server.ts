@@ -18,16 +18,18 @@ import {
 import { ResponseHead, type HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import {
-  AcceptorEventKind,
+  MAX_SLOTS,
+  ServerEventKind,
   native,
-  type AcceptorEventHandler,
   type NativeAcceptLoop,
-  type NativeAcceptor,
   type NativeAddress,
+  type NativeServerIo,
+  type ServerEvent,
+  type ServerEventHandler,
 } from './native';
 import type { NativeListenOptions } from './listen';
 import { headForAllow, headForDeny, type DenyResponse, type Output, type Role } from './request';
-import { CgiAcceptLoop, CgiAcceptor, isCgiInvocation } from './cgi';
+import { CgiAcceptLoop, CgiServerIo, isCgiInvocation } from './cgi';
 import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
 
 /** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
@@ -62,7 +64,6 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000;
 const WATCHDOG_MARGIN_MS = 500;
 const FLUSH_AT = 64 * 1024; // pending output beyond this goes to the worker at once
 const READ_CHUNK = 64 * 1024;
-const MAX_CONCURRENCY = 4096; // native/acceptor.cc kMaxConcurrency: also the slot field of a request id
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 413: 'Content Too Large', 500: 'Internal Server Error' };
 
@@ -75,7 +76,7 @@ function clientErrorStatus(err: unknown): number | undefined {
 
 /** Internal surface between Server and ServerRequest (not exported from the package). */
 interface RequestHost {
-  readonly io: NativeAcceptor;
+  readonly io: NativeServerIo;
   readonly bodyLimit: number;
   readonly highWaterMark: number;
   requestDone(req: ServerRequest): void;
@@ -126,7 +127,7 @@ export class ServerRequest {
   #bodyTaken = false;
 
   /**
-   * This request's handle for the native side: slot and generation in one number (slot + 4096 × generation), so
+   * This request's handle for the native side: slot and generation in one number (slot + MAX_SLOTS × generation), so
    * a command for a request that already ended (say, end() after close() cut it) can never reach the next
    * request of the same slot.
    */
@@ -145,7 +146,7 @@ export class ServerRequest {
     this.#host = host;
     this.#slot = slot;
     this.generation = generation;
-    this.#id = slot + MAX_CONCURRENCY * generation;
+    this.#id = slot + MAX_SLOTS * generation;
     this.#params = params;
     this.#role = role as Role;
     this.#prefetched = prefetched;
@@ -594,7 +595,7 @@ export class Server extends EventEmitter {
   readonly highWaterMark: number;
   readonly #closeTimeout: number;
   readonly #handleSignals: boolean;
-  #io: NativeAcceptor | undefined;
+  #io: NativeServerIo | undefined;
   #slots: (ServerRequest | undefined)[] = [];
   #inFlight = 0;
   #exited = 0;
@@ -618,7 +619,7 @@ export class Server extends EventEmitter {
       return v;
     };
     this.#handler = handler;
-    this.concurrency = int('concurrency', DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY);
+    this.concurrency = int('concurrency', DEFAULT_CONCURRENCY, 1, MAX_SLOTS);
     this.bodyLimit = int('bodyLimit', DEFAULT_BODY_LIMIT, 0, Number.MAX_SAFE_INTEGER);
     this.highWaterMark = int('highWaterMark', DEFAULT_HIGH_WATER_MARK, 1, 2 ** 30);
     this.#closeTimeout = int('closeTimeout', DEFAULT_CLOSE_TIMEOUT, 0, 2 ** 31 - 1);
@@ -630,7 +631,7 @@ export class Server extends EventEmitter {
     const self = this;
     this.#host = {
       get io() {
-        return self.#io as NativeAcceptor;
+        return self.#io as NativeServerIo;
       },
       bodyLimit: this.bodyLimit,
       highWaterMark: this.highWaterMark,
@@ -657,9 +658,9 @@ export class Server extends EventEmitter {
   /** @internal listen on validated options, or share a FastCGI accept loop's socket (for await). */
   attach(source: NativeListenOptions | NativeAcceptLoop): void {
     if (this.#io !== undefined) throw fcgiError('FCGI_CLOSED', 'the server is already listening (create another one)');
-    const onEvent: AcceptorEventHandler = (kind, slot, gen, a, b, c, d) => this.#onEvent(kind, slot, gen, a, b, c, d);
+    const onEvent: ServerEventHandler = (...event) => this.#onEvent(...event);
     this.#cgi = source instanceof CgiAcceptLoop;
-    const io = this.#cgi ? new CgiAcceptor(this.concurrency, onEvent) : new native.Acceptor(source, this.concurrency, onEvent);
+    const io = this.#cgi ? new CgiServerIo(this.concurrency, onEvent) : new native.ServerIo(source, this.concurrency, onEvent);
     this.#io = io;
     this.#slots = new Array<ServerRequest | undefined>(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
@@ -731,23 +732,23 @@ export class Server extends EventEmitter {
     this.#onSigterm = undefined;
   }
 
-  #onEvent(kind: AcceptorEventKind, slot: number, gen: number, a: unknown, b: unknown, c?: Buffer, d?: boolean): void {
-    if (kind === AcceptorEventKind.Request) {
-      const req = new ServerRequest(this.#host, slot, gen, a as string, b as string, c, d === true);
+  #onEvent(...[kind, slot, gen, a, b, c, d]: ServerEvent): void {
+    if (kind === ServerEventKind.Request) {
+      const req = new ServerRequest(this.#host, slot, gen, a, b, c, d === true);
       this.#slots[slot] = req;
       this.#inFlight++;
       this.#run(req);
       return;
     }
-    if (kind === AcceptorEventKind.WorkerExit) {
+    if (kind === ServerEventKind.WorkerExit) {
       if (++this.#exited === this.concurrency) this.#closed();
       return;
     }
     const req = this.#slots[slot];
     if (req === undefined || req.generation !== gen) return; // for a request that already ended
-    if (kind === AcceptorEventKind.Data) req.onData(a as Buffer, b as boolean, d === true);
-    else if (kind === AcceptorEventKind.Written) req.onWritten(a as number);
-    else if (kind === AcceptorEventKind.Aborted) req.onAborted();
+    if (kind === ServerEventKind.Data) req.onData(a, b, d === true);
+    else if (kind === ServerEventKind.Written) req.onWritten(a);
+    else if (kind === ServerEventKind.Aborted) req.onAborted();
   }
 
   #run(req: ServerRequest): void {

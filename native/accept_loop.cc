@@ -11,7 +11,6 @@
 namespace libfcgi {
 
 namespace {
-constexpr int kCloseLingerMs = 2000;
 constexpr size_t kReadChunk = 65536;
 }  // namespace
 

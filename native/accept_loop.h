@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "request.h"
-#include "socket.h"
+#include "reactor.h"
 
 namespace libfcgi {
 

@@ -3,7 +3,7 @@
 #include <sys/socket.h>
 
 #include "accept_loop.h"
-#include "acceptor.h"
+#include "server_io.h"
 #include "addon.h"
 #include "build_info.h"
 #include "errors.h"
@@ -26,6 +26,21 @@ Napi::Value IsListeningSocket(const Napi::CallbackInfo& info) {
   bool yes = fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
   return Napi::Boolean::New(env, yes);
 }
+
+// What TS reads instead of copying (lib/native.ts): the slot limit (also the slot field of a request id) and
+// the numbers of ServerIo's event kinds.
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object events = Napi::Object::New(env);
+  events.Set("Request", static_cast<int>(ServerEvent::Kind::kRequest));
+  events.Set("Data", static_cast<int>(ServerEvent::Kind::kData));
+  events.Set("Written", static_cast<int>(ServerEvent::Kind::kWritten));
+  events.Set("Aborted", static_cast<int>(ServerEvent::Kind::kAborted));
+  events.Set("WorkerExit", static_cast<int>(ServerEvent::Kind::kWorkerExit));
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("maxSlots", kMaxSlots);
+  constants.Set("events", events);
+  return constants;
+}
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -35,7 +50,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->acceptLoop = Napi::Persistent(acceptLoop);
   env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api at environment teardown
   exports.Set("AcceptLoop", acceptLoop);
-  exports.Set("Acceptor", Acceptor::Define(env));
+  exports.Set("ServerIo", ServerIo::Define(env));
+  exports.Set("constants", Constants(env));
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   Napi::Object buildInfo = BuildInfo(env);
   exports.Set("fcgi2Version", buildInfo.Get("fcgi2Version"));

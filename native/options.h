@@ -3,7 +3,7 @@
 
 #include <napi.h>
 
-#include "socket.h"
+#include "reactor.h"
 
 namespace libfcgi {
 

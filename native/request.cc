@@ -12,8 +12,9 @@
 namespace libfcgi {
 
 namespace {
-// Allocated and freed per request by fcgi2 (patch 0015). Output: large writes bypass the buffer (0016, 0017).
-// Input: params plus a few KiB of body in one read; 32 KiB measured slower (malloc/free per request).
+// Allocated and freed per request by fcgi2 (patch 0015). Output: large writes bypass the buffer. Input: the
+// params plus a few KiB of body in one read; bigger buffers cost a larger malloc/free per request
+// (bench/README.md, "Measurements behind code choices").
 constexpr int kOutputBufferBytes = 8192;
 constexpr int kInputBufferBytes = 16384;
 }  // namespace
@@ -46,19 +47,24 @@ WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd) {
       WaitResult w = listener->NextConnection(extraFd, &fd);
       if (w != WaitResult::kConnection) return w;
     }
-    // fcgi2 reads from an already open ipcFd. listen_sock -1 makes its own accept() fail (EBADF) instead of
-    // blocking, so a failed connection returns here; keepConnection stops the Finish_r at the top of
-    // FCGX_Accept_r from closing the new fd; detached makes a failed connection close without the
-    // blocking 2 s drain of OS_Close.
-    req->ipcFd = fd;
-    req->listen_sock = -1;
-    req->keepConnection = 1;
-    req->detached = 1;
-    int rc = FCGX_Accept_r(req);
-    req->detached = 0;
-    if (rc == 0) return WaitResult::kConnection;
-    req->ipcFd = -1;  // fcgi2 closed it
+    if (ReadRequestOn(req, fd)) return WaitResult::kConnection;
   }
+}
+
+bool ReadRequestOn(FCGX_Request* req, int fd) {
+  // fcgi2 reads from an already open ipcFd. listen_sock -1 makes its own accept() fail (EBADF) instead of
+  // blocking, so a failed connection returns here; keepConnection stops the Finish_r at the top of
+  // FCGX_Accept_r from closing the new fd; detached makes a failed connection close without the
+  // blocking 2 s drain of OS_Close.
+  req->ipcFd = fd;
+  req->listen_sock = -1;
+  req->keepConnection = 1;
+  req->detached = 1;
+  int rc = FCGX_Accept_r(req);
+  req->detached = 0;
+  if (rc == 0) return true;
+  req->ipcFd = -1;  // fcgi2 closed it
+  return false;
 }
 
 namespace {

@@ -10,7 +10,7 @@ extern "C" {
 #include "fcgiapp.h"
 }
 
-#include "socket.h"
+#include "reactor.h"
 
 namespace libfcgi {
 
@@ -23,6 +23,10 @@ void InitRequest(FCGX_Request* req, const ParamLimits& limits);
 // Waits for the next request on the listener and reads its BEGIN_REQUEST and PARAMS through fcgi2.
 // Connections that fail (protocol error, unknown role, peer gone) are closed and the wait goes on.
 WaitResult AcceptRequest(FCGX_Request* req, Listener* listener, int extraFd);
+
+// Reads BEGIN_REQUEST and PARAMS through fcgi2 from the open connection fd (into req->ipcFd). False when the
+// connection failed: fcgi2 closed it, req->ipcFd is -1.
+bool ReadRequestOn(FCGX_Request* req, int fd);
 
 // Which stream a request's input (req->in) reads. A FILTER request's FCGI_DATA follows its FCGI_STDIN on the
 // same fcgi2 stream, switched by FCGX_StartFilterData; fcgi2 keeps no public record of the switch.

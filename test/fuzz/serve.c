@@ -107,12 +107,12 @@ void ServeInit(void)
     done = 1;
 }
 
-/* How a request ends: as FinishRequest does, or as the concurrent server's EndHere (patch 0018). */
+/* How a request ends: as FinishRequest does, or as the concurrent server's EndOnJsThread (native/fast_end.cc, patch 0018). */
 enum { kEndUsual, kEndHere, kEndHereUnread };
 
 /*
  * The "application": reads every param and the whole body, answers with some of both, sometimes on stderr too.
- * Returns how to end it: a param X starting "here" (or every fifth params count) ends as EndHere does, "here-unread"
+ * Returns how to end it: a param X starting "here" (or every fifth params count) ends as EndOnJsThread does, "here-unread"
  * (or every seventh) without reading the body first.
  */
 static int Application(FCGX_Request *req, ServeStats *stats)
@@ -200,7 +200,7 @@ static int Finish(FCGX_Request *req)
 }
 
 /*
- * Ends the request as native/acceptor.cc EndHere does (patch 0018): when the rest of the input is in fcgi2's buffer
+ * Ends the request as native/fast_end.cc EndOnJsThread does (patch 0018): when the rest of the input is in fcgi2's buffer
  * already (FCGX_SkipReadInput, no read), the end records are built by FCGX_PutStrCloseV and written here; otherwise
  * the tail goes out with FCGX_PutStr and Finish drains the input.  The tail is "end\n", or 70,000 bytes (two
  * records) when the request's exit status is even.

@@ -304,7 +304,7 @@ static void CheckPatches(void)
     Check(r.valid && Count(r.stdoutText, "A=") == 2 && strstr(r.stdoutText, "A=first\nA=second"),
           "0011 duplicate names: both kept in order");
 
-    /* 0018: ends built by FCGX_PutStrCloseV and written by the caller (serve.c FinishHere, as EndHere does). */
+    /* 0018: ends built by FCGX_PutStrCloseV and written by the caller (serve.c FinishHere, as EndOnJsThread does). */
     b.len = 0;
     Request(&b, 1, "here", "abc", 0);
     Serve(&b, &r);

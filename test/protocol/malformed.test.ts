@@ -309,7 +309,7 @@ describe('7. timeouts (sync loop, readTimeout 1000 ms)', () => {
     await expectServesNormally(app);
   });
 
-  // native/socket.cc dispatches a new connection only once it is readable, as it does kept-alive ones.
+  // native/reactor.cc dispatches a new connection only once it is readable, as it does kept-alive ones.
   test('an idle connection that sends nothing costs nothing: another client is served at once', async () => {
     const app = await fresh({ listen: { ...listen, readTimeout: 5000 } });
     const idle = await RawConnection.connect(app.path);
@@ -348,7 +348,7 @@ describe('7. timeouts (sync loop, readTimeout 1000 ms)', () => {
   });
 
   // The lingering close drains what the peer still sends (so that nginx does not see a reset), with a hard bound
-  // (native/socket.cc) against a peer that trickles bytes forever.
+  // (native/reactor.cc) against a peer that trickles bytes forever.
   test('a peer that trickles bytes after its response is closed within a bound, and others are served meanwhile', async () => {
     const app = await fresh({ listen });
     const conn = await RawConnection.connect(app.path);

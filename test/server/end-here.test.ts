@@ -1,4 +1,4 @@
-// The end of a request on the JS thread (Acceptor::EndHere, patch 0018): a handler that finishes in its synchronous
+// The end of a request on the JS thread (ServerIo::EndOnJsThread, native/fast_end.cc; patch 0018): a handler that finishes in its synchronous
 // part has its response and END_REQUEST sent by one non-blocking sendmsg from the JS thread. These are the cases
 // where that cannot finish the job alone, on kept connections spoken to byte by byte: a peer that does not read
 // (a thread sends the rest), a body whose end is not there yet, a management record among the request's records,

@@ -1,0 +1,500 @@
+// The reactor: one epoll set holding the listening socket and every connection between requests, which
+// any number of threads wait on for the next ready connection (accept, kept-alive idle, lingering close).
+#include "reactor.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace libfcgi {
+
+namespace {
+
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxIdleConnections = 4096;  // new + kept-alive connections waiting at once
+// epoll data of the fixed fds; connections get ids from 16 up.
+constexpr uint64_t kWakeTag = 1;
+constexpr uint64_t kListenTag = 2;
+constexpr uint64_t kTimerTag = 3;
+constexpr uint64_t kExtraTag = 4;
+constexpr uint64_t kJobTag = 5;
+// Lingering close: like fcgi2's OS_Close, drain until the peer closes or stays silent for 2 s. nginx may still
+// be sending a request body the app did not read; cutting it off makes nginx answer 502. Unlike OS_Close,
+// the drain never blocks a request and has a hard bound against a peer that trickles bytes forever.
+constexpr int kLingerSilenceMs = 2000;
+constexpr int kLingerMaxMs = 30000;
+constexpr int kAcceptBackoffMs = 100;
+
+// A deadline `ms` from now; 0 ms means no deadline (a disabled timeout).
+Clock::time_point DeadlineAfter(int ms) {
+  return ms > 0 ? Clock::now() + std::chrono::milliseconds(ms) : Clock::time_point::max();
+}
+
+bool EpollSet(int epfd, int op, int fd, uint32_t events, uint64_t tag) {
+  epoll_event ev;
+  std::memset(&ev, 0, sizeof ev);
+  ev.events = events;
+  ev.data.u64 = tag;
+  return epoll_ctl(epfd, op, fd, &ev) == 0;
+}
+
+}  // namespace
+
+std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Timeouts& timeouts, SysError* err) {
+  ListenSocket sock;
+  if (!OpenListenSocket(opts, &sock, err)) return nullptr;
+  int fd = sock.fd;
+  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (wake < 0 || ep < 0 || timer < 0 || !EpollSet(ep, EPOLL_CTL_ADD, wake, EPOLLIN, kWakeTag) ||
+      !EpollSet(ep, EPOLL_CTL_ADD, timer, EPOLLIN, kTimerTag) ||
+      !EpollSet(ep, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT, kListenTag)) {
+    err->Set(errno, wake < 0 ? "eventfd" : timer < 0 ? "timerfd_create" : ep < 0 ? "epoll_create1" : "epoll_ctl");
+    for (int f : {wake, ep, timer})
+      if (f >= 0) close(f);
+    if (sock.owned) close(fd);
+    return nullptr;
+  }
+  std::unique_ptr<Listener> l(new Listener());
+  l->fd_ = fd;
+  l->wakeFd_ = wake;
+  l->epfd_ = ep;
+  l->timerFd_ = timer;
+  l->timeouts_ = timeouts;
+  l->family_ = sock.family;
+  l->address_ = sock.address;
+  l->port_ = sock.port;
+  l->path_ = sock.path;
+  l->pathDev_ = sock.pathDev;
+  l->pathIno_ = sock.pathIno;
+  return l;
+}
+
+Listener::~Listener() {
+  Close();
+  for (const auto& entry : waiting_)
+    if (entry.second.kind != Kind::kInFlight) close(entry.second.fd);  // lingering ones nobody drained
+  for (int c : drained_) close(c);  // kept from the backlog, never served
+  for (int f : {epfd_, wakeFd_, timerFd_})
+    if (f >= 0) close(f);
+}
+
+void Listener::ConfigureAccepted(int fd) const {
+  // Timeouts on the socket itself: fcgi2's blocking reads/writes then fail instead of hanging forever.
+  timeval rcv{timeouts_.readMs / 1000, (timeouts_.readMs % 1000) * 1000};
+  timeval snd{timeouts_.writeMs / 1000, (timeouts_.writeMs % 1000) * 1000};
+  if (timeouts_.readMs > 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
+  if (timeouts_.writeMs > 0) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
+  if (family_ == AF_INET || family_ == AF_INET6) {
+    int one = 1;  // records are written whole; Nagle would only add latency
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+}
+
+void Listener::ArmTimerLocked(TimePoint at) {
+  itimerspec its;
+  std::memset(&its, 0, sizeof its);
+  if (at != TimePoint::max()) {
+    // steady_clock is CLOCK_MONOTONIC: an absolute timer at the deadline itself.
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+    if (ns <= 0) ns = 1;
+    its.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+    its.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+  }
+  timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &its, nullptr);
+  timerAt_ = at;
+}
+
+void Listener::Watch(const Waiting& w) {
+  MutexLock lock(&mu_);
+  // After Close() only lingering closes are still watched (DrainLingering finishes them).
+  bool refuse = w.kind == Kind::kLinger ? false : closed_.load() || waiting_.size() >= kMaxIdleConnections;
+  uint64_t id = nextId_++;
+  // One-shot: the event goes to one waiting thread and the connection stays quiet until it is re-armed here.
+  // Registered on its first wait, re-armed (MOD) on the later ones: one syscall per kept request.
+  if (refuse || (!EpollSet(epfd_, EPOLL_CTL_MOD, w.fd, EPOLLIN | EPOLLONESHOT, id) &&
+                 (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, w.fd, EPOLLIN | EPOLLONESHOT, id)))) {
+    close(w.fd);
+    return;
+  }
+  waiting_.emplace(id, w);
+  TimePoint due = std::min(w.deadline, w.hardDeadline);
+  if (due < timerAt_) ArmTimerLocked(due);
+}
+
+void Listener::ReturnIdle(int fd) {
+  TimePoint due = DeadlineAfter(timeouts_.idleMs);
+  Watch({fd, Kind::kIdle, due, due});
+}
+
+void Listener::Linger(int fd) {
+  if (shutdown(fd, SHUT_WR) != 0) {
+    close(fd);
+    return;
+  }
+  TimePoint now = Clock::now();
+  Watch({fd, Kind::kLinger, now + std::chrono::milliseconds(kLingerSilenceMs),
+         now + std::chrono::milliseconds(kLingerMaxMs)});
+}
+
+bool Listener::DrainStep(Waiting* w, bool readable, TimePoint now) {
+  if (readable) {
+    char trash[16384];
+    for (;;) {
+      ssize_t r = recv(w->fd, trash, sizeof trash, MSG_DONTWAIT);
+      if (r > 0) {
+        w->deadline = now + std::chrono::milliseconds(kLingerSilenceMs);
+        continue;
+      }
+      if (r == 0 || (errno != EAGAIN && errno != EINTR)) return true;
+      break;
+    }
+  }
+  return now >= w->deadline || now >= w->hardDeadline;
+}
+
+void Listener::DrainLingering(int maxMs) {
+  MutexLock drainLock(&drainMu_);
+  std::vector<Waiting> lingering;
+  {
+    MutexLock lock(&mu_);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second.kind == Kind::kLinger) {
+        lingering.push_back(it->second);
+        it = waiting_.erase(it);  // a late epoll event for it finds no entry and is ignored
+      } else {
+        ++it;
+      }
+    }
+  }
+  TimePoint end = Clock::now() + std::chrono::milliseconds(maxMs);
+  std::vector<pollfd> pfds;
+  while (!lingering.empty()) {
+    TimePoint now = Clock::now();
+    if (now >= end) break;
+    pfds.clear();
+    for (const Waiting& w : lingering) pfds.push_back({w.fd, POLLIN, 0});
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - now).count();
+    int n = poll(pfds.data(), pfds.size(), static_cast<int>(std::min<long long>(left, 100) + 1));
+    if (n < 0 && errno != EINTR) break;
+    now = Clock::now();
+    for (size_t i = 0; i < pfds.size(); i++) {
+      Waiting& w = lingering[i];
+      if (DrainStep(&w, pfds[i].revents != 0, now)) {
+        close(w.fd);
+        w.fd = -1;
+      }
+    }
+    lingering.erase(std::remove_if(lingering.begin(), lingering.end(), [](const Waiting& w) { return w.fd < 0; }),
+                    lingering.end());
+  }
+  for (const Waiting& w : lingering) close(w.fd);
+}
+
+void Listener::SweepLocked(TimePoint now) {
+  TimePoint nearest = TimePoint::max();
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    Waiting& w = it->second;
+    bool expired = w.kind != Kind::kInFlight && (now >= w.deadline || now >= w.hardDeadline);
+    if (expired && w.kind == Kind::kLinger) expired = DrainStep(&w, true, now);
+    if (expired) {
+      close(w.fd);  // also leaves the epoll set; a late event for its id finds no entry
+      it = waiting_.erase(it);
+      continue;
+    }
+    nearest = std::min(nearest, std::min(w.deadline, w.hardDeadline));
+    ++it;
+  }
+  if (acceptPaused_) nearest = std::min(nearest, acceptPausedUntil_);
+  ArmTimerLocked(nearest);
+}
+
+void Listener::SetAccepting(bool on) {
+  ReaderLock listenLock(&listenMu_);
+  MutexLock lock(&mu_);
+  ownerPaused_ = !on;
+  RearmListenLocked();
+}
+
+void Listener::RearmListenLocked() {
+  if (!listenArmed_ && !ownerPaused_ && !acceptPaused_ && fd_ >= 0) {
+    listenArmed_ = EpollSet(epfd_, EPOLL_CTL_MOD, fd_, EPOLLIN | EPOLLONESHOT, kListenTag);
+  }
+}
+
+int Listener::AcceptWaiting() {
+  int c;
+  {
+    ReaderLock listenLock(&listenMu_);
+    if (fd_ < 0) return -1;
+    c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);  // the listen fd is non-blocking: EAGAIN when none waits
+  }
+  return c < 0 ? -1 : TakeAccepted(c);
+}
+
+int Listener::TakeAccepted(int c) {
+  ConfigureAccepted(c);
+  // Hand it to fcgi2 only once it has bytes to read: a peer that connects and says nothing must not hold a
+  // worker (or the whole sync loop) for readTimeout. Usually the request is already there.
+  pollfd p{c, POLLIN, 0};
+  if (poll(&p, 1, 0) == 1) return c;
+  TimePoint due = DeadlineAfter(timeouts_.readMs);
+  Watch({c, Kind::kNew, due, due});
+  return -1;
+}
+
+int Listener::AcceptOne() {
+  int c;
+  {
+    ReaderLock listenLock(&listenMu_);
+    if (fd_ < 0) return -1;
+    {
+      MutexLock lock(&mu_);
+      listenArmed_ = false;  // the one-shot event was taken
+      if (ownerPaused_) return -1;  // left disarmed: SetAccepting(true) re-arms
+    }
+    c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    int acceptErr = errno;
+    if (c < 0 && (acceptErr == EMFILE || acceptErr == ENFILE || acceptErr == ENOBUFS || acceptErr == ENOMEM)) {
+      // Out of descriptors: the listen socket stays readable, so leave it disarmed for a while instead of
+      // spinning (the timer re-arms it).
+      MutexLock lock(&mu_);
+      acceptPaused_ = true;
+      acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(kAcceptBackoffMs);
+      if (acceptPausedUntil_ < timerAt_) ArmTimerLocked(acceptPausedUntil_);
+      return -1;
+    }
+    // Re-armed at once: another thread may accept the next connection while this one starts its request.
+    // (EAGAIN: another process took it; ECONNABORTED, EINTR: nothing to do.)
+    MutexLock lock(&mu_);
+    RearmListenLocked();
+  }
+  return c < 0 ? -1 : TakeAccepted(c);
+}
+
+void Listener::SetJobFd(int fd) {
+  MutexLock lock(&mu_);
+  if (jobFd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, jobFd_, nullptr);
+  jobFd_ = fd;
+  // Edge-triggered: each write wakes one waiting thread. (Level-triggered, every waiter would be woken in turn
+  // until one read the eventfd.)
+  if (fd >= 0) EpollSet(epfd_, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLET, kJobTag);
+}
+
+uint64_t Listener::WatchInFlight(int fd, uint64_t cookie) {
+  MutexLock lock(&mu_);
+  uint64_t id = nextId_++;
+  if (!EpollSet(epfd_, EPOLL_CTL_MOD, fd, EPOLLRDHUP | EPOLLONESHOT, id) &&
+      (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, fd, EPOLLRDHUP | EPOLLONESHOT, id))) {
+    return 0;
+  }
+  Waiting w{fd, Kind::kInFlight, TimePoint::max(), TimePoint::max(), cookie};
+  waiting_.emplace(id, w);
+  return id;
+}
+
+void Listener::UnwatchInFlight(uint64_t watchId) {
+  if (watchId == 0) return;
+  MutexLock lock(&mu_);
+  waiting_.erase(watchId);  // a late event for it finds no entry; the next Watch re-arms the fd
+}
+
+void Listener::ArmExtra(int extraFd) {
+  MutexLock lock(&mu_);
+  if (extraFd != extraFd_) {
+    if (extraFd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, extraFd_, nullptr);
+    extraFd_ = extraFd;
+    extraArmed_ = EpollSet(epfd_, EPOLL_CTL_ADD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
+  } else if (!extraArmed_) {
+    extraArmed_ = EpollSet(epfd_, EPOLL_CTL_MOD, extraFd, EPOLLIN | EPOLLONESHOT, kExtraTag);
+  }
+}
+
+void Listener::OnTimer() {
+  ReaderLock listenLock(&listenMu_);
+  MutexLock lock(&mu_);
+  uint64_t expirations;
+  if (read(timerFd_, &expirations, sizeof expirations) != sizeof expirations) return;  // swept already
+  TimePoint now = Clock::now();
+  if (acceptPaused_ && now >= acceptPausedUntil_) {
+    acceptPaused_ = false;
+    RearmListenLocked();
+  }
+  SweepLocked(now);
+}
+
+bool Listener::OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result) {
+  Waiting w;
+  {
+    MutexLock lock(&mu_);
+    auto it = waiting_.find(tag);
+    if (it == waiting_.end()) return false;  // timed out and closed meanwhile
+    w = it->second;
+    waiting_.erase(it);
+  }
+  if (w.kind == Kind::kInFlight) {
+    if (cookie != nullptr) *cookie = w.cookie;
+    *result = WaitResult::kPeerGone;
+    return true;
+  }
+  if (w.kind == Kind::kLinger) {
+    if (DrainStep(&w, true, Clock::now())) {
+      close(w.fd);
+    } else {
+      Watch(w);
+    }
+    return false;
+  }
+  if (events & EPOLLIN) {
+    *outFd = w.fd;  // the next request (or EOF, which fcgi2 reads and reports)
+    *result = WaitResult::kConnection;
+    return true;
+  }
+  close(w.fd);  // hang-up or error while idle
+  return false;
+}
+
+WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
+  if (extraFd >= 0) ArmExtra(extraFd);
+  for (;;) {
+    if (closed_.load()) {
+      MutexLock lock(&mu_);
+      if (drained_.empty()) return WaitResult::kClosed;
+      *outFd = drained_.front();
+      drained_.erase(drained_.begin());
+      return WaitResult::kConnection;
+    }
+    epoll_event ev;
+    int n = epoll_wait(epfd_, &ev, 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return WaitResult::kClosed;
+    }
+    if (n == 0) continue;
+    switch (ev.data.u64) {
+      case kWakeTag:
+        // Close(): the eventfd stays readable; a fresh write also wakes the next thread asleep in epoll_wait.
+        SignalEventFd(wakeFd_);
+        continue;  // closed_ is set: connections kept from the backlog first, then kClosed
+      case kExtraTag: {
+        bool mine;
+        {
+          MutexLock lock(&mu_);
+          extraArmed_ = false;
+          mine = extraFd >= 0 && extraFd == extraFd_;
+        }
+        if (mine) return WaitResult::kExtraReadable;
+        continue;  // another thread's extra fd (it re-arms it on its next wait)
+      }
+      case kTimerTag:
+        OnTimer();
+        continue;
+      case kJobTag:
+        return WaitResult::kJobs;
+      case kListenTag: {
+        int c = AcceptOne();
+        if (c >= 0) {
+          *outFd = c;
+          return WaitResult::kConnection;
+        }
+        continue;
+      }
+      default: {
+        WaitResult result;
+        if (OnConnectionEvent(ev.data.u64, ev.events, outFd, cookie, &result)) return result;
+        continue;
+      }
+    }
+  }
+}
+
+bool Listener::PathIsOurs() const {
+  struct stat st;
+  return !path_.empty() && stat(path_.c_str(), &st) == 0 && st.st_dev == pathDev_ && st.st_ino == pathIno_;
+}
+
+std::vector<int> Listener::TakeDrained() {
+  MutexLock lock(&mu_);
+  std::vector<int> out;
+  out.swap(drained_);
+  return out;
+}
+
+void Listener::Close(bool drainBacklog) {
+  if (closed_.exchange(true)) return;
+  // Remove the file only if it is still the socket we bound (not one another process put there, e.g. the
+  // next instance in a rolling restart). First, when draining: no new connect can find us by path then.
+  bool pathRemoved = false;
+  if (drainBacklog && PathIsOurs()) {
+    unlink(path_.c_str());
+    pathRemoved = true;
+  }
+  std::vector<int> kept;
+  {
+    WriterLock listenLock(&listenMu_);
+    if (fd_ >= 0) {
+      epoll_ctl(epfd_, EPOLL_CTL_DEL, fd_, nullptr);
+      if (drainBacklog) {
+        // A unix listener shut down for reading refuses new connects (ECONNREFUSED) and keeps its queue; a
+        // TCP one would reset its queue, so it is emptied right before close() instead. Only a socket we
+        // created is shut down: an inherited one is shared (spawn-fcgi -F siblings, systemd keeping it for the
+        // next start), and shutdown() would refuse connects for every holder; closing our fd leaves it to them.
+        if (family_ == AF_UNIX && pathRemoved) shutdown(fd_, SHUT_RD);
+        for (;;) {
+          int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);  // non-blocking: EAGAIN once the queue is empty
+          if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            break;
+          }
+          ConfigureAccepted(c);
+          kept.push_back(c);
+        }
+      }
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  {
+    MutexLock lock(&mu_);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second.kind == Kind::kLinger || it->second.kind == Kind::kInFlight) {
+        ++it;  // lingering: DrainLingering; in flight: the request owns the connection
+        continue;
+      }
+      int fd = it->second.fd;
+      pollfd p{fd, POLLIN, 0};
+      // A new connection (accepted, its request not here yet: the web server writes right after connecting)
+      // reached us like the queued ones: serve it (its read is bounded by readTimeout, the server's by
+      // closeTimeout). A kept-alive one only when its next request is here already; idle ones are closed.
+      if (drainBacklog && (it->second.kind == Kind::kNew || (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0))) {
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        kept.push_back(fd);
+      } else {
+        close(fd);
+      }
+      it = waiting_.erase(it);
+    }
+    drained_.insert(drained_.end(), kept.begin(), kept.end());
+  }
+  SignalEventFd(wakeFd_);  // stays readable: every thread in (or entering) NextConnection returns
+  if (!pathRemoved && PathIsOurs()) unlink(path_.c_str());
+}
+
+}  // namespace libfcgi

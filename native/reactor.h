@@ -1,0 +1,142 @@
+// The reactor (Listener): the listening socket and every connection between requests in one epoll set.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "errors.h"
+#include "socket.h"
+#include "thread_annotations.h"
+
+namespace libfcgi {
+
+// Where a connection stands when it leaves the dispatcher.
+// kJobs: the jobs fd (SetJobFd) is readable. kPeerGone: a connection watched with WatchInFlight hung up.
+enum class WaitResult { kConnection, kExtraReadable, kClosed, kJobs, kPeerGone };
+
+// Owns the listening socket plus every connection between requests: new ones without bytes yet, kept-alive
+// idle ones, and ones closing (lingering). They all sit in one epoll set that any number of threads wait on
+// (fcgi2's threaded model without parking a thread on each idle connection): every connection is armed
+// one-shot, so exactly one waiting thread gets it when it has bytes, and returning it after a request is
+// one epoll_ctl, with no other thread to wake.
+class Listener {
+ public:
+  static std::unique_ptr<Listener> Create(const ListenOptions& opts, const Timeouts& timeouts, SysError* err);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Blocks until a connection is ready for the next request (its fd in *fd), until Close(), or until
+  // extraFd (may be -1; one thread at a time may pass one) is readable. With a jobs fd set, also returns
+  // kJobs when it is readable (it is not read here), and kPeerGone (the cookie in *cookie) when a
+  // connection watched with WatchInFlight hangs up.
+  WaitResult NextConnection(int extraFd, int* fd, uint64_t* cookie = nullptr);
+  // An eventfd any waiting thread should react to (the concurrent server's job queue); -1 removes it.
+  void SetJobFd(int fd);
+  // While a request is in flight: report a hang-up of its connection (client gone) as kPeerGone with
+  // `cookie`. Returns a watch id for UnwatchInFlight. Non-blocking; any thread.
+  uint64_t WatchInFlight(int fd, uint64_t cookie);
+  // Stops (false) or resumes accepting new connections; the concurrent server stops while every request slot
+  // is taken, so connections wait in the listen backlog instead of piling up accepted.
+  void SetAccepting(bool on);
+  // Takes one connection waiting in the backlog, if any (non-blocking). Returns its fd when its request is
+  // there already (one without bytes yet is watched as usual), else -1. The concurrent server lets one in
+  // each time it serves a queued connection while its slots are full, so kept connections cannot starve
+  // new ones that wait in the backlog.
+  int AcceptWaiting();
+  void UnwatchInFlight(uint64_t watchId);
+  // After a request: watch a kept-alive connection for the next request.
+  void ReturnIdle(int fd);
+  // After a request: half-close and drain until the peer closes (avoids a RST that could destroy our
+  // response), without blocking the caller.
+  void Linger(int fd);
+  // Stops listening, closes idle connections, removes the unix socket file; wakes all waiters. Connections
+  // still lingering are left for DrainLingering (closing them now could RST away a response in flight).
+  // With drainBacklog (a graceful shutdown), connections already queued in the listen backlog, accepted ones
+  // whose request has not arrived yet, and kept-alive ones whose next request has arrived are kept (closing a listen socket resets what is queued on it): a unix
+  // socket is first unlinked and shut down for reading, so new connects are refused while the queue is
+  // emptied; TCP has no such state (shutdown would reset the queue), so its queue is emptied just before
+  // close. NextConnection hands them out before it reports kClosed; TakeDrained takes them all at once.
+  void Close(bool drainBacklog = false);
+  std::vector<int> TakeDrained();
+  // After Close(): waits (at most maxMs) for lingering connections to be closed by their peers, then closes
+  // what is left. Blocking: the sync loop and exiting worker threads call it.
+  void DrainLingering(int maxMs);
+  bool closed() const { return closed_.load(); }
+
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  int port() const { return port_; }
+  const std::string& address() const { return address_; }
+  int family() const { return family_; }
+
+ private:
+  Listener() = default;
+  using TimePoint = std::chrono::steady_clock::time_point;
+  enum class Kind : uint8_t { kNew, kIdle, kLinger, kInFlight };
+  struct Waiting {
+    int fd;
+    Kind kind;
+    TimePoint deadline;      // new: bytes due; idle: next request due; lingering: silence allowed
+    TimePoint hardDeadline;  // lingering: however much the peer still sends
+    uint64_t cookie = 0;     // in flight: what kPeerGone reports
+  };
+  // Reads what a lingering peer sends; true when the connection is done (EOF, error, deadline).
+  static bool DrainStep(Waiting* w, bool readable, TimePoint now);
+  void ConfigureAccepted(int fd) const;
+  // The unix socket file at path_ is still the one we bound.
+  bool PathIsOurs() const;
+  // Registers (or re-arms) a connection in the epoll set; closes it when that fails or we are closed.
+  void Watch(const Waiting& w) EXCLUDES(mu_);
+  void ArmTimerLocked(TimePoint at) REQUIRES(mu_);
+  // Re-arms the listen fd's one-shot registration unless accepting is paused (listenMu_ shared + mu_ held).
+  void RearmListenLocked() REQUIRES_SHARED(listenMu_) REQUIRES(mu_);
+  // Closes what timed out, re-arms accepting after a back-off, sets the timer for the next deadline.
+  void SweepLocked(TimePoint now) REQUIRES(mu_);
+  // NextConnection's steps: register extraFd; the timer (deadlines, accept back-off); an event on a waiting
+  // connection (true with *result when it ends the wait).
+  void ArmExtra(int extraFd) EXCLUDES(mu_);
+  void OnTimer() EXCLUDES(mu_, listenMu_);
+  bool OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result)
+      EXCLUDES(mu_);
+  // A listen socket event: accepts one connection. Returns its fd when it has bytes already, else -1.
+  int AcceptOne();
+  // A connection just accepted: its fd when it has bytes already, else -1 (watched until it has).
+  int TakeAccepted(int c);
+
+  int fd_ = -1;
+  int epfd_ = -1;
+  int wakeFd_ = -1;   // eventfd, written once by Close(): stays readable, every waiter returns
+  int timerFd_ = -1;  // timerfd at the nearest deadline of waiting_
+  int family_ = 0;
+  std::string path_;  // unix socket file we created (removed on Close)
+  dev_t pathDev_ = 0;
+  ino_t pathIno_ = 0;
+  std::string address_;
+  int port_ = 0;
+  Timeouts timeouts_;
+
+  SharedMutex listenMu_;  // accept4/re-arm on fd_ (shared) against Close() closing it (exclusive)
+  Mutex mu_;
+  std::unordered_map<uint64_t, Waiting> waiting_ GUARDED_BY(mu_);  // epoll data.u64 -> connection
+  uint64_t nextId_ GUARDED_BY(mu_) = 16;                           // ids below 16 tag the fixed fds
+  TimePoint timerAt_ GUARDED_BY(mu_) = TimePoint::max();
+  TimePoint acceptPausedUntil_ GUARDED_BY(mu_){};
+  bool acceptPaused_ GUARDED_BY(mu_) = false;  // out of descriptors: re-armed by the timer
+  bool ownerPaused_ GUARDED_BY(mu_) = false;   // SetAccepting(false)
+  bool listenArmed_ GUARDED_BY(mu_) = true;    // the listen fd's one-shot registration is armed
+  int jobFd_ GUARDED_BY(mu_) = -1;
+  int extraFd_ GUARDED_BY(mu_) = -1;  // the fd registered for NextConnection's extraFd
+  bool extraArmed_ GUARDED_BY(mu_) = false;
+  std::vector<int> drained_ GUARDED_BY(mu_);  // connections kept by Close(true), not yet handed out
+  Mutex drainMu_;  // one DrainLingering at a time (the others wait for it, then find nothing)
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace libfcgi
