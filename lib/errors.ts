@@ -99,6 +99,13 @@ export function explainNoListenSocket(err: unknown, api: string): void {
     'or pass { path } or { port }.';
 }
 
+/** A body helper's size limit was exceeded: answered 413 by the server. */
+export function bodyTooLargeError(limit: number): LibfcgiError & { status: number } {
+  const err = fcgiError('FCGI_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes`) as LibfcgiError & { status: number };
+  err.status = 413;
+  return err;
+}
+
 /** json() on a body that does not parse (empty or malformed): answered 400 by the server. */
 export function invalidJsonError(cause: unknown): LibfcgiError & { status: number } {
   const reason = cause instanceof Error ? cause.message : String(cause);

@@ -4,6 +4,7 @@ import type { HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import { native, type NativeAcceptLoop, type NativeAddress } from './native';
 import { kRetire, Request, type DenyResponse, type Output, type Role } from './request';
+import { kAttach } from './symbols';
 import { CgiAcceptLoop, isCgiInvocation, isFastCGI } from './cgi';
 import type { Env } from './env';
 import { Server, type ServerRequest } from './server';
@@ -202,7 +203,7 @@ export class FastCGI {
       this.#io.close();
       for (const w of waiting.splice(0)) w({ value: undefined, done: true });
     });
-    server.attach(this.#io);
+    server[kAttach](this.#io);
     return {
       next: () => {
         release?.(); // the consumer moved on: finish the previous request
