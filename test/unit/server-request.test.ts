@@ -201,6 +201,14 @@ describe('ServerRequest over a fake native side', () => {
     expect(fake.commandsFor(requestId(0, 1)).at(-1)).toMatchObject({ op: 'end', cut: false });
   });
 
+  test('listen() on a server that already listens rejects with FCGI_CLOSED and leaves the first listen as it was', async () => {
+    const fake = new FakeNative();
+    const server = await listening(fake, () => undefined);
+    await expect(server.listen({ path: '/another.sock' })).rejects.toMatchObject({ code: 'FCGI_CLOSED', message: /already listening/ });
+    expect(fake.commands.filter((c) => c.op === 'start')).toHaveLength(1);
+    expect(server.address()).toEqual({ family: 'unix', path: '/fake.sock' });
+  });
+
   test('close(): stops accepting, and resolves with "close" once every worker exited (then joins)', async () => {
     const fake = new FakeNative();
     const server = await listening(fake, () => undefined, { concurrency: 2 });
