@@ -3,6 +3,7 @@
 // for a request that already ended never reach the next request of the same slot.
 import { FakeNative, outputText, requestId } from '../helpers/fake-native';
 import type { ServerRequest } from '../../lib/server';
+import type { FastCGIRequest } from '../../lib/request-api';
 
 const params = { REQUEST_METHOD: 'GET', REQUEST_URI: '/x', QUERY_STRING: 'a=1' };
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -199,6 +200,34 @@ describe('ServerRequest over a fake native side', () => {
     for (let i = 0; i < 3; i++) await turn();
     expect(bodies).toEqual(['fresh']);
     expect(fake.commandsFor(requestId(0, 1)).at(-1)).toMatchObject({ op: 'end', cut: false });
+  });
+
+  test('one vocabulary: code written against FastCGIRequest runs on a ServerRequest; its params outlive finish()', async () => {
+    const fake = new FakeNative();
+    // The same function serves the accept loop's Request (test/lifecycle/app-mistakes.test.ts runs the loop).
+    const answer = (req: FastCGIRequest): boolean[] => {
+      req.status(418).header({ 'X-Query': req.query.get('a') ?? '' });
+      const printed = req.print(`uri ${req.param('REQUEST_URI')}`);
+      req.finish();
+      return [printed, req.finished, req.print('late'), req.error('late'), req.flush()];
+    };
+    const seen: unknown[] = [];
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      await listening(fake, (req) => {
+        seen.push(...answer(req), req.env.REQUEST_URI, req.param('QUERY_STRING'));
+      });
+      fake.request(0, 0, params);
+    } finally {
+      process.removeListener('warning', onWarning);
+    }
+    expect(seen).toEqual([true, true, false, false, false, '/x', 'a=1']);
+    expect(warnings).toHaveLength(1); // one warning per request, naming it
+    expect(warnings[0].message).toMatch(/print\(\) on a finished request \(\/x\)/);
+    const end = fake.commandsFor(requestId(0, 0)).find((c) => c.op === 'end');
+    expect(outputText((end as { data: string }).data)).toBe("Status: 418 I'm a Teapot\r\nX-Query: 1\r\n\r\nuri /x");
   });
 
   test('listen() on a server that already listens rejects with FCGI_CLOSED and leaves the first listen as it was', async () => {
