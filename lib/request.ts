@@ -47,6 +47,10 @@ export function checkDenyResponse(response: unknown): DenyResponse {
   return response as DenyResponse;
 }
 
+/** @internal Makes the Request of the accept loop's current request (FastCGI.accept()); not exported from the package. */
+// Assigned once, by Request's static block (the only code that may call its private constructor).
+export let createRequest: (io: NativeAcceptLoop) => Request;
+
 /** Internal: ends a Request's life when the loop moves on (not exported from the package). */
 export const kRetire = Symbol('retire');
 
@@ -77,9 +81,13 @@ export class Request implements FastCGIRequest {
   #cookies: Readonly<Record<string, string>> | undefined;
   #live = true;
 
-  /** @internal created by FastCGI.accept() */
-  constructor(io: NativeAcceptLoop) {
+  /** Made by FastCGI.accept() only (through the module-internal createRequest). */
+  private constructor(io: NativeAcceptLoop) {
     this.#io = io;
+  }
+
+  static {
+    createRequest = (io) => new Request(io);
   }
 
   readonly #late = new LateOutput();

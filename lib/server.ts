@@ -35,9 +35,8 @@ import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/
 /** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
 export interface ServerOptions {
   /**
-   * Requests in flight at once (native threads). Default 64: throughput is flat from 16 to 64 (bench),
-   * idle cost is small, and it absorbs 32 peers stalling in their params (each holds a worker for at most
-   * readTimeout) while others are served.
+   * Requests in flight at once (native threads). Default 64: idle threads sleep (no CPU), and 64 absorbs 32
+   * peers stalling in their params (each holds a worker for at most readTimeout) while others are served.
    */
   concurrency?: number;
   /** Largest body text()/bytes()/json() accept; over it they throw FCGI_BODY_TOO_LARGE (answered 413). Default 1 MiB. */

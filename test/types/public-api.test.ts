@@ -79,8 +79,11 @@ describe('published declarations', () => {
     expect(members.filter((m) => INTERNALS.includes(m))).toEqual([]);
   });
 
-  test('ServerRequest has no public constructor (only Server makes one)', () => {
-    const { constructorModifiers } = classShape(dts.get('server.d.ts') ?? '', 'server.d.ts', 'ServerRequest');
+  test.each([
+    ['server.d.ts', 'ServerRequest'],
+    ['request.d.ts', 'Request'],
+  ])('%s: %s has no public constructor (only the server or the accept loop makes one)', (file, className) => {
+    const { constructorModifiers } = classShape(dts.get(file) ?? '', file, className);
     expect(constructorModifiers).toEqual(['private']);
   });
 
