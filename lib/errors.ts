@@ -1,4 +1,34 @@
-// Error codes (a typed union) and helpers that create and recognise them across realms (jest, vm, workers).
+// Every error code the package raises (server, accept loop and client: one union) and the helpers that create
+// and recognise them across realms (jest, vm, workers).
+
+/**
+ * Every `code` the FastCGI client puts on errors it creates. System errors (ECONNREFUSED, ENOENT, ...) pass
+ * through with Node's own `code`; misuse is a plain TypeError/RangeError naming the argument.
+ */
+export type ClientErrorCode =
+  /** The connection closed (either side, or a socket error) before the request's END_REQUEST. */
+  | 'FCGI_CONNECTION_CLOSED'
+  /** A previous request was sent without keepConn, so the application closes this connection after it. */
+  | 'FCGI_CONNECTION_NOT_KEPT'
+  /** Nothing moved on the connection for `timeout` ms while something waited for the application. */
+  | 'FCGI_TIMEOUT'
+  /** The application sent bytes that are not valid FastCGI (bad header, a record it may not send, bad body). */
+  | 'FCGI_PROTOCOL_ERROR'
+  /** A name-value pair stream is truncated or inconsistent. */
+  | 'FCGI_PARAMS_ERROR'
+  /** The application answered a management record with FCGI_UNKNOWN_TYPE. */
+  | 'FCGI_UNKNOWN_TYPE'
+  /** The request id asked for is still active on this connection. */
+  | 'FCGI_REQUEST_ID_IN_USE'
+  /** Reading the request body (or FILTER data) source failed; the request was aborted. */
+  | 'FCGI_BODY_ERROR'
+  /** END_REQUEST carried a protocolStatus other than REQUEST_COMPLETE, so there is no CGI response. */
+  | 'FCGI_CANT_MPX_CONN'
+  | 'FCGI_OVERLOADED'
+  | 'FCGI_UNKNOWN_ROLE'
+  | 'FCGI_REQUEST_REJECTED'
+  /** The application's stdout is not a CGI response (no blank line after the header, bad Status, ...). */
+  | 'FCGI_CGI_RESPONSE_ERROR';
 
 /** Codes for errors this package raises itself; system errors keep Node's codes (EADDRINUSE, ...). */
 export type LibfcgiErrorCode =
@@ -10,9 +40,8 @@ export type LibfcgiErrorCode =
   | 'FCGI_REQUEST_FINISHED' // warning code: output on a request that was already finished (ignored)
   | 'FCGI_LARGE_HEAD' // warning code: a response head over 8 KiB
   | 'FCGI_ABORTED' // the web server aborted the request or the connection dropped
-  | 'FCGI_PROTOCOL_ERROR'
-  | 'FCGI_PARAMS_ERROR'
   | 'FCGI_LISTEN_FDS' // systemd's LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES are for another process or name no such socket
+  | ClientErrorCode // the FastCGI client's (libfcgi/client)
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_OUT_OF_RANGE'
@@ -36,6 +65,19 @@ export function isErrorWithCode(err: unknown, code?: string): err is LibfcgiErro
   if (typeof err !== 'object' || err === null) return false;
   const c = (err as { code?: unknown }).code;
   return typeof c === 'string' && (code === undefined || c === code);
+}
+
+/** The errors the client creates: an Error with a {@link ClientErrorCode} `code`. */
+export interface ClientError extends Error {
+  /** What went wrong, as a code to check (not the message). */
+  code: ClientErrorCode;
+}
+
+/** An Error with a client `code`; tests and callers check `code`, not `instanceof` (jest realms differ). */
+export function clientError(code: ClientErrorCode, message: string, cause?: unknown): ClientError {
+  const err = (cause === undefined ? new Error(message) : new Error(message, { cause })) as ClientError;
+  err.code = code;
+  return err;
 }
 
 export function fcgiError(code: LibfcgiErrorCode, message: string): LibfcgiError {
@@ -98,6 +140,13 @@ export function explainNoListenSocket(err: unknown, api: string): void {
     `${api}: no listen options were given and fd 0 is not a listening socket (${err.message}). ` +
     'Start the app under a FastCGI process manager (spawn-fcgi, mod_fcgid, or `libfcgi serve` for development), ' +
     'or pass { path } or { port }.';
+}
+
+/** A body helper's size limit was exceeded: answered 413 by the server. */
+export function bodyTooLargeError(limit: number): LibfcgiError & { status: number } {
+  const err = fcgiError('FCGI_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes`) as LibfcgiError & { status: number };
+  err.status = 413;
+  return err;
 }
 
 /** json() on a body that does not parse (empty or malformed): answered 400 by the server. */

@@ -3,7 +3,8 @@ import { explainNoListenSocket, fcgiError, isErrorWithCode } from './errors';
 import type { HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import { native, type NativeAcceptLoop, type NativeAddress } from './native';
-import { kRetire, Request, type DenyResponse, type Output, type Role } from './request';
+import { createRequest, kRetire, type Request, type DenyResponse, type Output, type Role } from './request';
+import { kAttach } from './symbols';
 import { CgiAcceptLoop, isCgiInvocation, isFastCGI } from './cgi';
 import type { Env } from './env';
 import { Server, type ServerRequest } from './server';
@@ -79,7 +80,7 @@ export class FastCGI {
       this.#unwatchSigterm();
       return false;
     }
-    this.#request = new Request(this.#io);
+    this.#request = createRequest(this.#io);
     return true;
   }
 
@@ -202,7 +203,7 @@ export class FastCGI {
       this.#io.close();
       for (const w of waiting.splice(0)) w({ value: undefined, done: true });
     });
-    server.attach(this.#io);
+    server[kAttach](this.#io);
     return {
       next: () => {
         release?.(); // the consumer moved on: finish the previous request

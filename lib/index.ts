@@ -1,6 +1,6 @@
 // Public exports of libfcgi.
 export { FastCGI } from './fastcgi';
-export { Request, type Role, type Output, type DenyResponse } from './request';
+export { Request, type Role, type Output, type DenyResponse, type FastCGIRequest } from './request';
 export { createServer, Server, ServerRequest, type Handler, type ServerOptions } from './server';
 export { fromNodeListener, type NodeListener, type NodeListenerOptions } from './adapters/node-http';
 export { fromFetchHandler, type FetchHandler, type FetchApp, type FetchEnv, type FetchAdapterOptions } from './adapters/fetch';

@@ -1,22 +1,12 @@
 // Request: one FastCGI request of the synchronous accept loop (env, head, body in and out) over native I/O.
 import { parseCookies } from './adapters/cgi-http';
 import { findParam, parseParams, type Env } from './env';
-import { argRangeError, argTypeError, fcgiError, warnFinished, type LibfcgiError } from './errors';
+import { argRangeError, argTypeError, bodyTooLargeError, fcgiError } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
 import type { NativeAcceptLoop } from './native';
+import { checkOutput, LateOutput, parseQuery, type DenyResponse, type FastCGIRequest, type Output, type Role } from './request-api';
 
-/** The FastCGI role the web server asked for in FCGI_BEGIN_REQUEST (nginx and Apache send RESPONDER). */
-export type Role = 'RESPONDER' | 'AUTHORIZER' | 'FILTER';
-/** Output to the web server: strings are sent as UTF-8, bytes as they are. */
-export type Output = string | Uint8Array;
-
-/** What an AUTHORIZER's deny() sends to the client besides the status. */
-export interface DenyResponse {
-  /** Header fields sent to the client with the denial (e.g. `WWW-Authenticate`). */
-  headers?: HeaderFields;
-  /** The body sent to the client. */
-  body?: Output;
-}
+export type { DenyResponse, FastCGIRequest, Output, Role } from './request-api';
 
 /** @internal allow() on either request type: status 200 and a Variable-NAME field per variable. */
 export function headForAllow(head: ResponseHead, variables: Readonly<Record<string, string | number>>): void {
@@ -57,20 +47,14 @@ export function checkDenyResponse(response: unknown): DenyResponse {
   return response;
 }
 
+/** @internal Makes the Request of the accept loop's current request (FastCGI.accept()); not exported from the package. */
+// Assigned once, by Request's static block (the only code that may call its private constructor).
+export let createRequest: (io: NativeAcceptLoop) => Request;
+
 /** Internal: ends a Request's life when the loop moves on (not exported from the package). */
 export const kRetire = Symbol('retire');
 
-function checkOutput(name: string, data: unknown): asserts data is Output {
-  if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError(name, 'a string, Buffer or Uint8Array', data);
-}
-
 const DEFAULT_FORM_LIMIT = 1 << 20;
-
-function tooLarge(limit: number): LibfcgiError {
-  const err = fcgiError('FCGI_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes`);
-  (err as LibfcgiError & { status: number }).status = 413;
-  return err;
-}
 
 /**
  * One request of the synchronous accept loop: its params (`env`), its body (`read()`), and the response
@@ -88,7 +72,7 @@ function tooLarge(limit: number): LibfcgiError {
  * }
  * ```
  */
-export class Request {
+export class Request implements FastCGIRequest {
   readonly #io: NativeAcceptLoop;
   readonly #head = new ResponseHead();
   #env: Env | undefined;
@@ -97,12 +81,16 @@ export class Request {
   #cookies: Readonly<Record<string, string>> | undefined;
   #live = true;
 
-  /** @internal created by FastCGI.accept() */
-  constructor(io: NativeAcceptLoop) {
+  /** Made by FastCGI.accept() only (through the module-internal createRequest). */
+  private constructor(io: NativeAcceptLoop) {
     this.#io = io;
   }
 
-  #warned = false;
+  static {
+    createRequest = (io) => new Request(io);
+  }
+
+  readonly #late = new LateOutput();
 
   #check(): void {
     if (!this.#live) throw fcgiError('FCGI_NO_REQUEST', 'this request is finished: its members cannot be used any more');
@@ -110,12 +98,7 @@ export class Request {
 
   /** Output on a finished request: false (ignored) and one warning for this request; true when live. */
   #canOutput(method: string): boolean {
-    if (this.#live) return true;
-    if (!this.#warned) {
-      this.#warned = true;
-      warnFinished(method, this.#params !== undefined ? findParam(this.#params, 'REQUEST_URI') : undefined);
-    }
-    return false;
+    return this.#late.accepts(this.#live, method, () => (this.#params !== undefined ? findParam(this.#params, 'REQUEST_URI') : undefined));
   }
 
   /** The request's params (CGI environment), e.g. env.REQUEST_METHOD. Values are bytes as latin1 strings. */
@@ -143,7 +126,7 @@ export class Request {
   /** The query string (QUERY_STRING) parsed; computed on first use. */
   get query(): URLSearchParams {
     this.#check();
-    return (this.#query ??= new URLSearchParams(this.param('QUERY_STRING') ?? ''));
+    return (this.#query ??= parseQuery((name) => this.param(name)));
   }
 
   /** The Cookie header parsed (values URL-decoded, the first of repeated names wins); computed on first use. */
@@ -163,9 +146,9 @@ export class Request {
     if (!/^\s*application\/x-www-form-urlencoded\s*(?:;|$)/i.test(type)) {
       throw new TypeError(`form(): the request's Content-Type is ${JSON.stringify(type)}, not application/x-www-form-urlencoded`);
     }
-    if (Number(this.param('CONTENT_LENGTH')) > limit) throw tooLarge(limit);
+    if (Number(this.param('CONTENT_LENGTH')) > limit) throw bodyTooLargeError(limit);
     const body = this.#io.read(limit + 1);
-    if (body.length > limit) throw tooLarge(limit);
+    if (body.length > limit) throw bodyTooLargeError(limit);
     return new URLSearchParams(body.toString('utf8'));
   }
 

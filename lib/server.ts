@@ -8,11 +8,11 @@ import { findParam, parseParams, type Env } from './env';
 import {
   argRangeError,
   argTypeError,
+  bodyTooLargeError,
   explainNoListenSocket,
   fcgiError,
   invalidJsonError,
   isErrorWithCode,
-  warnFinished,
   type LibfcgiError,
 } from './errors';
 import { ResponseHead, type HeaderFields } from './headers';
@@ -28,21 +28,22 @@ import {
   type ServerEventHandler,
 } from './native';
 import type { NativeListenOptions } from './listen';
-import { headForAllow, headForDeny, type DenyResponse, type Output, type Role } from './request';
+import { headForAllow, headForDeny } from './request';
+import { checkOutput, LateOutput, parseQuery, type DenyResponse, type FastCGIRequest, type Output, type Role } from './request-api';
+import { kAbortHook, kAttach, kJoinedParams, kNativeFactory, kTakeWholeBody } from './symbols';
 import { CgiAcceptLoop, CgiServerIo, isCgiInvocation } from './cgi';
 import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
 
 /** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
 export interface ServerOptions {
   /**
-   * Requests in flight at once (native threads). Default 64: throughput is flat from 16 to 64 (bench),
-   * idle cost is small, and it absorbs 32 peers stalling in their params (each holds a worker for at most
-   * readTimeout) while others are served.
+   * Requests in flight at once (native threads). Default 64: idle threads sleep (no CPU), and 64 absorbs 32
+   * peers stalling in their params (each holds a worker for at most readTimeout) while others are served.
    */
   concurrency?: number;
   /** Largest body text()/bytes()/json() accept; over it they throw FCGI_BODY_TOO_LARGE (answered 413). Default 1 MiB. */
   bodyLimit?: number;
-  /** Output buffered per request before print() returns false and drain() waits. Default 1 MiB. */
+  /** Output buffered per request before writableNeedDrain turns true and drain() waits. Default 1 MiB. */
   highWaterMark?: number;
   /** How long close() lets requests in flight finish before cutting them, in ms. Default 10000. */
   closeTimeout?: number;
@@ -74,6 +75,9 @@ function clientErrorStatus(err: unknown): number | undefined {
   return undefined;
 }
 
+/** Makes the native side of a Server; the default is the addon's; tests pass a fake through {@link kNativeFactory}. */
+export type NativeFactory = (source: NativeListenOptions | NativeAcceptLoop, concurrency: number, onEvent: ServerEventHandler) => NativeServerIo;
+
 /** Internal surface between Server and ServerRequest (not exported from the package). */
 interface RequestHost {
   readonly io: NativeServerIo;
@@ -83,8 +87,28 @@ interface RequestHost {
 }
 
 
-/** One request of the concurrent server. Same vocabulary as the accept loop's Request, plus streams. */
-export class ServerRequest {
+/**
+ * What Server calls on a ServerRequest, bound to its #private members by the class's static block: module-private,
+ * so the public types show none of it (issue 14).
+ */
+interface RequestControl {
+  create(host: RequestHost, slot: number, generation: number, params: string, role: string, prefetched?: Buffer, prefetchedAll?: boolean): ServerRequest;
+  slot(req: ServerRequest): number;
+  generation(req: ServerRequest): number;
+  setInHandlerCall(req: ServerRequest, on: boolean): void;
+  fail(req: ServerRequest, err: unknown): void;
+  onData(req: ServerRequest, chunk: Buffer, eof: boolean, filterData: boolean): void;
+  onWritten(req: ServerRequest, total: number): void;
+  onAborted(req: ServerRequest): void;
+  scheduleFlush(req: ServerRequest, watchPeer: boolean): void;
+}
+let requestControl: RequestControl;
+
+/**
+ * One request of the concurrent server: the accept loop's vocabulary ({@link FastCGIRequest}, same meaning per
+ * name), plus streams, backpressure (`writableNeedDrain`, `drain()`) and body helpers.
+ */
+export class ServerRequest implements FastCGIRequest {
   readonly #host: RequestHost;
   readonly #slot: number;
   readonly #params: string;
@@ -101,9 +125,9 @@ export class ServerRequest {
   #unflushed = false;
   #watchPeer = false;
   /** @internal called once when the request is aborted (the Node-listener adapter: cheaper than an AbortSignal). */
-  abortHook: (() => void) | undefined = undefined;
-  /** @internal true while the handler's synchronous part runs: output then waits for its return. */
-  inHandlerCall = false;
+  [kAbortHook]: (() => void) | undefined = undefined;
+  /** True while the handler's synchronous part runs: output then waits for its return. */
+  #inHandlerCall = false;
   #sent = 0; // bytes handed to the worker
   #written = 0; // bytes the worker reported written
   #drainWaiters: (() => void)[] = [];
@@ -114,12 +138,8 @@ export class ServerRequest {
   #data: Readable | undefined;
   #stdout: Writable | undefined;
   #exitStatus = 0;
-  /** @internal which request of the native slot this is */
-  readonly generation: number;
-  /** @internal the native worker serving it */
-  get slot(): number {
-    return this.#slot;
-  }
+  /** Which request of the native slot this is. */
+  readonly #generation: number;
 
   /** Start of the body read with the request (a small declared body), until the body stream takes it. */
   #prefetched: Buffer | undefined;
@@ -133,8 +153,8 @@ export class ServerRequest {
    */
   readonly #id: number;
 
-  /** @internal created by Server */
-  constructor(
+  /** Made by Server only (through the module-private requestControl). */
+  private constructor(
     host: RequestHost,
     slot: number,
     generation: number,
@@ -145,7 +165,7 @@ export class ServerRequest {
   ) {
     this.#host = host;
     this.#slot = slot;
-    this.generation = generation;
+    this.#generation = generation;
     this.#id = slot + MAX_SLOTS * generation;
     this.#params = params;
     this.#role = role as Role;
@@ -153,15 +173,10 @@ export class ServerRequest {
     this.#prefetchedAll = prefetched !== undefined && prefetchedAll;
   }
 
-  #warned = false;
+  readonly #late = new LateOutput();
   /** Output on a finished request: false (ignored) and one warning for this request; true when live. */
   #canOutput(method: string): boolean {
-    if (!this.#ended) return true;
-    if (!this.#warned) {
-      this.#warned = true;
-      warnFinished(method, this.param('REQUEST_URI'));
-    }
-    return false;
+    return this.#late.accepts(!this.#ended, method, () => this.param('REQUEST_URI'));
   }
 
   /** The request's params (CGI environment), e.g. `env.REQUEST_METHOD`; values are bytes as latin1 strings. */
@@ -169,7 +184,7 @@ export class ServerRequest {
     return (this.#env ??= parseParams(this.#params));
   }
   /** @internal the params as received ("NAME=value\0..."): the adapters read the headers from it without env */
-  get joinedParams(): string {
+  get [kJoinedParams](): string {
     return this.#params;
   }
   /** One param, or undefined (without building env). */
@@ -189,7 +204,7 @@ export class ServerRequest {
   }
   /** The query string (QUERY_STRING) parsed. */
   get query(): URLSearchParams {
-    return (this.#query ??= new URLSearchParams(this.param('QUERY_STRING') ?? ''));
+    return (this.#query ??= parseQuery((name) => this.param(name)));
   }
   /** The Cookie header parsed (values URL-decoded; the first of repeated names wins), by the `cookie` package. */
   get cookies(): Readonly<Record<string, string>> {
@@ -216,7 +231,7 @@ export class ServerRequest {
     return toFetchRequest(this, normalizeMountPath(options.mountPath, 'options.mountPath'));
   }
 
-  /** True once the request ended (its END_REQUEST is sent or queued); then output methods throw FCGI_NO_REQUEST. */
+  /** True once the request ended (its END_REQUEST is sent or queued); later output is ignored (warned once). */
   get finished(): boolean {
     return this.#ended;
   }
@@ -253,12 +268,12 @@ export class ServerRequest {
   }
 
   /**
-   * Body output (strings as UTF-8). Buffered and sent by the worker thread; returns false when more than
-   * highWaterMark bytes wait: `await req.drain()` then. After an abort it returns false and drops the data; on a
-   * finished request too (with one warning naming the request).
+   * Body output (strings as UTF-8), buffered and sent by a native thread. Returns false, as on the accept
+   * loop's Request, only when the data was dropped: after an abort, or on a finished request (with one warning
+   * naming the request). Backpressure is `writableNeedDrain` (then `await req.drain()`).
    */
   print(data: Output): boolean {
-    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError('data', 'a string, Buffer or Uint8Array', data);
+    checkOutput('data', data);
     if (!this.#canOutput('print') || this.#aborted) return false;
     if (!this.#head.sent) {
       if (this.#head.used) this.#queue(this.#head.take());
@@ -269,28 +284,38 @@ export class ServerRequest {
     // In the synchronous part of a handler, output waits for its return (to go out with END_REQUEST in one
     // write) up to highWaterMark; later it goes to the worker once FLUSH_AT bytes are pending, and all of it
     // reaches the web server after this macrotask, as Node's res.write() does (issue 11).
-    if (this.#pendingBytes >= (this.inHandlerCall ? this.#host.highWaterMark : FLUSH_AT)) {
+    if (this.#pendingBytes >= (this.#inHandlerCall ? this.#host.highWaterMark : FLUSH_AT)) {
       this.#flush(buffered > this.#host.highWaterMark);
     }
-    if (!this.inHandlerCall) this.scheduleFlush();
-    return buffered <= this.#host.highWaterMark;
+    if (!this.#inHandlerCall) this.#scheduleFlush();
+    return true;
+  }
+
+  /**
+   * True while more than highWaterMark bytes of output wait to be written (as on a Node Writable): stop
+   * printing and `await req.drain()`.
+   */
+  get writableNeedDrain(): boolean {
+    return !this.#ended && !this.#aborted && this.#sent - this.#written + this.#pendingBytes > this.#host.highWaterMark;
   }
 
   /** FCGI_STDERR (the web server's error log). False when dropped (aborted or finished request). */
   error(data: Output): boolean {
-    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw argTypeError('data', 'a string, Buffer or Uint8Array', data);
+    checkOutput('data', data);
     if (!this.#canOutput('error') || this.#aborted) return false;
     this.#host.io.writeError(this.#id, data);
     return true;
   }
 
-  /** Sends buffered output (and the head) now. */
-  flush(): void {
-    if (!this.#canOutput('flush')) return;
+  /** Sends buffered output (and the head) now. False when dropped (aborted or finished request). */
+  flush(): boolean {
+    if (!this.#canOutput('flush')) return false;
     if (!this.#head.sent && this.#head.used) this.#queue(this.#head.take());
     this.#flush(false);
     this.#unflushed = false;
-    if (!this.#aborted) this.#host.io.flush(this.#id);
+    if (this.#aborted) return false;
+    this.#host.io.flush(this.#id);
+    return true;
   }
 
   /** Resolves once buffered output is below highWaterMark (at once when it is, or after an abort). */
@@ -383,7 +408,7 @@ export class ServerRequest {
    * @internal the whole body when it came with the request and nothing has read it yet; it is then taken (body
    * and bytes() find it consumed). The Node-listener adapter pushes it into its IncomingMessage at once.
    */
-  takeWholeBody(): Buffer | undefined {
+  [kTakeWholeBody](): Buffer | undefined {
     const whole = this.#prefetchedAll && this.#body === undefined && !this.#bodyTaken && !this.#aborted ? this.#prefetched : undefined;
     if (whole !== undefined) {
       this.#prefetched = undefined;
@@ -398,18 +423,18 @@ export class ServerRequest {
     const whole = this.#prefetchedAll && this.#body === undefined ? this.#prefetched : undefined;
     if (whole !== undefined && !this.#aborted) {
       // The whole (small) body came with the request: no stream needed.
-      if (whole.length > limit) throw this.#tooLarge(limit);
+      if (whole.length > limit) throw bodyTooLargeError(limit);
       this.#prefetched = undefined;
       this.#bodyTaken = true; // the body getter now gives an ended stream
       return whole;
     }
     const declared = Number(this.param('CONTENT_LENGTH'));
-    if (declared > limit) throw this.#tooLarge(limit);
+    if (declared > limit) throw bodyTooLargeError(limit);
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const chunk of this.body) {
       total += (chunk as Buffer).length;
-      if (total > limit) throw this.#tooLarge(limit);
+      if (total > limit) throw bodyTooLargeError(limit);
       chunks.push(chunk as Buffer);
     }
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
@@ -434,7 +459,8 @@ export class ServerRequest {
       highWaterMark: this.#host.highWaterMark,
       write: (chunk: Buffer, _enc, cb) => {
         if (this.#aborted || this.#ended) return cb(this.#abortError());
-        if (this.print(chunk)) cb();
+        this.print(chunk);
+        if (!this.writableNeedDrain) cb();
         else this.drain().then(() => cb(this.#aborted ? this.#abortError() : null), cb);
       },
       final: (cb) => {
@@ -463,8 +489,8 @@ export class ServerRequest {
     this.#host.requestDone(this);
   }
 
-  /** @internal the handler failed: answer `status` if nothing went out yet, log to FCGI_STDERR. */
-  fail(err: unknown): void {
+  /** The handler failed: answer `status` if nothing went out yet, log to FCGI_STDERR. */
+  #fail(err: unknown): void {
     if (this.#ended) return;
     const status = clientErrorStatus(err) ?? 500;
     if (!this.#aborted) {
@@ -485,8 +511,8 @@ export class ServerRequest {
     this.finish();
   }
 
-  /** @internal */
-  onData(chunk: Buffer, eof: boolean, filterData = false): void {
+  /** Body (or FILTER data) bytes the worker read for the body/data stream. */
+  #onData(chunk: Buffer, eof: boolean, filterData = false): void {
     const body = filterData ? this.#data : this.#body;
     if (body === undefined) return;
     if (chunk.length > 0) body.push(chunk);
@@ -495,17 +521,17 @@ export class ServerRequest {
       else body.push(null);
     }
   }
-  /** @internal */
-  onWritten(total: number): void {
+  /** The worker wrote `total` bytes of this request's output so far. */
+  #onWritten(total: number): void {
     this.#written = total;
     if (this.#sent - this.#written + this.#pendingBytes <= this.#host.highWaterMark) this.#resolveDrain();
     else if (this.#drainWaiters.length > 0 && !this.#ended) this.#flush(true);
   }
-  /** @internal */
-  onAborted(): void {
+  /** The web server dropped the request (or close() cut it). */
+  #onAborted(): void {
     if (this.#aborted) return;
     this.#aborted = true;
-    this.abortHook?.();
+    this[kAbortHook]?.();
     this.#controller?.abort(this.#abortError());
     this.#resolveDrain();
     if (this.#body && !this.#body.readableEnded) this.#body.destroy(this.#abortError());
@@ -514,11 +540,6 @@ export class ServerRequest {
 
   #abortError(): LibfcgiError {
     return fcgiError('FCGI_ABORTED', 'the web server dropped this request (client gone, FCGI_ABORT_REQUEST or a write error)');
-  }
-  #tooLarge(limit: number): LibfcgiError {
-    const err = fcgiError('FCGI_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes`);
-    (err as LibfcgiError & { status: number }).status = 413;
-    return err;
   }
   #queue(chunk: string | Uint8Array): void {
     this.#pending.push(chunk);
@@ -549,10 +570,10 @@ export class ServerRequest {
     }
   }
   /**
-   * @internal sends pending output soon (after the current macrotask), if there is any; with watchPeer, also
-   * has the worker report a hang-up of the web server if the request is still running then.
+   * Sends pending output soon (after the current macrotask), if there is any; with watchPeer, also has the
+   * worker report a hang-up of the web server if the request is still running then.
    */
-  scheduleFlush(watchPeer = false): void {
+  #scheduleFlush(watchPeer = false): void {
     if (watchPeer) this.#watchPeer = true;
     if (this.#flushScheduled || (this.#pending.length === 0 && !this.#unflushed && !watchPeer)) return;
     this.#flushScheduled = true;
@@ -579,6 +600,23 @@ export class ServerRequest {
     this.#drainWaiters = [];
     for (const w of waiters) w();
   }
+
+  static {
+    requestControl = {
+      create: (host, slot, generation, params, role, prefetched, prefetchedAll) =>
+        new ServerRequest(host, slot, generation, params, role, prefetched, prefetchedAll),
+      slot: (req) => req.#slot,
+      generation: (req) => req.#generation,
+      setInHandlerCall: (req, on) => {
+        req.#inHandlerCall = on;
+      },
+      fail: (req, err) => req.#fail(err),
+      onData: (req, chunk, eof, filterData) => req.#onData(chunk, eof, filterData),
+      onWritten: (req, total) => req.#onWritten(total),
+      onAborted: (req) => req.#onAborted(),
+      scheduleFlush: (req, watchPeer) => req.#scheduleFlush(watchPeer),
+    };
+  }
 }
 
 /**
@@ -591,7 +629,7 @@ export class Server extends EventEmitter {
   readonly concurrency: number;
   /** Largest body text()/bytes()/json() accept (options.bodyLimit). */
   readonly bodyLimit: number;
-  /** Output buffered per request before print() returns false (options.highWaterMark). */
+  /** Output buffered per request before writableNeedDrain turns true (options.highWaterMark). */
   readonly highWaterMark: number;
   readonly #closeTimeout: number;
   readonly #handleSignals: boolean;
@@ -606,6 +644,7 @@ export class Server extends EventEmitter {
   #unref = false;
   #cgi = false;
   readonly #host: RequestHost;
+  readonly #nativeFactory: NativeFactory | undefined;
 
   constructor(handler: Handler, options: ServerOptions = {}) {
     super();
@@ -627,6 +666,7 @@ export class Server extends EventEmitter {
       throw argTypeError('options.handleSignals', 'a boolean', options.handleSignals);
     }
     this.#handleSignals = options.handleSignals ?? true;
+    this.#nativeFactory = (options as { [kNativeFactory]?: NativeFactory })[kNativeFactory];
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below has its own `this`; it reads #io when called
     const self = this;
     this.#host = {
@@ -647,7 +687,7 @@ export class Server extends EventEmitter {
     try {
       // Started as a CGI script (no options, fd 0 not a listening socket, GATEWAY_INTERFACE set): serve the
       // one request the process was started for, then close.
-      this.attach(options === undefined && isCgiInvocation() ? new CgiAcceptLoop() : normalizeListenOptions(options));
+      this[kAttach](options === undefined && isCgiInvocation() ? new CgiAcceptLoop() : normalizeListenOptions(options));
     } catch (err) {
       if (options === undefined) explainNoListenSocket(err, 'createServer().listen()');
       return Promise.reject(err);
@@ -656,11 +696,15 @@ export class Server extends EventEmitter {
   }
 
   /** @internal listen on validated options, or share a FastCGI accept loop's socket (for await). */
-  attach(source: NativeListenOptions | NativeAcceptLoop): void {
+  [kAttach](source: NativeListenOptions | NativeAcceptLoop): void {
     if (this.#io !== undefined) throw fcgiError('FCGI_CLOSED', 'the server is already listening (create another one)');
     const onEvent: ServerEventHandler = (...event) => this.#onEvent(...event);
     this.#cgi = source instanceof CgiAcceptLoop;
-    const io = this.#cgi ? new CgiServerIo(this.concurrency, onEvent) : new native.ServerIo(source, this.concurrency, onEvent);
+    const io = this.#cgi
+      ? new CgiServerIo(this.concurrency, onEvent)
+      : this.#nativeFactory !== undefined
+        ? this.#nativeFactory(source, this.concurrency, onEvent)
+        : new native.ServerIo(source, this.concurrency, onEvent);
     this.#io = io;
     this.#slots = new Array<ServerRequest | undefined>(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
@@ -721,7 +765,7 @@ export class Server extends EventEmitter {
     // whatever is still running after closeTimeout is cut.
     io.stopAccepting();
     this.#closeTimer = setTimeout(() => {
-      for (const req of this.#slots) req?.onAborted();
+      for (const req of this.#slots) if (req !== undefined) requestControl.onAborted(req);
       io.interrupt();
     }, this.#closeTimeout);
     return this.#closing;
@@ -734,7 +778,7 @@ export class Server extends EventEmitter {
 
   #onEvent(...[kind, slot, gen, a, b, c, d]: ServerEvent): void {
     if (kind === ServerEventKind.Request) {
-      const req = new ServerRequest(this.#host, slot, gen, a, b, c, d === true);
+      const req = requestControl.create(this.#host, slot, gen, a, b, c, d === true);
       this.#slots[slot] = req;
       this.#inFlight++;
       this.#run(req);
@@ -745,29 +789,29 @@ export class Server extends EventEmitter {
       return;
     }
     const req = this.#slots[slot];
-    if (req === undefined || req.generation !== gen) return; // for a request that already ended
-    if (kind === ServerEventKind.Data) req.onData(a, b, d === true);
-    else if (kind === ServerEventKind.Written) req.onWritten(a);
-    else if (kind === ServerEventKind.Aborted) req.onAborted();
+    if (req === undefined || requestControl.generation(req) !== gen) return; // for a request that already ended
+    if (kind === ServerEventKind.Data) requestControl.onData(req, a, b, d === true);
+    else if (kind === ServerEventKind.Written) requestControl.onWritten(req, a);
+    else if (kind === ServerEventKind.Aborted) requestControl.onAborted(req);
   }
 
   #run(req: ServerRequest): void {
     let result: unknown;
-    req.inHandlerCall = true; // a handler that prints and returns sends everything with END_REQUEST
+    requestControl.setInHandlerCall(req, true); // a handler that prints and returns sends everything with END_REQUEST
     try {
       result = this.#handler(req);
     } catch (err) {
-      req.inHandlerCall = false;
+      requestControl.setInHandlerCall(req, false);
       this.#fail(req, err);
       return;
     } finally {
-      req.inHandlerCall = false;
+      requestControl.setInHandlerCall(req, false);
     }
     if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
       // Output of the synchronous part goes out while the handler awaits; and the client may go away
       // meanwhile (req.signal then aborts). Both after this macrotask: a handler that only awaited what was
       // already there (a body read with the request) is finished by then and needs neither.
-      req.scheduleFlush(true);
+      requestControl.scheduleFlush(req, true);
       (result as Promise<unknown>).then(
         () => req.finish(),
         (err: unknown) => this.#fail(req, err),
@@ -778,7 +822,7 @@ export class Server extends EventEmitter {
   }
 
   #fail(req: ServerRequest, err: unknown): void {
-    req.fail(err);
+    requestControl.fail(req, err);
     if (this.listenerCount('error') > 0) this.emit('error', err, req);
     else if (clientErrorStatus(err) === undefined && !isErrorWithCode(err, 'FCGI_ABORTED')) {
       console.error('libfcgi: request handler failed (add a server "error" listener to handle this):', err);
@@ -788,7 +832,8 @@ export class Server extends EventEmitter {
   #requestDone(req: ServerRequest): void {
     // finish() runs once per request, so the count stays exact.
     this.#inFlight--;
-    if (this.#slots[req.slot] === req) this.#slots[req.slot] = undefined;
+    const slot = requestControl.slot(req);
+    if (this.#slots[slot] === req) this.#slots[slot] = undefined;
     if (this.#cgi) void this.close(); // a CGI process serves one request
   }
 

@@ -1,6 +1,7 @@
 // CGI variables -> the HTTP request they describe (method, URL, host, headers, peer): pure functions shared by the adapters.
 import { parse as parseCookie } from 'cookie';
 import { argTypeError, argValueError } from '../errors';
+import { kJoinedParams } from '../symbols';
 
 /** Reads one CGI variable; undefined when the web server did not send it. */
 export type ParamLookup = (name: string) => string | undefined;
@@ -25,9 +26,9 @@ export function envParams(env: Readonly<Record<string, string | undefined>>): Cg
 export function requestParams(req: {
   param(name: string): string | undefined;
   readonly env: Readonly<Record<string, string>>;
-  readonly joinedParams?: string;
+  readonly [kJoinedParams]?: string;
 }): CgiParams {
-  return { get: (name) => req.param(name), names: () => Object.keys(req.env), joined: req.joinedParams };
+  return { get: (name) => req.param(name), names: () => Object.keys(req.env), joined: req[kJoinedParams] };
 }
 
 /** Where the web server mounts the app, for the adapters and {@link ServerRequest.toRequest}. */

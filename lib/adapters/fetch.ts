@@ -230,7 +230,8 @@ export async function sendFetchResponse(req: ServerRequest, response: Response, 
       const { done, value } = await reader.read();
       if (done) return;
       if (req.aborted) break;
-      if (value.byteLength > 0 && !req.print(value)) await req.drain();
+      if (value.byteLength > 0) req.print(value);
+      if (req.writableNeedDrain) await req.drain();
     }
   } catch (err) {
     if (!req.aborted) throw err;

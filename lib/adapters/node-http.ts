@@ -9,6 +9,7 @@ import type net from 'net';
 import { Duplex } from 'stream';
 import { argTypeError } from '../errors';
 import type { ServerRequest } from '../server';
+import { kAbortHook, kTakeWholeBody } from '../symbols';
 import { cgiToHttp, normalizeMountPath, requestParams } from './cgi-http';
 
 /** What `http.createServer` takes: Express and Connect apps, Koa's `app.callback()`, Fastify's `routing`. */
@@ -113,7 +114,8 @@ export class FastCGISocket extends Duplex {
       const cgi = cgiHead(head);
       if (typeof chunk === 'string' && (encoding === 'utf8' || encoding === 'latin1' && !NON_ASCII.test(chunk)) && !NON_ASCII.test(cgi)) {
         // The usual first write, head and body in one string (as Node sends them): one piece of output.
-        if (req.print(cgi + chunk.slice(head.length))) callback();
+        req.print(cgi + chunk.slice(head.length));
+        if (!req.writableNeedDrain) callback();
         else req.drain().then(() => callback(), callback);
         return;
       }
@@ -121,7 +123,8 @@ export class FastCGISocket extends Duplex {
       data = typeof chunk === 'string' ? chunk.slice(head.length) : chunk.subarray(headBytes);
       if (data.length === 0) return callback();
     }
-    if (req.print(typeof data === 'string' ? Buffer.from(data, encoding) : data)) callback();
+    req.print(typeof data === 'string' ? Buffer.from(data, encoding) : data);
+    if (!req.writableNeedDrain) callback();
     else req.drain().then(() => callback(), callback);
   }
 
@@ -172,7 +175,7 @@ class BodyFeed {
     }
     this.#started = true;
     const req = this.#req;
-    const whole = this.#source.takeWholeBody();
+    const whole = this.#source[kTakeWholeBody]();
     if (whole !== undefined) {
       // A small body read with the request: straight in, as Node's parser pushes what came with the head
       // (no second stream in between, no 'data' hop per chunk).
@@ -277,7 +280,7 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
       const settle = (err?: unknown) => {
         if (settled) return;
         settled = true;
-        sreq.abortHook = undefined;
+        sreq[kAbortHook] = undefined;
         if (err === undefined) resolve();
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what the response stream failed with
         else reject(err);
@@ -302,7 +305,7 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
         settle();
       };
       if (sreq.aborted) return onAbort();
-      sreq.abortHook = onAbort;
+      sreq[kAbortHook] = onAbort;
 
       try {
         const result = listener(req, res);

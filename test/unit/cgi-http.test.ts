@@ -13,6 +13,7 @@ import {
   unmount,
 } from '../../lib/adapters/cgi-http';
 import { findParam, parseParams } from '../../lib/env';
+import { kJoinedParams } from '../../lib/symbols';
 
 const get = (env: Record<string, string>) => (name: string) => env[name];
 
@@ -146,7 +147,7 @@ describe('headers', () => {
     const env = parseParams(joined);
     let envBuilt = false;
     const req = {
-      joinedParams: joined,
+      [kJoinedParams]: joined,
       param: (name: string) => findParam(joined, name),
       get env() {
         envBuilt = true;

@@ -10,6 +10,7 @@ import {
   FastCGIClient,
   type FastCGIRecord,
   ProtocolStatus,
+  requestRejection,
   RecordDecoder,
   RecordType,
   Role,
@@ -937,5 +938,17 @@ describe('FastCGIClient against a fake application', () => {
     await expect(FastCGIClient.connect({ port: 70000 })).rejects.toThrow(/port/);
     await expect(FastCGIClient.connect({ path: '' })).rejects.toThrow(TypeError);
     await expect(FastCGIClient.connect({ path: app.path }, { timeout: -5 })).rejects.toThrow(/timeout/);
+  });
+});
+
+describe('requestRejection: the END_REQUEST protocolStatus as an error code', () => {
+  test('REQUEST_COMPLETE is no error; each rejection has its code; a status the spec lacks is FCGI_REQUEST_REJECTED', () => {
+    expect(requestRejection(ProtocolStatus.REQUEST_COMPLETE)).toBeUndefined();
+    expect(requestRejection(ProtocolStatus.CANT_MPX_CONN)?.code).toBe('FCGI_CANT_MPX_CONN');
+    expect(requestRejection(ProtocolStatus.OVERLOADED)?.code).toBe('FCGI_OVERLOADED');
+    expect(requestRejection(ProtocolStatus.UNKNOWN_ROLE)?.code).toBe('FCGI_UNKNOWN_ROLE');
+    const odd = requestRejection(9);
+    expect(odd?.code).toBe('FCGI_REQUEST_REJECTED');
+    expect(odd?.message).toMatch(/protocolStatus 9/);
   });
 });
