@@ -29,9 +29,11 @@ import type { NativeListenOptions } from './listen';
 import { headForAllow, headForDeny, type DenyResponse, type Output, type Role } from './request';
 import { CgiAcceptLoop, CgiAcceptor, isCgiInvocation } from './cgi';
 import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
+import { checkSlowRequestThreshold, slowLine } from './slow-log';
+import { checkStatusPath, Counters, statusPage, statusRequest, type OperatorOptions, type Stats } from './stats';
 
 /** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
-export interface ServerOptions {
+export interface ServerOptions extends OperatorOptions {
   /**
    * Requests in flight at once (native threads). Default 64: throughput is flat from 16 to 64 (bench),
    * idle cost is small, and it absorbs 32 peers stalling in their params (each holds a worker for at most
@@ -104,6 +106,10 @@ export class ServerRequest {
   /** @internal true while the handler's synchronous part runs: output then waits for its return. */
   inHandlerCall = false;
   #sent = 0; // bytes handed to the worker
+  /** @internal output handed to the worker so far (stats' bytesOut) */
+  get bytesSent(): number {
+    return this.#sent;
+  }
   #written = 0; // bytes the worker reported written
   #drainWaiters: (() => void)[] = [];
   #ended = false;
@@ -605,6 +611,10 @@ export class Server extends EventEmitter {
   #unref = false;
   #cgi = false;
   readonly #host: RequestHost;
+  #counters = new Counters();
+  readonly #statusPath: string | undefined;
+  readonly #slowRequestThreshold: number | undefined;
+  readonly #slowTimers: (NodeJS.Timeout | undefined)[] = [];
 
   constructor(handler: Handler, options: ServerOptions = {}) {
     super();
@@ -626,6 +636,8 @@ export class Server extends EventEmitter {
       throw argTypeError('options.handleSignals', 'a boolean', options.handleSignals);
     }
     this.#handleSignals = options.handleSignals ?? true;
+    this.#statusPath = checkStatusPath(options.statusPath);
+    this.#slowRequestThreshold = checkSlowRequestThreshold(options.slowRequestThreshold);
     const self = this;
     this.#host = {
       get io() {
@@ -660,6 +672,7 @@ export class Server extends EventEmitter {
     this.#cgi = source instanceof CgiAcceptLoop;
     const io = this.#cgi ? new CgiAcceptor(this.concurrency, onEvent) : new native.Acceptor(source, this.concurrency, onEvent);
     this.#io = io;
+    this.#counters = new Counters();
     this.#slots = new Array(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
     // lets the JS timer cut requests and close normally first whenever it can run. Not in a worker thread:
@@ -677,6 +690,15 @@ export class Server extends EventEmitter {
   /** Where the server listens, or null before listen() and after close(). */
   address(): NativeAddress | null {
     return this.#io?.address() ?? null;
+  }
+
+  /**
+   * The server's counters now: connections, requests, bytes, uptime ({@link Stats}); all 0 before listen().
+   */
+  stats(): Stats {
+    const io = this.#io;
+    const { idle, queued } = io === undefined || this.#exited === this.concurrency ? { idle: 0, queued: 0 } : io.stats();
+    return this.#counters.snapshot(idle, queued);
   }
 
   /** Requests being handled now. */
@@ -735,6 +757,17 @@ export class Server extends EventEmitter {
       const req = new ServerRequest(this.#host, slot, gen, a as string, b as string, c, d === true);
       this.#slots[slot] = req;
       this.#inFlight++;
+      this.#counters.accepted++;
+      if (c !== undefined) this.#counters.bytesIn += c.length;
+      if (this.#statusPath !== undefined) {
+        const format = statusRequest(a as string, this.#statusPath);
+        if (format !== undefined) {
+          req.print(statusPage(this.stats(), format, 'libfcgi concurrent server'));
+          req.finish(); // answered here: the handler never sees it
+          return;
+        }
+      }
+      if (this.#slowRequestThreshold !== undefined) this.#watchSlow(req, this.#slowRequestThreshold);
       this.#run(req);
       return;
     }
@@ -744,7 +777,10 @@ export class Server extends EventEmitter {
     }
     const req = this.#slots[slot];
     if (req === undefined || req.generation !== gen) return; // for a request that already ended
-    if (kind === AcceptorEventKind.Data) req.onData(a as Buffer, b as boolean, d === true);
+    if (kind === AcceptorEventKind.Data) {
+      this.#counters.bytesIn += (a as Buffer).length;
+      req.onData(a as Buffer, b as boolean, d === true);
+    }
     else if (kind === AcceptorEventKind.Written) req.onWritten(a as number);
     else if (kind === AcceptorEventKind.Aborted) req.onAborted();
   }
@@ -776,6 +812,7 @@ export class Server extends EventEmitter {
   }
 
   #fail(req: ServerRequest, err: unknown): void {
+    this.#counters.failed++;
     req.fail(err);
     if (this.listenerCount('error') > 0) this.emit('error', err, req);
     else if (clientErrorStatus(err) === undefined && !isErrorWithCode(err, 'FCGI_ABORTED')) {
@@ -786,8 +823,28 @@ export class Server extends EventEmitter {
   #requestDone(req: ServerRequest): void {
     // finish() runs once per request, so the count stays exact.
     this.#inFlight--;
+    this.#counters.completed++;
+    if (req.aborted) this.#counters.aborted++;
+    this.#counters.bytesOut += req.bytesSent;
+    const timer = this.#slowTimers[req.slot];
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.#slowTimers[req.slot] = undefined;
+    }
     if (this.#slots[req.slot] === req) this.#slots[req.slot] = undefined;
     if (this.#cgi) void this.close(); // a CGI process serves one request
+  }
+
+  /** The slow-request log: one line to the request's FCGI_STDERR if it still runs after `ms`. */
+  #watchSlow(req: ServerRequest, ms: number): void {
+    const started = performance.now();
+    const timer = setTimeout(() => {
+      this.#slowTimers[req.slot] = undefined;
+      if (this.#slots[req.slot] !== req || req.aborted) return;
+      req.error(slowLine(req.param('REQUEST_METHOD'), req.param('REQUEST_URI'), performance.now() - started, ms));
+    }, ms);
+    timer.unref();
+    this.#slowTimers[req.slot] = timer;
   }
 
   #closed(): void {

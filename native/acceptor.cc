@@ -618,6 +618,7 @@ Napi::Function Acceptor::Define(Napi::Env env) {
                          InstanceMethod<&Acceptor::Ref>("ref"),
                          InstanceMethod<&Acceptor::Unref>("unref"),
                          InstanceMethod<&Acceptor::Address>("address"),
+                         InstanceMethod<&Acceptor::Stats>("stats"),
                          InstanceMethod<&Acceptor::WatchPeer>("watchPeer"),
                      });
 }
@@ -1156,6 +1157,20 @@ Napi::Value Acceptor::Unref(const Napi::CallbackInfo& info) {
 Napi::Value Acceptor::Address(const Napi::CallbackInfo& info) {
   if (!listener_ || listener_->closed()) return info.Env().Null();
   return DescribeListener(info.Env(), *listener_);
+}
+
+// stats(): { idle, queued } — connections waiting between requests, and readable ones waiting for a free slot.
+Napi::Value Acceptor::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  size_t queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued = pendingConns_.size();
+  }
+  o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
+  o.Set("queued", Napi::Number::New(env, static_cast<double>(queued)));
+  return o;
 }
 
 }  // namespace libfcgi

@@ -113,6 +113,7 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Address(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
 
   Napi::Value WatchPeer(const Napi::CallbackInfo& info);
 
