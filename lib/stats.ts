@@ -28,7 +28,11 @@ export interface Stats {
   accepted: number;
   /** Requests that ended, whatever the outcome (aborted and failed ones included). */
   completed: number;
-  /** Requests the web server aborted or that were cut (client gone, FCGI_ABORT_REQUEST, a write error, close timeout). */
+  /**
+   * Requests the web server aborted or that were cut (client gone, FCGI_ABORT_REQUEST, a write error, close
+   * timeout), as seen before the request ended: in the accept loop, a failure of only the final write (the
+   * last output with END_REQUEST, after the app finished) is not seen, so is not counted.
+   */
   aborted: number;
   /** Requests whose handler threw or rejected (the concurrent server; in the accept loop the app's own loop catches errors, so 0). */
   failed: number;
