@@ -30,8 +30,9 @@ export interface Stats {
   completed: number;
   /**
    * Requests the web server aborted or that were cut (client gone, FCGI_ABORT_REQUEST, a write error, close
-   * timeout), as seen before the request ended: in the accept loop, a failure of only the final write (the
-   * last output with END_REQUEST, after the app finished) is not seen, so is not counted.
+   * timeout), as seen before the request ended: a write that fails only after the app finished (the accept
+   * loop's last output with END_REQUEST; output the concurrent server's worker still writes after the handler
+   * returned) is not counted.
    */
   aborted: number;
   /** Requests whose handler threw or rejected (the concurrent server; in the accept loop the app's own loop catches errors, so 0). */
