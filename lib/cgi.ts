@@ -1,7 +1,7 @@
 // Plain CGI: one request from the process environment and stdin, output to stdout, as fcgi2's FCGX_IsCGI and
 // Perl's FCGI::Request do when a script is not started by a FastCGI server.
 import fs from 'fs';
-import { ServerEventKind, native, type NativeAcceptLoop, type NativeOutput, type NativeServerIo, type ServerEventHandler } from './native';
+import { ServerEventKind, native, type NativeAcceptLoop, type NativeOutput, type NativeServerIo, type NativeStats, type ServerEventHandler } from './native';
 import { receivedSystemdSockets } from './systemd';
 
 /**
@@ -116,6 +116,9 @@ export class CgiAcceptLoop implements NativeAcceptLoop {
   address(): null {
     return null;
   }
+  stats(): NativeStats {
+    return { idle: 0, queued: 0 };
+  }
   aborted(): boolean {
     return false;
   }
@@ -216,6 +219,9 @@ export class CgiServerIo implements NativeServerIo {
   unref(): void {}
   address(): null {
     return null;
+  }
+  stats(): NativeStats {
+    return { idle: 0, queued: 0 };
   }
 
   #body(chunk: Buffer, eof: boolean): void {

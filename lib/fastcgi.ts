@@ -8,6 +8,12 @@ import { kAttach } from './symbols';
 import { CgiAcceptLoop, isCgiInvocation, isFastCGI } from './cgi';
 import type { Env } from './env';
 import { Server, type ServerRequest } from './server';
+import { OperatorLoop } from './operator-loop';
+import { checkSlowRequestThreshold } from './slow-log';
+import { checkStatusPath, OPERATOR_KEYS, statusPage, statusRequest, type OperatorOptions, type Stats } from './stats';
+
+/** Options of {@link FastCGI}: where to listen ({@link ListenOptions}) and the operator's options. */
+export type FastCGIOptions = ListenOptions & OperatorOptions;
 
 /**
  * The synchronous accept loop, one request at a time, as in Perl's FCGI and Raku's FastCGI::NativeCall:
@@ -25,7 +31,11 @@ import { Server, type ServerRequest } from './server';
  * ```
  */
 export class FastCGI {
-  readonly #io: NativeAcceptLoop;
+  readonly #io: OperatorLoop;
+  readonly #statusPath: string | undefined;
+  readonly #slowRequestThreshold: number | undefined;
+  /** The concurrent server of `for await`, once iterating. */
+  #server: Server | undefined;
   #request: Request | undefined;
   /** The request finish() ended, until the next accept(): late output goes to it (ignored with a warning). */
   #finished: Request | undefined;
@@ -38,21 +48,38 @@ export class FastCGI {
    * Throws a TypeError/RangeError for bad options and a system error (code EADDRINUSE, EEXIST, ...) when
    * the socket cannot be created.
    */
-  constructor(options?: ListenOptions) {
-    const nativeOptions = normalizeListenOptions(options);
+  constructor(options?: FastCGIOptions) {
+    const given = options as Record<string, unknown> | undefined;
+    this.#statusPath = checkStatusPath(given?.statusPath);
+    this.#slowRequestThreshold = checkSlowRequestThreshold(given?.slowRequestThreshold);
+    // Only operator options: listen where no options at all would (systemd's socket, else fd 0).
+    if (typeof given === 'object' && given !== null && Object.keys(given).every((k) => OPERATOR_KEYS.includes(k))) options = undefined;
+    const nativeOptions = normalizeListenOptions(options, OPERATOR_KEYS);
+    let io: NativeAcceptLoop;
     try {
-      this.#io = new native.AcceptLoop(nativeOptions);
+      io = new native.AcceptLoop(nativeOptions);
     } catch (err) {
       if (options === undefined && nativeOptions.fd === 0 && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
         if (isCgiInvocation()) {
           // Started as a CGI script: one request from the environment and stdin (as fcgi2 and Perl's FCGI).
-          this.#io = new CgiAcceptLoop();
+          this.#io = new OperatorLoop(new CgiAcceptLoop(), this.#slowRequestThreshold);
           return;
         }
       }
       if (options === undefined && nativeOptions.fd === 0) explainNoListenSocket(err, 'FastCGI');
       throw err;
     }
+    this.#io = new OperatorLoop(io, this.#slowRequestThreshold);
+  }
+
+  /**
+   * The loop's counters now: connections, requests, bytes, uptime ({@link Stats}). While `for await` iterates,
+   * those of the requests it serves.
+   */
+  stats(): Stats {
+    if (this.#server !== undefined) return this.#server.stats();
+    const { idle, queued } = this.#io.stats();
+    return this.#io.counters.snapshot(idle, queued);
   }
 
   /**
@@ -75,10 +102,16 @@ export class FastCGI {
     this.#finished = undefined;
     if (this.#closed) return false;
     this.#watchSigterm();
-    if (!this.#io.accept()) {
-      this.#closed = true;
-      this.#unwatchSigterm();
-      return false;
+    for (;;) {
+      if (!this.#io.accept()) {
+        this.#closed = true;
+        this.#unwatchSigterm();
+        return false;
+      }
+      const status = this.#statusPath === undefined ? undefined : statusRequest(this.#io.params(), this.#statusPath);
+      if (status === undefined) break;
+      this.#io.write(statusPage(this.stats(), status, 'libfcgi accept loop'));
+      this.#io.finish(); // answered here: the application never sees it
     }
     this.#request = createRequest(this.#io);
     return true;
@@ -195,15 +228,16 @@ export class FastCGI {
           if (w) w({ value: req, done: false });
           else ready.push(req);
         }),
-      { concurrency: 1 },
+      { concurrency: 1, statusPath: this.#statusPath, slowRequestThreshold: this.#slowRequestThreshold },
     );
+    this.#server = server;
     server.on('close', () => {
       done = true;
       this.#closed = true;
       this.#io.close();
       for (const w of waiting.splice(0)) w({ value: undefined, done: true });
     });
-    server[kAttach](this.#io);
+    server[kAttach](this.#io.raw);
     return {
       next: () => {
         release?.(); // the consumer moved on: finish the previous request

@@ -1,5 +1,6 @@
 // Public exports of libfcgi.
-export { FastCGI } from './fastcgi';
+export { FastCGI, type FastCGIOptions } from './fastcgi';
+export type { Stats, OperatorOptions } from './stats';
 export { Request, type Role, type Output, type DenyResponse, type FastCGIRequest } from './request';
 export { createServer, Server, ServerRequest, type Handler, type ServerOptions } from './server';
 export { fromNodeListener, type NodeListener, type NodeListenerOptions } from './adapters/node-http';

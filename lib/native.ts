@@ -19,6 +19,14 @@ export type NativeAddress =
       port: number;
     };
 
+/** Connection counts from the native side, for stats(). */
+export interface NativeStats {
+  /** Connections watched between requests (new ones without bytes yet, kept-alive idle ones). */
+  idle: number;
+  /** Readable connections waiting for a free worker (always 0 in the accept loop). */
+  queued: number;
+}
+
 /** The synchronous accept loop over one FCGX_Request (native/accept_loop.cc). */
 export interface NativeAcceptLoop {
   /** Finishes the current request, waits for the next; false once shut down (SIGTERM, close()). */
@@ -45,6 +53,8 @@ export interface NativeAcceptLoop {
   fd(): number;
   /** Makes the next accept() return false (as SIGTERM does). */
   requestShutdown(): void;
+  /** Connection counts for stats(). */
+  stats(): NativeStats;
 }
 
 /**
@@ -120,6 +130,8 @@ export interface NativeServerIo {
   ref(): void;
   unref(): void;
   address(): NativeAddress | null;
+  /** Connection counts for stats(). */
+  stats(): NativeStats;
 }
 
 /** What the loaded addon was built from (native/build_info.cc); a prebuild and a source build say the same. */

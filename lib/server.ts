@@ -33,9 +33,11 @@ import { checkOutput, LateOutput, parseQuery, type DenyResponse, type FastCGIReq
 import { kAbortHook, kAttach, kJoinedParams, kNativeFactory, kTakeWholeBody } from './symbols';
 import { CgiAcceptLoop, CgiServerIo, isCgiInvocation } from './cgi';
 import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
+import { checkSlowRequestThreshold, slowLine } from './slow-log';
+import { checkStatusPath, Counters, statusPage, statusRequest, type OperatorOptions, type Stats } from './stats';
 
 /** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
-export interface ServerOptions {
+export interface ServerOptions extends OperatorOptions {
   /**
    * Requests in flight at once (native threads). Default 64: idle threads sleep (no CPU), and 64 absorbs 32
    * peers stalling in their params (each holds a worker for at most readTimeout) while others are served.
@@ -129,6 +131,10 @@ export class ServerRequest implements FastCGIRequest {
   /** True while the handler's synchronous part runs: output then waits for its return. */
   #inHandlerCall = false;
   #sent = 0; // bytes handed to the worker
+  /** @internal output handed to the worker so far (stats' bytesOut) */
+  get bytesSent(): number {
+    return this.#sent;
+  }
   #written = 0; // bytes the worker reported written
   #drainWaiters: (() => void)[] = [];
   #ended = false;
@@ -645,6 +651,10 @@ export class Server extends EventEmitter {
   #cgi = false;
   readonly #host: RequestHost;
   readonly #nativeFactory: NativeFactory | undefined;
+  #counters = new Counters();
+  readonly #statusPath: string | undefined;
+  readonly #slowRequestThreshold: number | undefined;
+  readonly #slowTimers: (NodeJS.Timeout | undefined)[] = [];
 
   constructor(handler: Handler, options: ServerOptions = {}) {
     super();
@@ -667,6 +677,8 @@ export class Server extends EventEmitter {
     }
     this.#handleSignals = options.handleSignals ?? true;
     this.#nativeFactory = (options as { [kNativeFactory]?: NativeFactory })[kNativeFactory];
+    this.#statusPath = checkStatusPath(options.statusPath);
+    this.#slowRequestThreshold = checkSlowRequestThreshold(options.slowRequestThreshold);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below has its own `this`; it reads #io when called
     const self = this;
     this.#host = {
@@ -706,6 +718,7 @@ export class Server extends EventEmitter {
         ? this.#nativeFactory(source, this.concurrency, onEvent)
         : new native.ServerIo(source, this.concurrency, onEvent);
     this.#io = io;
+    this.#counters = new Counters();
     this.#slots = new Array<ServerRequest | undefined>(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
     // lets the JS timer cut requests and close normally first whenever it can run. Not in a worker thread:
@@ -723,6 +736,15 @@ export class Server extends EventEmitter {
   /** Where the server listens, or null before listen() and after close(). */
   address(): NativeAddress | null {
     return this.#io?.address() ?? null;
+  }
+
+  /**
+   * The server's counters now: connections, requests, bytes, uptime ({@link Stats}); all 0 before listen().
+   */
+  stats(): Stats {
+    const io = this.#io;
+    const { idle, queued } = io === undefined || this.#exited === this.concurrency ? { idle: 0, queued: 0 } : io.stats();
+    return this.#counters.snapshot(idle, queued);
   }
 
   /** Requests being handled now. */
@@ -781,6 +803,17 @@ export class Server extends EventEmitter {
       const req = requestControl.create(this.#host, slot, gen, a, b, c, d === true);
       this.#slots[slot] = req;
       this.#inFlight++;
+      this.#counters.accepted++;
+      if (c !== undefined) this.#counters.bytesIn += c.length;
+      if (this.#statusPath !== undefined) {
+        const format = statusRequest(a as string, this.#statusPath);
+        if (format !== undefined) {
+          req.print(statusPage(this.stats(), format, 'libfcgi concurrent server'));
+          req.finish(); // answered here: the handler never sees it
+          return;
+        }
+      }
+      if (this.#slowRequestThreshold !== undefined) this.#watchSlow(req, this.#slowRequestThreshold);
       this.#run(req);
       return;
     }
@@ -790,8 +823,10 @@ export class Server extends EventEmitter {
     }
     const req = this.#slots[slot];
     if (req === undefined || requestControl.generation(req) !== gen) return; // for a request that already ended
-    if (kind === ServerEventKind.Data) requestControl.onData(req, a, b, d === true);
-    else if (kind === ServerEventKind.Written) requestControl.onWritten(req, a);
+    if (kind === ServerEventKind.Data) {
+      this.#counters.bytesIn += a.length;
+      requestControl.onData(req, a, b, d === true);
+    } else if (kind === ServerEventKind.Written) requestControl.onWritten(req, a);
     else if (kind === ServerEventKind.Aborted) requestControl.onAborted(req);
   }
 
@@ -822,6 +857,7 @@ export class Server extends EventEmitter {
   }
 
   #fail(req: ServerRequest, err: unknown): void {
+    this.#counters.failed++;
     requestControl.fail(req, err);
     if (this.listenerCount('error') > 0) this.emit('error', err, req);
     else if (clientErrorStatus(err) === undefined && !isErrorWithCode(err, 'FCGI_ABORTED')) {
@@ -833,8 +869,29 @@ export class Server extends EventEmitter {
     // finish() runs once per request, so the count stays exact.
     this.#inFlight--;
     const slot = requestControl.slot(req);
+    this.#counters.completed++;
+    if (req.aborted) this.#counters.aborted++;
+    this.#counters.bytesOut += req.bytesSent;
+    const timer = this.#slowTimers[slot];
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.#slowTimers[slot] = undefined;
+    }
     if (this.#slots[slot] === req) this.#slots[slot] = undefined;
     if (this.#cgi) void this.close(); // a CGI process serves one request
+  }
+
+  /** The slow-request log: one line to the request's FCGI_STDERR if it still runs after `ms`. */
+  #watchSlow(req: ServerRequest, ms: number): void {
+    const slot = requestControl.slot(req);
+    const started = performance.now();
+    const timer = setTimeout(() => {
+      this.#slowTimers[slot] = undefined;
+      if (this.#slots[slot] !== req || req.aborted) return;
+      req.error(slowLine(req.param('REQUEST_METHOD'), req.param('REQUEST_URI'), performance.now() - started, ms));
+    }, ms);
+    timer.unref();
+    this.#slowTimers[slot] = timer;
   }
 
   #closed(): void {

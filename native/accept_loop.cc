@@ -36,6 +36,7 @@ Napi::Function AcceptLoop::Define(Napi::Env env) {
                          InstanceMethod<&AcceptLoop::RequestShutdown>("requestShutdown"),
                          InstanceMethod<&AcceptLoop::Aborted>("aborted"),
                          InstanceMethod<&AcceptLoop::Fd>("fd"),
+                         InstanceMethod<&AcceptLoop::Stats>("stats"),
                      });
 }
 
@@ -237,6 +238,16 @@ Napi::Value AcceptLoop::Aborted(const Napi::CallbackInfo& info) {
 
 Napi::Value AcceptLoop::Fd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), listener_ && !listener_->closed() ? listener_->fd() : -1);
+}
+
+// stats(): { idle, queued } — connections waiting between requests; queued is always 0 here (one request at a
+// time: connections wait in the listen backlog or the dispatcher, not for a slot).
+Napi::Value AcceptLoop::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
+  o.Set("queued", Napi::Number::New(env, 0));
+  return o;
 }
 
 Napi::Value AcceptLoop::RequestShutdown(const Napi::CallbackInfo& info) {

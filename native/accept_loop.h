@@ -41,6 +41,7 @@ class AcceptLoop : public Napi::ObjectWrap<AcceptLoop> {
   Napi::Value RequestShutdown(const Napi::CallbackInfo& info);
   Napi::Value Aborted(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
 
   bool RequireRequest(Napi::Env env);
   void StartSignalWatch();

@@ -139,6 +139,14 @@ void Listener::Watch(const Waiting& w) {
   if (due < timerAt_) ArmTimerLocked(due);
 }
 
+size_t Listener::IdleCount() {
+  MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& entry : waiting_)
+    if (entry.second.kind == Kind::kNew || entry.second.kind == Kind::kIdle) n++;
+  return n;
+}
+
 void Listener::ReturnIdle(int fd) {
   TimePoint due = DeadlineAfter(timeouts_.idleMs);
   Watch({fd, Kind::kIdle, due, due});

@@ -69,6 +69,9 @@ class Listener {
   // what is left. Blocking: the sync loop and exiting worker threads call it.
   void DrainLingering(int maxMs);
   bool closed() const { return closed_.load(); }
+  // Connections watched between requests (new ones with no bytes yet and kept-alive idle ones; not lingering
+  // closes nor in-flight watches), for stats(): counted under the lock on demand, nothing on the hot path.
+  size_t IdleCount() EXCLUDES(mu_);
 
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }

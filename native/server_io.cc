@@ -40,6 +40,7 @@ Napi::Function ServerIo::Define(Napi::Env env) {
                          InstanceMethod<&ServerIo::Ref>("ref"),
                          InstanceMethod<&ServerIo::Unref>("unref"),
                          InstanceMethod<&ServerIo::Address>("address"),
+                         InstanceMethod<&ServerIo::Stats>("stats"),
                          InstanceMethod<&ServerIo::WatchPeer>("watchPeer"),
                      });
 }
@@ -435,6 +436,20 @@ Napi::Value ServerIo::Unref(const Napi::CallbackInfo& info) {
 Napi::Value ServerIo::Address(const Napi::CallbackInfo& info) {
   if (!listener_ || listener_->closed()) return info.Env().Null();
   return DescribeListener(info.Env(), *listener_);
+}
+
+// stats(): { idle, queued } — connections waiting between requests, and readable ones waiting for a free slot.
+Napi::Value ServerIo::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  size_t queued;
+  {
+    MutexLock lock(&mu_);
+    queued = pendingConns_.size();
+  }
+  o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
+  o.Set("queued", Napi::Number::New(env, static_cast<double>(queued)));
+  return o;
 }
 
 }  // namespace libfcgi

@@ -138,6 +138,7 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Address(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info) EXCLUDES(mu_);
   // The request a command is for (argument 0), as its slot and generation; null after a thrown RangeError.
   Slot* SlotArg(const Napi::CallbackInfo& info, uint32_t* generation);
   // write/writeError/end(request, data, ...): the slot and the output; null after a thrown error.

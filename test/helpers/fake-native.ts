@@ -1,6 +1,6 @@
 // A fake native side for the concurrent server (the test seam of issue 14): records every command the Server
 // and its ServerRequests send, and lets a test fire the events the addon's threads would.
-import { MAX_SLOTS, ServerEventKind, type NativeAddress, type NativeOutput, type NativeServerIo, type ServerEvent, type ServerEventHandler } from '../../lib/native';
+import { MAX_SLOTS, ServerEventKind, type NativeAddress, type NativeOutput, type NativeServerIo, type NativeStats, type ServerEvent, type ServerEventHandler } from '../../lib/native';
 import { Server, type Handler, type ServerOptions } from '../../lib/server';
 import { kNativeFactory } from '../../lib/symbols';
 
@@ -103,6 +103,9 @@ export class FakeNative implements NativeServerIo {
   }
   unref(): void {
     this.commands.push({ op: 'unref' });
+  }
+  stats(): NativeStats {
+    return { idle: 0, queued: 0 };
   }
   address(): NativeAddress | null {
     return { family: 'unix', path: '/fake.sock' };

@@ -35,6 +35,8 @@ export interface NginxOptions {
   extraLocationConf?: string;
   /** Default `200m`. */
   clientMaxBodySize?: string;
+  /** Inserted in the `server` block before `location /` (another location, e.g. a README snippet). */
+  extraServerConf?: string;
   /** `proxy_pass` to an HTTP upstream instead of `fastcgi_pass` (benchmark baselines). */
   proxyHttp?: boolean;
   /** error_log level; default `info`. */
@@ -120,6 +122,7 @@ export function nginxConfig(options: NginxOptions, placement: NginxPlacement): s
     `    listen 127.0.0.1:${port};`,
     '    server_name localhost;',
     `    root ${quote(options.root ?? dir)};`,
+    ...(options.extraServerConf ?? '').split('\n').filter((line) => line.trim() !== '').map((line) => `    ${line}`),
     '    location / {',
     ...location.map((line) => `      ${line}`),
     ...extra.split('\n').map((line) => `      ${line.trim()}`),
