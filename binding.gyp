@@ -14,6 +14,7 @@
         'native/addon.cc',
         'native/build_info.cc',
         'native/errors.cc',
+        'native/gate.cc',
         'native/options.cc',
         'native/request.cc',
         'native/socket.cc',
