@@ -14,6 +14,7 @@
         'native/build_info.cc',
         'native/errors.cc',
         'native/fast_end.cc',
+        'native/gate.cc',
         'native/options.cc',
         'native/output.cc',
         'native/reactor.cc',

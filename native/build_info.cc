@@ -62,6 +62,9 @@ Napi::Object BuildInfo(Napi::Env env) {
 #ifdef FCGX_HAVE_CLOSE_WRITE
   features += "close-write,";
 #endif
+#ifdef FCGX_HAVE_PREREAD
+  features += "preread,";
+#endif
   info.Set("features", SplitList(env, features));
   info.Set("flags", LIBFCGI_BUILD_FLAGS);
   info.Set("napiVersion", NAPI_VERSION);

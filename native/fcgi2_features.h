@@ -15,3 +15,6 @@ extern "C" {
 #ifdef FCGX_HAVE_BUF_SIZES
 #define LIBFCGI_HAVE_READ_AHEAD 1
 #endif
+
+// Patch 0019: FCGX_SetPreread / FCGX_TakePreread (FCGX_HAVE_PREREAD, defined with them). Without it fcgi2 cannot
+// take a request the request gate (gate.h) gathered, so the gate must stay off and fcgi2 reads the socket itself.

@@ -14,6 +14,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ServeBytes(data, size, NULL, NULL, 0, NULL);
+    /* One input in three starts with bytes given from memory
+     * (patch 0019), cut at a point that depends on the length only, so corpus entries keep their meaning. */
+    size_t preread = size % 3 == 0 ? (size * 31) % (size + 1) : 0;
+    ServeBytesPreread(data, size, preread, NULL, NULL, 0, NULL);
     return 0;
 }

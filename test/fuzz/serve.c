@@ -256,6 +256,12 @@ static int FinishHere(FCGX_Request *req)
 void ServeBytes(const unsigned char *input, size_t len, ServeStats *stats,
         unsigned char *reply, size_t replyMax, size_t *replyLen)
 {
+    ServeBytesPreread(input, len, 0, stats, reply, replyMax, replyLen);
+}
+
+void ServeBytesPreread(const unsigned char *input, size_t len, size_t prereadLen, ServeStats *stats,
+        unsigned char *reply, size_t replyMax, size_t *replyLen)
+{
     int sv[2];
     Peer peer;
     FCGX_Request req;
@@ -267,8 +273,9 @@ void ServeBytes(const unsigned char *input, size_t len, ServeStats *stats,
     setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     memset(&peer, 0, sizeof peer);
     peer.fd = sv[1];
-    peer.input = input;
-    peer.len = len;
+    if (prereadLen > len) prereadLen = len;
+    peer.input = input + prereadLen;
+    peer.len = len - prereadLen;
     peer.reply = reply;
     peer.replyMax = reply ? replyMax : 0;
     ServeInit();
@@ -282,6 +289,13 @@ void ServeBytes(const unsigned char *input, size_t len, ServeStats *stats,
     req.maxParamNameLen = 1024;
     req.maxParamValueLen = 4096;
     req.maxParamsTotal = 16384;
+    if (prereadLen > 0) {
+        /* Patch 0019: these bytes were read already (as the request gate hands them over). */
+        unsigned char *copy = malloc(prereadLen);
+        if (copy == NULL) abort();
+        memcpy(copy, input, prereadLen);
+        if (FCGX_SetPreread(&req, copy, prereadLen) != 0) abort();
+    }
     fd = sv[0];
     while (fd >= 0) {
         req.ipcFd = fd;

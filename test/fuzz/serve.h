@@ -27,4 +27,12 @@ void ServeInit(void);
 void ServeBytes(const unsigned char *input, size_t len, ServeStats *stats,
         unsigned char *reply, size_t replyMax, size_t *replyLen);
 
+/*
+ * ServeBytes, but the first prereadLen bytes of input are given to the request
+ * with FCGX_SetPreread (patch 0019: bytes a dispatcher read before fcgi2) and
+ * only the rest goes through the socket.
+ */
+void ServeBytesPreread(const unsigned char *input, size_t len, size_t prereadLen, ServeStats *stats,
+        unsigned char *reply, size_t replyMax, size_t *replyLen);
+
 #endif

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "fastcgi.h"
 #include "fcgiapp.h"
@@ -334,6 +336,124 @@ static void CheckPatches(void)
           "it, then the request ends");
 }
 
+static unsigned char plainReply[kMax];
+
+/*
+ * 0019: the same connection served with its first k bytes given from memory (FCGX_SetPreread) and the rest
+ * through the socket answers byte for byte as when every byte comes through the socket, for every k.
+ */
+static void CheckPreread(void)
+{
+    Buf b = {inputBytes, 0};
+    unsigned char content[256];
+    size_t n, k, plainLen = 0, len = 0;
+    int same = 1;
+    Reply r;
+
+    Request(&b, 1, "first", "body one", 3);
+    n = Pair(content, "FCGI_MAX_CONNS", 14, "", 0);
+    Record(&b, FCGI_GET_VALUES, 0, content, n, 5);
+    Record(&b, 77, 0, "xyz", 3, 0);
+    Request(&b, 1, "here-second", "", 0);
+    Request(&b, 0, "third", "body three", 7);
+    ServeBytesPreread(b.bytes, b.len, 0, NULL, plainReply, sizeof plainReply, &plainLen);
+    Decode(plainReply, plainLen, &r);
+    Check(r.valid && r.ends == 3 && r.types[FCGI_GET_VALUES_RESULT] == 1 && r.types[FCGI_UNKNOWN_TYPE] == 1,
+          "0019 baseline: three requests and two management records through the socket");
+    for (k = 1; k <= b.len; k++) {
+        ServeBytesPreread(b.bytes, b.len, k, NULL, replyBytes, sizeof replyBytes, &len);
+        if (len != plainLen || memcmp(replyBytes, plainReply, len) != 0) {
+            same = 0;
+            break;
+        }
+    }
+    Check(same, "0019 the first k bytes from memory, the rest through the socket: the same reply for every k "
+          "(stopped at k = %zu of %zu)", k > b.len ? b.len : k, b.len);
+
+    /* Everything from memory, the socket shut at once: any read would see EOF and fail the request. */
+    b.len = 0;
+    Request(&b, 1, "memory-one", "from memory", 1);
+    Request(&b, 0, "memory-two", "", 0);
+    ServeBytesPreread(b.bytes, b.len, b.len, NULL, replyBytes, sizeof replyBytes, &len);
+    Decode(replyBytes, len, &r);
+    Check(r.valid && r.ends == 2 && r.endProtocolStatus[1] == FCGI_REQUEST_COMPLETE
+              && strstr(r.stdoutText, "X=memory-one") && strstr(r.stdoutText, "from memory")
+              && strstr(r.stdoutText, "X=memory-two"),
+          "0019 two pipelined requests given whole from memory, nothing in the socket: both answered");
+
+    /*
+     * FCGX_SkipReadInput (an unread body skipped in the buffer) over bytes from memory: a management record
+     * whose header straddles two refills of the stream buffer is put back whole for the usual reads.
+     */
+    same = 1;
+    for (k = 0; k < 16 && same; k++) {
+        static char filler[9000];
+        memset(filler, 'f', sizeof filler);
+        b.len = 0;
+        Begin(&b, 1, FCGI_RESPONDER, 1, 0);
+        n = Pair(content, "X", 1, "here-unread", 11);
+        Record(&b, FCGI_PARAMS, 1, content, n, 0);
+        Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+        Record(&b, FCGI_STDIN, 1, filler, 8120 + k, 0); /* the header at 8175 + k: across 8192 */
+        n = Pair(content, "FCGI_MPXS_CONNS", 15, "", 0);
+        Record(&b, FCGI_GET_VALUES, 0, content, n, 0);
+        Record(&b, FCGI_STDIN, 1, "", 0, 0);
+        ServeBytesPreread(b.bytes, b.len, 0, NULL, plainReply, sizeof plainReply, &plainLen);
+        ServeBytesPreread(b.bytes, b.len, b.len, NULL, replyBytes, sizeof replyBytes, &len);
+        Decode(replyBytes, len, &r);
+        same = len == plainLen && memcmp(replyBytes, plainReply, len) == 0 && r.valid && r.ends == 1
+               && r.types[FCGI_GET_VALUES_RESULT] == 1;
+    }
+    Check(same, "0019 an unread body skipped from memory, a GET_VALUES header across the stream buffer's refills: "
+          "answered as through the socket (bodies of 8120 to %zu bytes)", 8120 + k - 1);
+
+    /*
+     * FCGX_TakePreread gives back what a kept connection holds after its request: the next request's bytes.
+     * The first request fills the stream buffer (8192 bytes) exactly, so the next one is all in the preread:
+     * FCGX_HasReadAhead must still say there is one (or the addon would wait on the socket for it).
+     */
+    {
+        FCGX_Request req;
+        int sv[2], ahead = 0;
+        unsigned char *mem, *back;
+        size_t firstLen, backLen = 0;
+        static char body[9000];
+
+        memset(body, 'b', sizeof body);
+        body[8192 - 79] = '\0'; /* 79 bytes of records around the body (Request) */
+        b.len = 0;
+        Request(&b, 1, "take-one", body, 0);
+        firstLen = b.len;
+        Request(&b, 0, "take-two", "def", 2);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
+        shutdown(sv[1], SHUT_WR);
+        FCGX_InitRequest(&req, -1, 0);
+        mem = malloc(b.len);
+        if (mem == NULL) abort();
+        memcpy(mem, b.bytes, b.len);
+        Check(FCGX_SetPreread(&req, mem, b.len) == 0 && FCGX_SetPreread(&req, mem, b.len) == -1,
+              "0019 FCGX_SetPreread takes a buffer, and refuses a second while the first is unread");
+        req.ipcFd = sv[0];
+        req.listen_sock = -1;
+        req.keepConnection = 1;
+        req.detached = 1;
+        n = 0;
+        if (FCGX_Accept_r(&req) == 0) {
+            n = (size_t)FCGX_GetStr(body, sizeof body, req.in);
+            ahead = FCGX_HasReadAhead(req.in);
+            FCGX_Finish_r(&req); /* keep-conn: the connection and its unread bytes stay */
+        }
+        back = FCGX_TakePreread(&req, &backLen);
+        Check(firstLen == 8192 && n == 8192 - 79 && ahead == 1 && back != NULL && backLen == b.len - firstLen
+                  && memcmp(back, b.bytes + firstLen, backLen) == 0 && req.readAhead == NULL && req.preread == NULL,
+              "0019 a request that ends with the stream buffer: FCGX_HasReadAhead sees the next one in the preread, "
+              "FCGX_TakePreread gives back exactly its %zu bytes", backLen);
+        free(back);
+        FCGX_Free(&req, 1);
+        close(sv[1]);
+    }
+}
+
 /* 10,000 requests in a mix of shapes; returns how many reached the application. */
 static long RunMany(long wanted)
 {
@@ -388,6 +508,7 @@ int main(void)
 
     ServeInit();
     CheckPatches();
+    CheckPreread();
 
     RunMany(1000); /* warm up: allocator caches, thread stacks */
     before = __sanitizer_get_current_allocated_bytes();

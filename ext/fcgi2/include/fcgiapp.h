@@ -149,6 +149,15 @@ typedef struct FCGX_Request {
      */
     int outBufSize;
     int inBufSize;
+
+    /*
+     * Bytes of the connection in ipcFd that the caller read before
+     * fcgi2 did (FCGX_SetPreread): the request's input takes them
+     * before it reads ipcFd.  preread is NULL when there are none.
+     */
+    unsigned char *preread;
+    size_t prereadLen;
+    size_t prereadPos;
 } FCGX_Request;
 #define FCGX_HAVE_BUF_SIZES 1
 
@@ -700,6 +709,50 @@ DLLAPI int FCGX_SkipReadInput(FCGX_Stream *stream);
 DLLAPI int FCGX_HasReadAhead(FCGX_Stream *stream);
 #define FCGX_HAVE_CLOSE_WRITE 1
 #endif
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FCGX_SetPreread --
+ *
+ *      Gives a request bytes of its connection (ipcFd) that the
+ *      caller has already read, e.g. a dispatcher that gathered a
+ *      whole request with non-blocking reads.  FCGX_Accept_r and the
+ *      request's input read them before they read ipcFd, as if they
+ *      were still in the socket: records that are all in buf are
+ *      parsed without a read.  buf must come from malloc; the request
+ *      owns it from then on and frees it once it is consumed, or in
+ *      FCGX_Free when the connection is closed (a kept connection
+ *      keeps what is left for its next request).
+ *
+ * Results:
+ *      0, or -1 when bytes given before are still unread or n is 0
+ *      (buf is then left to the caller).
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI int FCGX_SetPreread(FCGX_Request *request, unsigned char *buf, size_t n);
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FCGX_TakePreread --
+ *
+ *      After FCGX_Free(request, 0): every byte of the kept connection
+ *      read and not yet consumed, in order (what request->readAhead
+ *      holds, then what is left of FCGX_SetPreread's buffer), for a
+ *      caller that goes back to watching the connection itself.
+ *      request->readAhead is freed.
+ *
+ * Results:
+ *      A malloc'd buffer the caller owns and its length in *n; NULL
+ *      with *n = 0 when there are none, NULL with *n = (size_t)-1 when
+ *      memory ran out (the bytes are then dropped).
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI unsigned char *FCGX_TakePreread(FCGX_Request *request, size_t *n);
+#define FCGX_HAVE_PREREAD 1
 
 /*
  *----------------------------------------------------------------------

@@ -2005,6 +2005,14 @@ static int ProcessHeader(FCGI_Header header, FCGX_Stream *stream)
  *
  *----------------------------------------------------------------------
  */
+static void DropPreread(FCGX_Request *request)
+{
+    free(request->preread);
+    request->preread = NULL;
+    request->prereadLen = 0;
+    request->prereadPos = 0;
+}
+
 static void FillBuffProc(FCGX_Stream *stream)
 {
     FCGX_Stream_Data *data = (FCGX_Stream_Data *)stream->data;
@@ -2028,6 +2036,28 @@ static void FillBuffProc(FCGX_Stream *stream)
          * If data->buff is empty, do a read.
          */
         if(stream->rdNext == data->buffStop) {
+            if(data->reqDataPtr->preread != NULL) {
+                /*
+                 * FCGX_SetPreread: bytes the caller read already, no
+                 * read.  In noRead mode the bytes of a header begun in
+                 * this call move along, so they can still be put back
+                 * (without noRead they may not all be in the buffer,
+                 * and the header has them).
+                 */
+                FCGX_Request *req = data->reqDataPtr;
+                size_t keep = data->noRead ? (size_t)headerLen : 0;
+                size_t n = min(req->prereadLen - req->prereadPos,
+                               (size_t)data->bufflen - keep);
+                memmove(data->buff, stream->rdNext - keep, keep);
+                memcpy(data->buff + keep, req->preread + req->prereadPos, n);
+                req->prereadPos += n;
+                if(req->prereadPos == req->prereadLen) {
+                    DropPreread(req);
+                }
+                stream->rdNext = data->buff + keep;
+                data->buffStop = data->buff + keep + n;
+                continue;
+            }
             if(data->noRead) {
                 /* FCGX_SkipReadInput: stop here.  The bytes of a header
                  * begun in this call are still in the buffer. */
@@ -2502,7 +2532,8 @@ static int HasReadAhead(FCGX_Stream *stream)
     }
     data = (FCGX_Stream_Data *)stream->data;
     return data->eorStop && data->contentLen == 0 && data->paddingLen == 0
-            && stream->rdNext != data->buffStop;
+            && (stream->rdNext != data->buffStop
+                || data->reqDataPtr->preread != NULL);
 }
 
 int FCGX_HasReadAhead(FCGX_Stream *stream)
@@ -2526,6 +2557,7 @@ void FCGX_Free(FCGX_Request * request, int close)
     }
     if (close || request->ipcFd < 0) {
         FCGX_FreeStream(&request->readAhead);
+        DropPreread(request);
     }
     FCGX_FreeStream(&request->in);
     FCGX_FreeStream(&request->out);
@@ -2537,6 +2569,48 @@ void FCGX_Free(FCGX_Request * request, int close)
         request->ipcFd = -1;
         request->detached = 0;
     }
+}
+
+int FCGX_SetPreread(FCGX_Request *request, unsigned char *buf, size_t n)
+{
+    if (request == NULL || buf == NULL || n == 0 || request->preread != NULL)
+        return -1;
+    request->preread = buf;
+    request->prereadLen = n;
+    request->prereadPos = 0;
+    return 0;
+}
+
+unsigned char *FCGX_TakePreread(FCGX_Request *request, size_t *n)
+{
+    size_t ahead = 0, left = 0;
+    unsigned char *out;
+    *n = 0;
+    if (request->readAhead != NULL) {
+        ahead = (size_t)(((FCGX_Stream_Data *)request->readAhead->data)
+                ->buffStop - request->readAhead->rdNext);
+    }
+    if (request->preread != NULL) {
+        left = request->prereadLen - request->prereadPos;
+    }
+    if (ahead + left == 0) {
+        FCGX_FreeStream(&request->readAhead);
+        DropPreread(request);
+        return NULL;
+    }
+    out = (unsigned char *)malloc(ahead + left);
+    if (out != NULL) {
+        if (ahead > 0)
+            memcpy(out, request->readAhead->rdNext, ahead);
+        if (left > 0)
+            memcpy(out + ahead, request->preread + request->prereadPos, left);
+        *n = ahead + left;
+    } else {
+        *n = (size_t)-1;
+    }
+    FCGX_FreeStream(&request->readAhead);
+    DropPreread(request);
+    return out;
 }
 
 int FCGX_OpenSocket(const char *path, int backlog)
