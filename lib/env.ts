@@ -100,7 +100,6 @@ function compileLayout(layout: Layout): void {
   layout.names.forEach((name, i) => {
     if (layout.first[i]) stores.push(`env[${JSON.stringify(name)}] = v[${k++}];`);
   });
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- see above: names are string literals
   const make = new Function('emptyEnv', `return function build(v) { const env = emptyEnv(); ${stores.join(' ')} return env; };`) as (
     e: typeof emptyEnv,
   ) => (values: readonly string[]) => Record<string, string>;
