@@ -2,7 +2,8 @@
 // users write), next to apps/server.js (param() and a synchronous return, the fastest way to write it).
 // Usage: node server-readme.js SOCKET_PATH   (LIBFCGI_BENCH_CONCURRENCY: requests in flight, default 64)
 'use strict';
-const { createServer } = require('../..');
+// LIBFCGI_BENCH_PACKAGE: another build of the package to compare (bench/ab.js), else this one.
+const { createServer } = require(process.env.LIBFCGI_BENCH_PACKAGE || '../..');
 
 const path = process.argv[2];
 const concurrency = Number(process.env.LIBFCGI_BENCH_CONCURRENCY || 64);
