@@ -36,7 +36,12 @@ const VARIANTS = {
 /** The variants an app serves: its own list (framework apps), else these. */
 const CORE_VARIANTS = ['hello', 'big', 'echo'];
 const appVariants = (def) => def.variants || CORE_VARIANTS;
-const MODES = ['new', 'kept'];
+// kept: nginx keeps upstream connections with keepalive_requests unbounded; kept1k: at nginx's default (1000
+// requests, then the connection is closed and a new one opened), as an upstream is usually configured.
+const MODES = ['new', 'kept', 'kept1k'];
+const isKept = (mode) => mode !== 'new';
+/** keepalive_requests of the upstream pool in a kept mode. */
+const KEEPALIVE_REQUESTS = { kept: 10000000, kept1k: 1000 };
 
 // ---------- logging ----------
 
@@ -145,6 +150,7 @@ function machineInfo(tools) {
     wrk: tools.wrk ? versionOf(tools.wrk, ['-v'], /wrk (\S+)/) : undefined,
     php: tools['php-fpm'] ? versionOf(tools['php-fpm'], ['-v'], /PHP (\S+)/) : undefined,
     cc: tools.cc ? versionOf(tools.cc, ['--version'], /^(.*)$/m) : undefined,
+    go: tools.go ? versionOf(tools.go, ['version'], /go version (\S+)/) : undefined,
     nodeFastcgi: nodeFastcgiVersion(),
   };
 }
@@ -410,6 +416,9 @@ const APP_DEFS = [
   { name: 'c', label: 'C libfcgi loop', kind: 'fcgi' },
   { name: 'sync', label: 'libfcgi sync loop', kind: 'fcgi' },
   { name: 'server', label: 'libfcgi concurrent server', kind: 'fcgi' },
+  // The same server as the README teaches it: an async handler reading req.env.
+  { name: 'server-readme', label: 'libfcgi concurrent server, README-style handler (async, req.env)', kind: 'fcgi' },
+  { name: 'go', label: 'Go net/http/fcgi', kind: 'fcgi' },
   { name: 'node-fastcgi', label: 'node-fastcgi (npm)', kind: 'fcgi' },
   { name: 'php', label: 'PHP-FPM, 1 worker', kind: 'fcgi' },
   { name: 'node-http', label: 'Node http via proxy_pass', kind: 'http' },
@@ -420,6 +429,20 @@ const APP_DEFS = [
   { name: 'express', label: 'Express over fromNodeListener', kind: 'fcgi', variants: ['hello', 'json'], baseline: 'express-http' },
   { name: 'express-http', label: 'Express on Node http via proxy_pass', kind: 'http', variants: ['hello', 'json'] },
 ];
+
+/** Builds apps/go-fcgi.go (standard library only) with `go build` into dir; returns the binary's path. */
+function buildGo(dir, goBin) {
+  const out = path.join(dir, 'go-fcgi');
+  // The user's build cache when there is a home (fast after the first build), else one in the temp dir.
+  const env = { ...process.env, GO111MODULE: 'off', ...(process.env.HOME ? {} : { GOCACHE: path.join(dir, 'go-cache') }) };
+  execFileSync(goBin, ['build', '-o', out, path.join(APPS_DIR, 'go-fcgi.go')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env,
+    cwd: dir,
+    timeout: 300_000,
+  });
+  return out;
+}
 
 /** Compiles the C loop against the vendored fcgi2 into dir; returns the binary's path. */
 function buildC(dir, cc) {
@@ -474,10 +497,11 @@ function phpFpmConfig(dir, socketPath) {
 function unavailableApps(tools) {
   const out = {};
   if (!tools.cc) out.c = 'no C compiler';
+  if (!tools.go) out.go = 'go is not installed (apt-get install golang-go)';
   if (!tools['php-fpm']) out.php = 'php-fpm is not installed';
   if (!nodeFastcgiVersion()) out['node-fastcgi'] = 'the npm package node-fastcgi is not installed (devDependency)';
   if (!fs.existsSync(path.join(ROOT, 'dist/index.js'))) {
-    out.sync = out.server = out.hono = 'dist/ is missing: run "npm run build"';
+    out.sync = out.server = out['server-readme'] = out.hono = 'dist/ is missing: run "npm run build"';
   }
   for (const [app, pkg] of [['hono', 'hono'], ['hono-node', '@hono/node-server']]) {
     try {
@@ -493,7 +517,7 @@ function unavailableApps(tools) {
  * Starts one app listening on dir/<name>.sock; resolves to { def, handle, socket, pids() }.
  * env: extra environment for Node apps (e.g. LIBFCGI_BENCH_CONCURRENCY). nodeArgs: e.g. ['--cpu-prof'].
  */
-async function startApp(def, { dir, tools, cBinary, env = {}, nodeArgs = [], wrap = [], readyTimeoutMs = 10_000 }) {
+async function startApp(def, { dir, tools, cBinary, goBinary, env = {}, nodeArgs = [], wrap = [], readyTimeoutMs = 10_000 }) {
   const socket = path.join(dir, `${def.name}.sock`);
   const logFile = path.join(dir, `${def.name}.log`);
   try {
@@ -507,6 +531,10 @@ async function startApp(def, { dir, tools, cBinary, env = {}, nodeArgs = [], wra
   switch (def.name) {
     case 'c':
       command = cBinary;
+      args = [socket];
+      break;
+    case 'go':
+      command = goBinary;
       args = [socket];
       break;
     case 'php': {
@@ -585,7 +613,7 @@ function nginxConfig({ dir, port, apps, keepalive }) {
     for (const mode of MODES) {
       L.push(`  upstream ${upstreamName(a.name, mode)} {`);
       L.push(`    server unix:${path.join(dir, `${a.name}.sock`)};`);
-      if (mode === 'kept') L.push(`    keepalive ${keepalive};`, '    keepalive_requests 10000000;', '    keepalive_timeout 60s;');
+      if (isKept(mode)) L.push(`    keepalive ${keepalive};`, `    keepalive_requests ${KEEPALIVE_REQUESTS[mode]};`, '    keepalive_timeout 60s;');
       L.push('  }');
     }
   }
@@ -596,11 +624,11 @@ function nginxConfig({ dir, port, apps, keepalive }) {
       L.push(`    location /${a.name}/${mode}/ {`);
       if (a.kind === 'http') {
         L.push(`      proxy_pass http://${upstreamName(a.name, mode)};`);
-        if (mode === 'kept') L.push('      proxy_http_version 1.1;', '      proxy_set_header Connection "";');
+        if (isKept(mode)) L.push('      proxy_http_version 1.1;', '      proxy_set_header Connection "";');
         else L.push('      proxy_http_version 1.0;'); // "Connection: close" to the app
       } else {
         L.push(`      fastcgi_pass ${upstreamName(a.name, mode)};`);
-        L.push(`      fastcgi_keep_conn ${mode === 'kept' ? 'on' : 'off'};`);
+        L.push(`      fastcgi_keep_conn ${isKept(mode) ? 'on' : 'off'};`);
         for (const [n, v] of FASTCGI_PARAMS) L.push(`      fastcgi_param ${n.padEnd(17)} ${v};`);
       }
       L.push('    }');
@@ -771,6 +799,7 @@ module.exports = {
   CORE_VARIANTS,
   appVariants,
   MODES,
+  isKept,
   APP_DEFS,
   baseName,
   UPSTREAM_TIMEOUT_S,
@@ -781,6 +810,8 @@ module.exports = {
   sourceInfo,
   unavailableApps,
   buildC,
+  buildGo,
+  findBinary,
   startApp,
   startNginx,
   startProcess,

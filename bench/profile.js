@@ -339,7 +339,7 @@ async function main() {
     }
   }
   if (opts.tools.includes('cpu-prof')) {
-    for (const def of defs.filter((d) => d.name === 'sync' || d.name === 'server')) {
+    for (const def of defs.filter((d) => ['sync', 'server', 'server-readme', 'node-http'].includes(d.name))) {
       for (const variant of opts.variants) {
         for (const mode of opts.modes) {
           const r = await cpuProfRun(ctx, def, mode, variant, opts.duration);

@@ -14,7 +14,8 @@ const USAGE = `usage: node bench/run.js [options]
   --apps a,b              of: ${H.APP_DEFS.map((a) => a.name).join(', ')} (default all available);
                           app@/abs/checkout: that app from another checkout (built there), side by side
   --variants a,b          of: ${Object.keys(H.VARIANTS).join(', ')}
-  --modes a,b             of: ${H.MODES.join(', ')} (new connection per request / nginx keeps connections)
+  --modes a,b             of: ${H.MODES.join(', ')} (new connection per request / nginx keeps
+                          connections, keepalive_requests unbounded / at nginx's default 1000)
   --connections N         wrk connections (default 16; -t1 always)
   --keepalive N           nginx upstream keepalive pool in kept mode (default 32)
   --server-concurrency N  requests in flight for the concurrent server (default 64)
@@ -110,11 +111,16 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 // ---------- the benchmark ----------
 
+/** The concurrent server's apps take their concurrency from the environment. */
+const CONCURRENCY_APPS = new Set(['server', 'server-readme', 'express']);
+function appEnv(def, opts) {
+  return CONCURRENCY_APPS.has(H.baseName(def)) ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
+}
+
 async function startApps(defs, ctx, opts) {
   const running = {};
   for (const def of defs) {
-    const env = H.baseName(def) === 'server' || H.baseName(def) === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
-    running[def.name] = await H.startApp(def, { ...ctx, env });
+    running[def.name] = await H.startApp(def, { ...ctx, env: appEnv(def, opts) });
     H.log(`bench: ${def.label} listening (pid ${running[def.name].handle.pid})`);
   }
   return running;
@@ -132,12 +138,12 @@ async function checkMany(port, app, mode, variant, times, parallel = 1) {
 }
 
 // Apps that serve several kept connections at once (one-thread loops stall on the second kept connection).
-const CONCURRENT_KEPT = new Set(['sync', 'server', 'node-http', 'express', 'express-http', 'hono', 'hono-node']);
+const CONCURRENT_KEPT = new Set(['sync', 'server', 'server-readme', 'go', 'node-http', 'express', 'express-http', 'hono', 'hono-node']);
 /** Whether `def` serves `variant` (the Hono pair serves hello and json only). */
 const serves = (def, variant) => H.appVariants(def).includes(variant);
 // Known defects of peers, not ours: reported by --smoke, never failing it. node-fastcgi 2.0.0 resets
 // connections nginx keeps (a POST then gets 502: nginx does not retry a non-idempotent request).
-const KNOWN_PEER_DEFECTS = { 'node-fastcgi': ['kept'] };
+const KNOWN_PEER_DEFECTS = { 'node-fastcgi': ['kept', 'kept1k'] };
 const knownDefect = (app, mode) => (KNOWN_PEER_DEFECTS[app] || []).includes(mode);
 
 async function smoke(defs, running, ctx, opts) {
@@ -246,10 +252,7 @@ async function benchmark(defs, running, ctx, opts) {
           if (!serves(def, variant)) continue;
           if (running[def.name].handle.exited) {
             H.log(`bench: ${def.name} had exited (${running[def.name].handle.exitCode}); restarting it`);
-            running[def.name] = await H.startApp(def, {
-              ...ctx,
-              env: H.baseName(def) === 'server' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {},
-            });
+            running[def.name] = await H.startApp(def, { ...ctx, env: appEnv(def, opts) });
           }
           const res = await measure(def.name, mode, variant, running, ctx, opts, durationS);
           res.round = round;
@@ -271,8 +274,7 @@ async function benchmark(defs, running, ctx, opts) {
 
 /** RSS of an app idle and after `total` hello requests through nginx (kept mode) at wrk -c`connections`. */
 async function memoryFigure(def, ctx, opts, { total = 100_000, connections = 64 } = {}) {
-  const env = H.baseName(def) === 'server' || H.baseName(def) === 'express' ? { LIBFCGI_BENCH_CONCURRENCY: String(opts.serverConcurrency) } : {};
-  const app = await H.startApp(def, { ...ctx, env });
+  const app = await H.startApp(def, { ...ctx, env: appEnv(def, opts) });
   const nginx = await H.startNginx({ ...ctx, apps: ctx.defs, keepalive: opts.keepalive, nginxBin: ctx.tools.nginx });
   try {
     const failures = await checkMany(ctx.port, def.name, 'kept', 'hello', 1);
@@ -364,7 +366,7 @@ function ratioOfMedians(a, b) {
 }
 
 function table(rows) {
-  const head = ['variant', 'mode', 'app', 'req/s', 'min–max', '× C', '× baseline', 'p99 ms', 'app µs/req', 'nginx µs/req', 'other load', 'errors log/non-2xx/timeout/socket'];
+  const head = ['variant', 'mode', 'app', 'req/s', 'min–max', '× C', '× Node http', '× baseline', 'p99 ms', 'app µs/req', 'nginx µs/req', 'other load', 'errors log/non-2xx/timeout/socket'];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i < 3 ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) {
     const errs = `${r.nginxErrors}/${r.non2xx}/${r.timeouts}/${r.socketErrors}${r.wrongReplies ? ` WRONG ${r.wrongReplies}` : ''}`;
@@ -376,6 +378,7 @@ function table(rows) {
         fmt(r.rps),
         r.rpsMin === undefined ? '–' : `${fmt(r.rpsMin)}–${fmt(r.rpsMax)}`,
         fmt(r.ratioC, 2),
+        r.app === 'node-http' ? '–' : fmt(r.ratioNodeHttp, 2),
         r.baseline ? `${fmt(r.ratioBaseline, 2)} (${r.baseline})` : '–',
         fmt(r.p99Ms, 2),
         fmt(r.appCpuUs, 1),
@@ -386,6 +389,34 @@ function table(rows) {
     );
   }
   return lines.join('\n');
+}
+
+/**
+ * The ratios the targets rest on, per variant and kept mode: each app ÷ Node http and the README-style server
+ * ÷ the param()/sync one (what the async handler and req.env cost), medians of per-round ratios.
+ */
+function ratios(runs, rows) {
+  const out = [];
+  const perRound = (app, base, variant, mode) => {
+    const xs = [];
+    for (const r of runs) {
+      if (r.app !== app || r.variant !== variant || r.mode !== mode || r.checkFailures) continue;
+      const b = runs.find((x) => x.app === base && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures);
+      if (b && b.rps > 0) xs.push(r.rps / b.rps);
+    }
+    return xs;
+  };
+  for (const row of rows) {
+    if (!H.isKept(row.mode)) continue;
+    const pairs = [];
+    if (row.app !== 'node-http') pairs.push('node-http');
+    if (row.app === 'server-readme') pairs.push('server');
+    for (const base of pairs) {
+      const xs = perRound(row.app, base, row.variant, row.mode);
+      if (xs.length) out.push({ app: row.app, base, variant: row.variant, mode: row.mode, median: H.median(xs), min: Math.min(...xs), max: Math.max(...xs), rounds: xs.length });
+    }
+  }
+  return out;
 }
 
 /** The issue's targets, judged on this run's medians. */
@@ -413,6 +444,24 @@ function targets(rows) {
       });
     }
   }
+  // Issue 17: the server as users write it (README-style handler) and the accept loop >= 1.3x Node http, with
+  // kept connections, unbounded and at nginx's default keepalive_requests.
+  for (const mode of ['kept', 'kept1k']) {
+    for (const [app, variants] of [['server-readme', ['hello', 'big', 'echo']], ['sync', ['hello']]]) {
+      for (const variant of variants) {
+        const s = get(app, variant, mode);
+        if (!s || s.ratioNodeHttp === undefined) continue;
+        const errors = s.nginxErrors + s.non2xx + s.timeouts + s.socketErrors;
+        out.push({
+          name: `${app === 'sync' ? 'sync loop' : 'concurrent server, README-style handler'}, ${mode}, ${variant}: × Node http, no upstream errors`,
+          value: s.ratioNodeHttp,
+          goal: 1.3,
+          pass: s.ratioNodeHttp >= 1.3 && errors === 0,
+          extra: errors ? `${errors} errors` : 'no errors',
+        });
+      }
+    }
+  }
   // Framework apps over the adapters vs the same app on its own Node http server (issue 11: >= 1.0x, kept).
   for (const r of rows) {
     if (!r.baseline || r.mode !== 'kept' || r.ratioBaseline === undefined) continue;
@@ -437,7 +486,7 @@ function targets(rows) {
 }
 
 function machineLine(m) {
-  return `${m.nproc} cores (nproc), ${m.cpu}, ${m.memGiB} GiB, Linux ${m.kernel}; node ${m.node}, nginx ${m.nginx}, wrk ${m.wrk}, PHP ${m.php}, node-fastcgi ${m.nodeFastcgi || '–'}, ${m.cc}`;
+  return `${m.nproc} cores (nproc), ${m.cpu}, ${m.memGiB} GiB, Linux ${m.kernel}; node ${m.node}, nginx ${m.nginx}, wrk ${m.wrk}, PHP ${m.php}, node-fastcgi ${m.nodeFastcgi || '–'}, Go ${m.go || '–'}, ${m.cc}`;
 }
 
 // ---------- main ----------
@@ -449,6 +498,7 @@ async function main() {
   const tools = H.ensureTools(needed);
   if (!tools.nginx) throw new Error('nginx is missing (apt-get install nginx-light)');
   if (!opts.smoke && !tools.wrk) throw new Error('wrk is missing (apt-get install wrk)');
+  tools.go = H.findBinary('go'); // optional: the Go app is skipped with a message without it
   const machine = H.machineInfo(tools);
   const source = H.sourceInfo();
 
@@ -481,6 +531,10 @@ async function main() {
   const ctx = { dir: tempDir, tools, defs, port: await H.freePort() };
   const t0 = Date.now();
   if (defs.some((d) => d.name === 'c')) ctx.cBinary = H.buildC(tempDir, tools.cc);
+  if (defs.some((d) => d.name === 'go')) {
+    H.log('bench: building apps/go-fcgi.go');
+    ctx.goBinary = H.buildGo(tempDir, tools.go);
+  }
   ctx.scripts = H.writeWrkScripts(tempDir);
   const running = await startApps(defs, ctx, opts);
 
@@ -512,6 +566,7 @@ async function main() {
 
   const rows = summarize(runs, defs, opts);
   const goals = targets(rows);
+  const ratioRows = ratios(runs, rows);
   const date = new Date();
   const command = `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`\n${date.toISOString()} — ${command}`);
@@ -519,6 +574,12 @@ async function main() {
   console.log(`source: commit ${source.commit}, ${source.uncommittedCodeFiles} uncommitted file(s) under lib/ native/ ext/, addon built ${source.addonBuilt}, dist built ${source.distBuilt}`);
   console.log(`wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds (medians), nginx worker_processes 1, keepalive ${opts.keepalive}, server concurrency ${opts.serverConcurrency}\n`);
   console.log(table(rows));
+  if (ratioRows.length) {
+    console.log('\nratios, kept connections (medians of per-round ratios, min–max):');
+    for (const x of ratioRows) {
+      console.log(`  ${x.variant.padEnd(5)} ${x.mode.padEnd(6)} ${x.app.padEnd(13)} ÷ ${x.base.padEnd(9)} ${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)}, ${x.rounds} rounds)`);
+    }
+  }
   if (goals.length) {
     console.log('\ntargets:');
     for (const g of goals) console.log(`  ${g.pass ? 'PASS' : 'MISS'} ${g.name}: ${g.value.toFixed(2)} (goal ${g.goal}) ${g.extra}`);
@@ -534,7 +595,7 @@ async function main() {
 
   const loadAfter = require('os').loadavg();
   console.log(`\nload average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
-  const json = { date: date.toISOString(), command, machine, source, loadAverage: { before: loadBefore, after: loadAfter }, options: opts, summary: rows, targets: goals, memory, runs };
+  const json = { date: date.toISOString(), command, machine, source, loadAverage: { before: loadBefore, after: loadAfter }, options: opts, summary: rows, ratios: ratioRows, targets: goals, memory, runs };
   const text = `${JSON.stringify(json, null, 2)}\n`;
   if (opts.json) {
     fs.writeFileSync(opts.json, text);

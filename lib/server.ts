@@ -89,6 +89,14 @@ interface RequestHost {
 }
 
 
+/** Requests whose scheduled flush runs at the end of this macrotask (ServerRequest.scheduleFlush). */
+let flushQueue: ServerRequest[] = [];
+function runFlushQueue(): void {
+  const queue = flushQueue;
+  flushQueue = [];
+  for (const req of queue) requestControl.runScheduledFlush(req);
+}
+
 /**
  * What Server calls on a ServerRequest, bound to its #private members by the class's static block: module-private,
  * so the public types show none of it (issue 14).
@@ -103,6 +111,7 @@ interface RequestControl {
   onWritten(req: ServerRequest, total: number): void;
   onAborted(req: ServerRequest): void;
   scheduleFlush(req: ServerRequest, watchPeer: boolean): void;
+  runScheduledFlush(req: ServerRequest): void;
 }
 let requestControl: RequestControl;
 
@@ -584,22 +593,25 @@ export class ServerRequest implements FastCGIRequest {
     if (this.#flushScheduled || (this.#pending.length === 0 && !this.#unflushed && !watchPeer)) return;
     this.#flushScheduled = true;
     // After the current macrotask: a handler that prints and returns sends everything with END_REQUEST in
-    // one command; one that prints and awaits still gets its output out promptly.
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      if (this.#ended) return;
-      if (this.#watchPeer) {
-        this.#watchPeer = false;
-        this.#host.io.watchPeer(this.#id);
-      }
-      this.#flush(false);
-      // What the worker got so far leaves its stream buffer too (the end of the turn, as for Node's res.write()):
-      // without this, output printed before an await waited for the handler's end.
-      if (this.#unflushed && !this.#aborted) {
-        this.#unflushed = false;
-        this.#host.io.flush(this.#id);
-      }
-    });
+    // one command; one that prints and awaits still gets its output out promptly. One setImmediate for every
+    // request of the macrotask (an async handler schedules one each, and most have finished by then).
+    if (flushQueue.push(this) === 1) setImmediate(runFlushQueue);
+  }
+  /** The flush #scheduleFlush() asked for, at the end of the macrotask. */
+  #runScheduledFlush(): void {
+    this.#flushScheduled = false;
+    if (this.#ended) return;
+    if (this.#watchPeer) {
+      this.#watchPeer = false;
+      this.#host.io.watchPeer(this.#id);
+    }
+    this.#flush(false);
+    // What the worker got so far leaves its stream buffer too (the end of the turn, as for Node's res.write()):
+    // without this, output printed before an await waited for the handler's end.
+    if (this.#unflushed && !this.#aborted) {
+      this.#unflushed = false;
+      this.#host.io.flush(this.#id);
+    }
   }
   #resolveDrain(): void {
     const waiters = this.#drainWaiters;
@@ -621,6 +633,7 @@ export class ServerRequest implements FastCGIRequest {
       onWritten: (req, total) => req.#onWritten(total),
       onAborted: (req) => req.#onAborted(),
       scheduleFlush: (req, watchPeer) => req.#scheduleFlush(watchPeer),
+      runScheduledFlush: (req) => req.#runScheduledFlush(),
     };
   }
 }

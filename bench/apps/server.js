@@ -1,7 +1,8 @@
 // The package's concurrent server (lib/server.ts) serving the benchmark variants.
 // Usage: node server.js SOCKET_PATH   (LIBFCGI_BENCH_CONCURRENCY: requests in flight, default 64)
 'use strict';
-const { createServer } = require('../..');
+// LIBFCGI_BENCH_PACKAGE: another build of the package to compare (bench/ab.js), else this one.
+const { createServer } = require(process.env.LIBFCGI_BENCH_PACKAGE || '../..');
 
 const path = process.argv[2];
 const concurrency = Number(process.env.LIBFCGI_BENCH_CONCURRENCY || 64);

@@ -1,5 +1,5 @@
 // parseParams: native's "NAME=VALUE\0..." string to a frozen, prototype-free CGI environment.
-import { findParam, parseParams } from '../../lib/env';
+import { findParam, forgetLayouts, layoutStats, parseParams } from '../../lib/env';
 
 describe('parseParams', () => {
   test('splits NAME=VALUE pairs separated by NUL', () => {
@@ -95,5 +95,97 @@ describe('findParam (param() without building env)', () => {
       expect(findParam('XA=1\0AA=2', 'A')).toBeUndefined();
       expect(findParam('', 'A')).toBeUndefined();
     }
+  });
+});
+
+// A web server sends the same names in the same order every request: parseParams checks a layout it saw
+// before in place, and compiles a common one (lib/env.ts). Whatever path a request takes, the env must be the
+// object the general parse gives.
+describe('parseParams on layouts seen before', () => {
+  /** The general parse written the plain way: what every path must give. */
+  function reference(joined: string): Record<string, string> {
+    const env: Record<string, string> = Object.create(null);
+    for (const pair of joined.split('\0')) {
+      const eq = pair.indexOf('=');
+      if (eq < 0) continue;
+      const name = pair.slice(0, eq);
+      if (!Object.prototype.hasOwnProperty.call(env, name)) env[name] = pair.slice(eq + 1);
+    }
+    return env;
+  }
+  /** Asserts env behaves as the plain object `want`: keys in order, values, spread, in, JSON, prototype, frozen. */
+  function expectPlain(env: Record<string, string>, want: Record<string, string>): void {
+    expect(Object.keys(env)).toEqual(Object.keys(want));
+    expect({ ...env }).toEqual({ ...want });
+    expect(JSON.stringify(env)).toBe(JSON.stringify(want));
+    for (const k of Object.keys(want)) {
+      expect(k in env).toBe(true);
+      expect(env[k]).toBe(want[k]);
+      expect(Object.getOwnPropertyDescriptor(env, k)).toEqual({ value: want[k], writable: false, enumerable: true, configurable: false });
+    }
+    expect('toString' in env).toBe(false);
+    expect('MISSING' in env).toBe(false);
+    expect(Object.getPrototypeOf(env)).toBeNull();
+    expect(Object.isFrozen(env)).toBe(true);
+    expect(structuredClone(env)).toEqual({ ...want });
+  }
+  const nginxLike = (uri: string, port: number) =>
+    `QUERY_STRING=\0REQUEST_METHOD=GET\0CONTENT_TYPE=\0CONTENT_LENGTH=\0SCRIPT_NAME=${uri}\0REQUEST_URI=${uri}\0` +
+    `SERVER_PROTOCOL=HTTP/1.1\0REMOTE_ADDR=127.0.0.1\0REMOTE_PORT=${port}\0HTTP_HOST=localhost\0HTTP_X_A=1\0HTTP_X_A=2`;
+
+  beforeEach(() => forgetLayouts());
+
+  test('every request of one layout gets its own values, before and after the layout is compiled', () => {
+    for (let i = 0; i < 40; i++) {
+      const joined = nginxLike(`/app/${'x'.repeat(i)}?n=${i}`, 40000 + i);
+      expectPlain(parseParams(joined) as Record<string, string>, reference(joined));
+    }
+    expect(layoutStats()).toEqual({ cached: 1, compiled: 1 });
+  });
+
+  test('the first of duplicate names wins on every path', () => {
+    for (let i = 0; i < 20; i++) {
+      const joined = `A=first${i}\0B=${i}\0A=second\0C=c${i}`;
+      const env = parseParams(joined) as Record<string, string>;
+      expect(env.A).toBe(`first${i}`);
+      expectPlain(env, reference(joined));
+    }
+    expect(layoutStats().compiled).toBe(1);
+  });
+
+  test('names that are not identifiers stay plain keys in a compiled layout, and no name is code', () => {
+    const names = ['__proto__', 'constructor', 'a"b', "c'd", 'e\\f', 'g\nh', '${x}', "'];globalThis.pwned=1;//", '', ' '];
+    const joined = (i: number) => names.map((n, j) => `${n}=${i}-${j}`).join('\0');
+    for (let i = 0; i < 20; i++) expectPlain(parseParams(joined(i)) as Record<string, string>, reference(joined(i)));
+    expect(layoutStats().compiled).toBe(1);
+    expect((globalThis as Record<string, unknown>).pwned).toBeUndefined();
+    expect(Object.getPrototypeOf(parseParams(joined(99)))).toBeNull();
+  });
+
+  test('input that differs from a compiled layout anywhere is parsed the general way', () => {
+    const base = 'A=1\0AB=2\0C=3';
+    for (let i = 0; i < 20; i++) parseParams(base);
+    expect(layoutStats().compiled).toBe(1);
+    for (const joined of [
+      'A=1\0AB=2', // one pair fewer
+      'A=1\0AB=2\0C=3\0D=4', // one more
+      'A=1\0A=2\0C=3', // a name that is a prefix of the expected one
+      'AB=1\0AB=2\0C=3', // one the expected name is a prefix of
+      'A=1\0garbage\0C=3', // a pair without "="
+      'A=1\0AB=2\0C=3\0', // a trailing NUL
+      'A=1\0AB=2\0C=3\0\0',
+      'A=1\0\0AB=2\0C=3',
+      'C=3\0AB=2\0A=1', // the same names in another order
+      '',
+    ]) {
+      expectPlain(parseParams(joined) as Record<string, string>, reference(joined));
+    }
+  });
+
+  test('compilations and cached layouts are bounded whatever names arrive', () => {
+    for (let l = 0; l < 100; l++) for (let i = 0; i < 16; i++) parseParams(`N${l}=${i}\0M=x`);
+    expect(layoutStats()).toEqual({ cached: 8, compiled: 64 });
+    // Past the bound, a new common layout is still parsed right.
+    for (let i = 0; i < 20; i++) expect({ ...parseParams(`Z=${i}\0Y=y`) }).toEqual({ Z: String(i), Y: 'y' });
   });
 });
