@@ -100,9 +100,16 @@ function compileLayout(layout: Layout): void {
   layout.names.forEach((name, i) => {
     if (layout.first[i]) stores.push(`env[${JSON.stringify(name)}] = v[${k++}];`);
   });
-  const make = new Function('emptyEnv', `return function build(v) { const env = emptyEnv(); ${stores.join(' ')} return env; };`) as (
-    e: typeof emptyEnv,
-  ) => (values: readonly string[]) => Record<string, string>;
+  let make: (e: typeof emptyEnv) => (values: readonly string[]) => Record<string, string>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from JSON string literals only (see above); the point is one fixed store per name
+    make = new Function('emptyEnv', `return function build(v) { const env = emptyEnv(); ${stores.join(' ')} return env; };`) as typeof make;
+  } catch {
+    // Code generation disallowed (node --disallow-code-generation-from-strings, a CSP-like policy): the loop
+    // above stays the path, and no layout tries again.
+    compiled = COMPILED_MAX;
+    return;
+  }
   layout.build = make(emptyEnv);
 }
 

@@ -819,7 +819,7 @@ export class Server extends EventEmitter {
       this.#counters.accepted++;
       if (c !== undefined) this.#counters.bytesIn += c.length;
       if (this.#statusPath !== undefined) {
-        const format = statusRequest(a as string, this.#statusPath);
+        const format = statusRequest(a, this.#statusPath);
         if (format !== undefined) {
           req.print(statusPage(this.stats(), format, 'libfcgi concurrent server'));
           req.finish(); // answered here: the handler never sees it

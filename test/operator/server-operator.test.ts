@@ -41,7 +41,6 @@ describe('concurrent server: stats()', () => {
         req.header({ 'Content-Type': 'text/plain' }).print('y'.repeat(1000 + body.length));
       }, { handleSignals: false });
     });
-    server = server as unknown as Server;
     const before = server.stats();
     expect(before.accepted).toBe(0);
     await server.listen({ path: sock });
