@@ -153,7 +153,7 @@ Napi::Value AcceptLoop::Params(const Napi::CallbackInfo& info) {
 Napi::Value AcceptLoop::Role(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!RequireRequest(env)) return env.Undefined();
-  return Napi::String::New(env, RoleName(req_.role));
+  return Napi::String::New(env, req_.role >= 0 && req_.role < kRoleNameCount ? kRoleNames[req_.role] : kRoleNames[0]);
 }
 
 Napi::Value AcceptLoop::Write(const Napi::CallbackInfo& info) {

@@ -9,41 +9,38 @@
 namespace libfcgi {
 
 #ifdef FCGX_HAVE_CLOSE_WRITE
-bool ServerIo::ClaimForJsThreadEnd(Slot* s, uint32_t generation, const Output& out, uint64_t* watchId) {
-  FCGX_Request* req = &s->req;
-  MutexLock lock(&mu_);
-  Slot::Shared& sh = Locked(s);
-  // Not while a thread runs (or will run) earlier commands of the request, nor for one that failed. With none
-  // queued, no thread touches the request until this (the only) thread queues one: its streams are ours.
-  if (sh.state != SlotState::kInFlight || s->generation != generation || sh.aborted || sh.peerGone ||
-      stopping_.load()) {
-    return false;
-  }
-  bool here = req->in != nullptr && req->out != nullptr && req->err != nullptr && !req->out->isClosed &&
-              !req->err->isClosed && FCGX_GetError(req->out) == 0 &&
-              out.LeadSize() <= static_cast<size_t>(req->out->stop - req->out->wrNext) &&
-              out.Last().iov_len <= FCGX_CLOSE_WRITE_MAX &&
-              // The unread rest of the body must be in the input buffer already (a kept connection reads on
-              // from there): a GET's empty FCGI_STDIN is, as a rule. No read, no lock wait: memory only.
-              // A FILTER request's FCGI_DATA may follow: a thread reads it to the end.
-              (req->keepConnection == 0 || (req->role != FCGI_FILTER && FCGX_SkipReadInput(req->in) == 1));
-  if (!here) return false;  // a thread ends it as usual
-  SetState(s, SlotState::kReadingOrEnding);  // nothing is queued for a request that is not in flight
-  *watchId = sh.watchId;
-  sh.watchId = 0;
-  return true;
-}
-
 bool ServerIo::EndOnJsThread(Slot* s, uint32_t generation, Command& cmd) {
   if (cmd.cut) return false;
-  uint64_t watchId = 0;
-  if (!ClaimForJsThreadEnd(s, generation, cmd.output, &watchId)) return false;
-  listener_->UnwatchInFlight(watchId);
   FCGX_Request* req = &s->req;
+  size_t lead = 0;
+  iovec last = cmd.output.Last(&lead);
+  uint64_t watchId = 0;
+  {
+    MutexLock lock(&mu_);
+    Slot::Shared& sh = Locked(s);
+    // Not while a thread runs (or will run) earlier commands of the request, nor for one that failed. With
+    // none queued, no thread touches the request until this (the only) thread queues one: its streams are ours.
+    if (sh.state != SlotState::kInFlight || s->generation != generation || sh.aborted || sh.peerGone ||
+        stopping_.load()) {
+      return false;
+    }
+    bool here = req->in != nullptr && req->out != nullptr && req->err != nullptr && !req->out->isClosed &&
+                !req->err->isClosed && FCGX_GetError(req->out) == 0 &&
+                lead <= static_cast<size_t>(req->out->stop - req->out->wrNext) &&
+                last.iov_len <= FCGX_CLOSE_WRITE_MAX &&
+                // The unread rest of the body must be in the input buffer already (a kept connection reads on
+                // from there): a GET's empty FCGI_STDIN is, as a rule. No read, no lock wait: memory only.
+                // A FILTER request's FCGI_DATA may follow: a thread reads it to the end.
+                (req->keepConnection == 0 || (req->role != FCGI_FILTER && FCGX_SkipReadInput(req->in) == 1));
+    if (!here) return false;  // a thread ends it as usual
+    sh.state = SlotState::kReadingOrEnding;  // claimed: nothing is queued for a request that is not in flight
+    watchId = sh.watchId;
+    sh.watchId = 0;
+  }
+  if (watchId != 0) listener_->UnwatchInFlight(watchId);
   FCGX_SetExitStatus(cmd.exitStatus, req->out);
-  cmd.output.PutLeadTo(req->out);  // fits the buffer: no write
+  if (lead > 0) cmd.output.PutLeadTo(req->out);  // fits the buffer: no write
   // stderr's close records (if it carried anything), then the output, FCGI_STDOUT's end and END_REQUEST.
-  iovec last = cmd.output.Last();
   FCGX_CloseWrite errW, outW;
   errW.iovcnt = 0;
   outW.iovcnt = 0;
@@ -63,30 +60,28 @@ bool ServerIo::EndOnJsThread(Slot* s, uint32_t generation, Command& cmd) {
   } while (sent < 0 && errno == EINTR);
   // Another error: the web server went away (as in EndOnThread, the connection is not kept).
   bool failed = sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
-  size_t skip = sent > 0 ? static_cast<size_t>(sent) : 0;
+  FinishOnJsThread(s, iov, cnt, sent > 0 ? static_cast<size_t>(sent) : 0, failed);
+  if (cmd.output.HasRefs()) Retire(&cmd.output);  // big buffers' references; copies go with cmd
+  return true;
+}
+
+void ServerIo::FinishOnJsThread(Slot* s, const iovec* iov, int cnt, size_t sent, bool failed) {
+  FCGX_Request* req = &s->req;
   Output rest;
   for (int i = 0; i < cnt && !failed; i++) {
-    size_t len = iov[i].iov_len;
-    if (skip >= len) {
-      skip -= len;
+    if (sent >= iov[i].iov_len) {
+      sent -= iov[i].iov_len;
       continue;
     }
-    rest.AppendCopy(static_cast<const char*>(iov[i].iov_base) + skip, len - skip);
-    skip = 0;
+    rest.AppendCopy(static_cast<const char*>(iov[i].iov_base) + sent, iov[i].iov_len - sent);
+    sent = 0;
   }
-  Retire(&cmd.output);
   if (rest.count() > 0) {
     // A worker sends the rest (a copy: the JS buffers are released now) and finishes the request.
     s->rest = std::move(rest);
     HandToWorker(s, SlotState::kSendingRest);
-    return true;
+    return;
   }
-  FinishOnJsThread(s, failed);
-  return true;
-}
-
-void ServerIo::FinishOnJsThread(Slot* s, bool failed) {
-  FCGX_Request* req = &s->req;
   if (failed) req->keepConnection = 0;
   bool keep = req->keepConnection != 0 && FCGX_GetError(req->in) == 0;
   if (keep && FCGX_HasReadAhead(req->in)) {

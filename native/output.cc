@@ -19,14 +19,18 @@ size_t Output::Size() const {
   return n;
 }
 
-size_t Output::LeadSize() const { return pieces_.empty() ? 0 : Size() - Last().iov_len; }
-
-iovec Output::Last() const {
-  if (!pieces_.empty()) return piece(pieces_.size() - 1);
-  iovec none;
-  none.iov_base = const_cast<char*>("");
-  none.iov_len = 0;
-  return none;
+iovec Output::Last(size_t* leadBytes) const {
+  iovec v;
+  v.iov_base = const_cast<char*>("");
+  v.iov_len = 0;
+  size_t lead = 0;
+  for (const Piece& p : pieces_) {
+    lead += v.iov_len;
+    v.iov_base = const_cast<char*>(p.ref != nullptr ? p.ptr : p.own.data());
+    v.iov_len = p.ref != nullptr ? p.len : p.own.size();
+  }
+  if (leadBytes != nullptr) *leadBytes = lead;
+  return v;
 }
 
 bool Output::PutTo(FCGX_Stream* stream) const {
@@ -60,40 +64,36 @@ void Output::AppendCopy(const char* data, size_t len) {
   pieces_.push_back(std::move(p));
 }
 
-bool Output::AppendOne(napi_env env, Napi::Value v) {
-  if (v.IsString()) {
-    size_t len = 0;
-    napi_get_value_string_utf8(env, v, nullptr, 0, &len);
-    Piece p;
-    p.own.resize(len + 1);
-    size_t copied = 0;
-    napi_get_value_string_utf8(env, v, &p.own[0], p.own.size(), &copied);
-    p.own.resize(copied);
-    pieces_.push_back(std::move(p));
-    return true;
-  }
-  if (!v.IsTypedArray()) return false;
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  Piece p;
-  if (ta.ByteLength() >= kReferenceMinBytes && napi_create_reference(env, v, 1, &p.ref) == napi_ok) {
-    p.ptr = data;
-    p.len = ta.ByteLength();
-    refs_++;
-  } else {
-    p.own.assign(data, ta.ByteLength());
-  }
-  pieces_.push_back(std::move(p));
-  return true;
-}
-
-bool Output::AppendJs(napi_env env, Napi::Value v) {
-  if (!v.IsArray()) return AppendOne(env, v);
-  Napi::Array a = v.As<Napi::Array>();
-  uint32_t n = a.Length();
+bool Output::AppendJs(napi_env env, Napi::Value value) {
+  // One value, or each element of an array of them (not nested).
+  bool isArray = value.IsArray();
+  Napi::Array array = isArray ? value.As<Napi::Array>() : Napi::Array();
+  uint32_t n = isArray ? array.Length() : 1;
   pieces_.reserve(pieces_.size() + n);
   for (uint32_t i = 0; i < n; i++) {
-    if (!AppendOne(env, a.Get(i))) return false;
+    Napi::Value v = isArray ? array.Get(i) : value;
+    Piece p;
+    if (v.IsString()) {
+      size_t len = 0;
+      napi_get_value_string_utf8(env, v, nullptr, 0, &len);
+      p.own.resize(len + 1);
+      size_t copied = 0;
+      napi_get_value_string_utf8(env, v, &p.own[0], p.own.size(), &copied);
+      p.own.resize(copied);
+    } else if (v.IsTypedArray()) {
+      Napi::TypedArray ta = v.As<Napi::TypedArray>();
+      const char* data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+      if (ta.ByteLength() >= kReferenceMinBytes && napi_create_reference(env, v, 1, &p.ref) == napi_ok) {
+        p.ptr = data;
+        p.len = ta.ByteLength();
+        refs_++;
+      } else {
+        p.own.assign(data, ta.ByteLength());
+      }
+    } else {
+      return false;
+    }
+    pieces_.push_back(std::move(p));
   }
   return true;
 }

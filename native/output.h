@@ -33,10 +33,9 @@ class Output {
   size_t count() const { return pieces_.size(); }
   iovec piece(size_t i) const;
   size_t Size() const;
-  // The bytes of every piece but the last (they go into a buffer before the last goes out with the end
-  // records), and the last piece (empty when there is none).
-  size_t LeadSize() const;
-  iovec Last() const;
+  // The last piece (empty when there is none) and, in *leadBytes, the bytes of every piece before it (they go
+  // into a buffer before the last goes out with the end records).
+  iovec Last(size_t* leadBytes = nullptr) const;
 
   // Writes the pieces to an fcgi2 stream: all of them, or all but the last. False when the stream failed.
   bool PutTo(FCGX_Stream* stream) const;
@@ -59,7 +58,6 @@ class Output {
     size_t len = 0;
     napi_ref ref = nullptr;  // ... kept alive by this reference
   };
-  bool AppendOne(napi_env env, Napi::Value value);
   std::vector<Piece> pieces_;
   size_t refs_ = 0;
 };

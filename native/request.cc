@@ -176,13 +176,4 @@ bool WriteJsValue(Napi::Env env, Napi::Value value, FCGX_Stream* stream) {
   return false;
 }
 
-const char* RoleName(int role) {
-  switch (role) {
-    case FCGI_RESPONDER: return "RESPONDER";
-    case FCGI_AUTHORIZER: return "AUTHORIZER";
-    case FCGI_FILTER: return "FILTER";
-    default: return "UNKNOWN";
-  }
-}
-
 }  // namespace libfcgi

@@ -59,6 +59,8 @@ bool PutAll(FCGX_Stream* stream, const char* data, size_t len);
 // Returns false when the stream is in error (peer gone).
 bool WriteJsValue(Napi::Env env, Napi::Value value, FCGX_Stream* stream);
 
-const char* RoleName(int role);
+// The role's name by number (FCGI_RESPONDER 1, FCGI_AUTHORIZER 2, FCGI_FILTER 3); 0 and others: "UNKNOWN".
+constexpr const char* kRoleNames[] = {"UNKNOWN", "RESPONDER", "AUTHORIZER", "FILTER"};
+constexpr int kRoleNameCount = 4;
 
 }  // namespace libfcgi

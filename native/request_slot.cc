@@ -1,5 +1,5 @@
 // A slot's request on the worker threads, in call order: ReadRequest (BEGIN_REQUEST, PARAMS and a small body
-// through fcgi2) -> PostRequest (to JS) -> RunSlot (JS's commands, in order) -> EndOnThread -> ContinueConnection
+// through fcgi2, posted to JS) -> RunSlot (JS's commands, in order) -> EndOnThread -> ContinueConnection
 // (the next request read ahead on the connection, or FreeSlot).
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,65 +16,53 @@ namespace libfcgi {
 
 namespace {
 constexpr unsigned long kPrefetchMaxBytes = 64 * 1024;  // bodies up to this size are read with the request
-
-// A small declared body comes with the request (the web server sends it right after the params): read here,
-// so the handler gets it without a round trip to this thread and back per chunk. False when reading failed.
-bool PrefetchBody(FCGX_Request* req, ServerEvent* request) {
-  const char* cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
-  if (cl == nullptr || *cl < '0' || *cl > '9') return true;
-  char* end = nullptr;
-  unsigned long declared = std::strtoul(cl, &end, 10);
-  if (*end != '\0' || declared == 0 || declared > kPrefetchMaxBytes) return true;
-  int want = static_cast<int>(declared) + 1;  // one more: EOF right after the declared length
-  request->bodyBytes.reset(static_cast<char*>(std::malloc(static_cast<size_t>(want))));
-  int got = request->bodyBytes ? FCGX_GetStr(request->bodyBytes.get(), want, req->in) : 0;
-  if (got < 0) got = 0;
-  request->bodyLength = static_cast<size_t>(got);
-  request->prefetched = true;
-  request->eof = got < want;
-  bool failed = FCGX_GetError(req->in) != 0;  // timeout, peer gone, FCGI_ABORT_REQUEST
-  if (failed) request->eof = false;
-  return !failed;
-}
 }  // namespace
 
 void ServerIo::ReadRequest(Slot* s) {
-  s->connFd.store(s->req.ipcFd);
+  FCGX_Request* req = &s->req;
+  s->connFd.store(req->ipcFd);
   if (stopping_.load()) {
-    ReleaseConnection(&s->req);
+    ReleaseConnection(req);
     FreeSlot(s);
     return;
   }
-  if (!ReadRequestOn(&s->req, s->req.ipcFd)) {
+  if (!ReadRequestOn(req, req->ipcFd)) {
     FreeSlot(s);
     return;
-  }
-  PostRequest(s);
-}
-
-void ServerIo::PostRequest(Slot* s) {
-  {
-    MutexLock lock(&mu_);
-    s->generation++;
-    SetState(s, SlotState::kInFlight);
-    Slot::Shared& sh = Locked(s);
-    sh.aborted = false;
-    sh.peerGone = false;
-    sh.watchId = 0;
   }
   s->written = 0;
   s->input = InputStream::kStdin;
-  ServerEvent request;
-  request.kind = ServerEvent::Kind::kRequest;
-  request.data = JoinParams(&s->req);
-  request.role = s->req.role;
-  bool failed = !PrefetchBody(&s->req, &request);
-  uint32_t generation = s->generation;
-  if (failed) {
-    MutexLock lock(&mu_);
-    Locked(s).aborted = true;
+  auto* ev = new ServerEvent;
+  ev->kind = ServerEvent::Kind::kRequest;
+  ev->slot = s->index;
+  ev->data = JoinParams(req);
+  ev->role = req->role;
+  // A small declared body comes with the request (the web server sends it right after the params): read
+  // here, so the handler gets it without a round trip to this thread and back per chunk.
+  bool failed = false;
+  const char* cl = FCGX_GetParam("CONTENT_LENGTH", req->envp);
+  char* end = nullptr;
+  unsigned long declared = cl != nullptr && *cl >= '0' && *cl <= '9' ? std::strtoul(cl, &end, 10) : 0;
+  if (declared > 0 && *end == '\0' && declared <= kPrefetchMaxBytes) {
+    int want = static_cast<int>(declared) + 1;  // one more: EOF right after the declared length
+    ev->bodyBytes.reset(static_cast<char*>(std::malloc(static_cast<size_t>(want))));
+    int got = ev->bodyBytes ? FCGX_GetStr(ev->bodyBytes.get(), want, req->in) : 0;
+    ev->bodyLength = static_cast<size_t>(got < 0 ? 0 : got);
+    ev->prefetched = true;
+    failed = FCGX_GetError(req->in) != 0;  // timeout, peer gone, FCGI_ABORT_REQUEST
+    ev->eof = got < want && !failed;
   }
-  Post(s, std::move(request));
+  {
+    MutexLock lock(&mu_);
+    ev->generation = ++s->generation;
+    Slot::Shared& sh = Locked(s);
+    sh.state = SlotState::kInFlight;
+    sh.aborted = failed;
+    sh.peerGone = false;
+    sh.watchId = 0;
+  }
+  uint32_t generation = ev->generation;
+  Post(ev);
   if (failed) PostAbort(s->index, generation);
 }
 
@@ -90,7 +78,7 @@ void ServerIo::Queue(Slot* s, uint32_t generation, Command cmd) {
     }
     sh.queue.push_back(std::move(cmd));
     if (sh.state == SlotState::kInFlight) {
-      SetState(s, SlotState::kRunning);
+      Locked(s).state = SlotState::kRunning;
       runQueue_.push_back(s);
       signal = true;
     }
@@ -98,12 +86,10 @@ void ServerIo::Queue(Slot* s, uint32_t generation, Command cmd) {
   if (signal) SignalJobs();
 }
 
-void ServerIo::SetState(Slot* s, SlotState to) { Locked(s).state = to; }
-
 void ServerIo::HandToWorker(Slot* s, SlotState to) {
   {
     MutexLock lock(&mu_);
-    SetState(s, to);
+    Locked(s).state = to;
     runQueue_.push_back(s);
   }
   SignalJobs();
@@ -115,7 +101,7 @@ bool ServerIo::FreeSlot(Slot* s, bool holdingMemory) {
   SlotState st = Locked(s).state;
   // Never twice: busyCount_ is what lets the threads leave after close().
   if (st == SlotState::kFree || st == SlotState::kFreeHoldingMemory) return false;
-  SetState(s, holdingMemory ? SlotState::kFreeHoldingMemory : SlotState::kFree);
+  Locked(s).state = holdingMemory ? SlotState::kFreeHoldingMemory : SlotState::kFree;
   if (freeSlots_.empty()) listener_->SetAccepting(true);
   freeSlots_.push_back(s);
   busyCount_--;
@@ -151,7 +137,7 @@ ServerIo::Step ServerIo::NextStep(Slot* s, Command* cmd, bool* aborted, uint32_t
     *generation = s->generation;
     if (sh.state == SlotState::kSendingRest || sh.state == SlotState::kReadingNext) {
       Step step = sh.state == SlotState::kSendingRest ? Step::kSendRest : Step::kReadNext;
-      SetState(s, SlotState::kReadingOrEnding);
+      Locked(s).state = SlotState::kReadingOrEnding;
       return step;
     }
     if (!sh.queue.empty()) {
@@ -160,7 +146,7 @@ ServerIo::Step ServerIo::NextStep(Slot* s, Command* cmd, bool* aborted, uint32_t
       *aborted = sh.aborted;
       return Step::kCommand;
     }
-    SetState(s, SlotState::kInFlight);
+    Locked(s).state = SlotState::kInFlight;
     if (sh.peerGone && !sh.aborted) {
       // The hang-up seen while these commands ran: the handler is still waiting, so it is an abort now.
       sh.peerGone = false;
@@ -223,10 +209,12 @@ void ServerIo::RunWrite(Slot* s, Command& cmd, bool aborted, uint32_t generation
   Retire(&cmd.output);
   if (toStdout) s->written += static_cast<double>(len);  // JS counts stdout bytes only
   if (cmd.notify) {
-    ServerEvent ev;
-    ev.kind = ServerEvent::Kind::kWritten;
-    ev.written = s->written;
-    Post(s, std::move(ev));
+    auto* ev = new ServerEvent;
+    ev->kind = ServerEvent::Kind::kWritten;
+    ev->slot = s->index;
+    ev->generation = generation;
+    ev->written = s->written;
+    Post(ev);
   }
 }
 
@@ -256,7 +244,9 @@ void ServerIo::RunRead(Slot* s, const Command& cmd, bool aborted, uint32_t gener
     }
   }
   ev.eof = aborted || atEnd || n < cmd.readMax;
-  Post(s, std::move(ev));
+  ev.slot = s->index;
+  ev.generation = generation;
+  Post(new ServerEvent(std::move(ev)));
 }
 
 void ServerIo::SendRest(Slot* s) {
@@ -287,7 +277,7 @@ void ServerIo::EndOnThread(Slot* s, Command& cmd) {
   {
     MutexLock lock(&mu_);
     Slot::Shared& sh = Locked(s);
-    SetState(s, SlotState::kReadingOrEnding);  // JS sends nothing after end(); anything later is dropped
+    Locked(s).state = SlotState::kReadingOrEnding;  // JS sends nothing after end(); anything later is dropped
     for (Command& stale : sh.queue) Retire(&stale.output);
     sh.queue.clear();
     aborted = sh.aborted;

@@ -149,12 +149,6 @@ bool ServerIo::Post(ServerEvent* ev) {
   return true;
 }
 
-void ServerIo::Post(Slot* s, ServerEvent ev) {
-  ev.slot = s->index;
-  ev.generation = s->generation;
-  Post(new ServerEvent(std::move(ev)));
-}
-
 void ServerIo::PostAbort(int slot, uint32_t generation) {
   ServerEvent ev;
   ev.kind = ServerEvent::Kind::kAborted;
@@ -166,7 +160,7 @@ void ServerIo::PostAbort(int slot, uint32_t generation) {
 void ServerIo::CallJs(Napi::Env env, Napi::Function callback, ServerIo* self, ServerEvent* ev) {
   std::unique_ptr<ServerEvent> owned(ev);
   if (env == nullptr || callback.IsEmpty()) return;  // tearing down: nothing to deliver to
-  if (self != nullptr) self->ReleaseRetired(env);
+  if (self != nullptr && self->haveRetired_.load(std::memory_order_relaxed)) self->ReleaseRetired(env);
   // Raw napi calls whose failures are ignored: while a worker thread's environment is being torn down
   // (process.exit in a Worker, terminate()) they fail, and node-addon-api's wrappers would make that fatal.
   napi_env e = env;
@@ -179,7 +173,7 @@ void ServerIo::CallJs(Napi::Env env, Napi::Function callback, ServerIo* self, Se
             napi_create_uint32(e, ev->generation, &args[2]) == napi_ok;
   switch (ev->kind) {
     case ServerEvent::Kind::kRequest: {
-      const char* role = RoleName(ev->role);
+      const char* role = ev->role >= 0 && ev->role < kRoleNameCount ? kRoleNames[ev->role] : kRoleNames[0];
       ok = ok && napi_create_string_latin1(e, ev->data.data(), ev->data.size(), &args[3]) == napi_ok &&
            napi_create_string_latin1(e, role, NAPI_AUTO_LENGTH, &args[4]) == napi_ok;
       if (ev->prefetched) {
@@ -244,21 +238,25 @@ Napi::Value ServerIo::Start(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The request a command is for: slot + kMaxSlots × generation (lib/server.ts), as (slot, generation).
-Slot* ServerIo::SlotArg(const Napi::CallbackInfo& info, uint32_t* generation) {
+// The request a method is for: slot + kMaxSlots × generation (lib/server.ts), as (slot, generation); for
+// write/writeError/end also the data: a string, a Uint8Array, an array of those, or undefined.
+Slot* ServerIo::RequestArgs(const Napi::CallbackInfo& info, uint32_t* generation, Output* output) {
   double id = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-  if (!(id >= 0) || id > 9007199254740991.0 || id != static_cast<double>(static_cast<uint64_t>(id))) {
-    Napi::RangeError::New(info.Env(), "request id out of range").ThrowAsJavaScriptException();
-    return nullptr;
-  }
-  uint64_t n = static_cast<uint64_t>(id);
-  size_t slot = static_cast<size_t>(n % kMaxSlots);
-  if (slot >= slots_.size()) {
+  uint64_t n = id >= 0 && id <= 9007199254740991.0 ? static_cast<uint64_t>(id) : 0;
+  if (!(id >= 0) || id != static_cast<double>(n) || n % kMaxSlots >= slots_.size()) {
     Napi::RangeError::New(info.Env(), "request id out of range").ThrowAsJavaScriptException();
     return nullptr;
   }
   *generation = static_cast<uint32_t>(n / kMaxSlots);
-  return slots_[slot].get();
+  Slot* s = slots_[static_cast<size_t>(n % kMaxSlots)].get();
+  if (output == nullptr) return s;
+  // References of output written since the last event or command.
+  if (haveRetired_.load(std::memory_order_relaxed)) ReleaseRetired(info.Env());
+  if (info[1].IsUndefined() || output->AppendJs(info.Env(), info[1])) return s;
+  Retire(output);
+  MakeTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a string, a Uint8Array or an array of them")
+      .ThrowAsJavaScriptException();
+  return nullptr;
 }
 
 void ServerIo::Retire(Output* out) {
@@ -272,7 +270,6 @@ void ServerIo::Retire(Output* out) {
 }
 
 void ServerIo::ReleaseRetired(napi_env env) {
-  if (!haveRetired_.load(std::memory_order_relaxed)) return;
   std::vector<napi_ref> refs;
   {
     MutexLock lock(&retiredMu_);
@@ -282,24 +279,11 @@ void ServerIo::ReleaseRetired(napi_env env) {
   for (napi_ref r : refs) napi_delete_reference(env, r);
 }
 
-Slot* ServerIo::OutputArgs(const Napi::CallbackInfo& info, uint32_t* generation, Command* cmd) {
-  ReleaseRetired(info.Env());  // references of output written since the last call
-  Slot* s = SlotArg(info, generation);
-  if (s == nullptr) return nullptr;
-  // data: a string, a Uint8Array, an array of those, or undefined.
-  Napi::Value data = info[1];
-  if (data.IsUndefined() || cmd->output.AppendJs(info.Env(), data)) return s;
-  Retire(&cmd->output);
-  MakeTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a string, a Uint8Array or an array of them")
-      .ThrowAsJavaScriptException();
-  return nullptr;
-}
-
 Napi::Value ServerIo::Write(const Napi::CallbackInfo& info) {
   Command cmd;
   cmd.kind = Command::Kind::kWrite;
   uint32_t generation = 0;
-  Slot* s = OutputArgs(info, &generation, &cmd);
+  Slot* s = RequestArgs(info, &generation, &cmd.output);
   if (s == nullptr) return info.Env().Undefined();
   cmd.notify = info[2].ToBoolean();
   Queue(s, generation, std::move(cmd));
@@ -310,14 +294,14 @@ Napi::Value ServerIo::WriteError(const Napi::CallbackInfo& info) {
   Command cmd;
   cmd.kind = Command::Kind::kWriteError;
   uint32_t generation = 0;
-  Slot* s = OutputArgs(info, &generation, &cmd);
+  Slot* s = RequestArgs(info, &generation, &cmd.output);
   if (s != nullptr) Queue(s, generation, std::move(cmd));
   return info.Env().Undefined();
 }
 
 Napi::Value ServerIo::Flush(const Napi::CallbackInfo& info) {
   uint32_t generation = 0;
-  Slot* w = SlotArg(info, &generation);
+  Slot* w = RequestArgs(info, &generation);
   if (w == nullptr) return info.Env().Undefined();
   Command cmd;
   cmd.kind = Command::Kind::kFlush;
@@ -327,7 +311,7 @@ Napi::Value ServerIo::Flush(const Napi::CallbackInfo& info) {
 
 Napi::Value ServerIo::Read(const Napi::CallbackInfo& info) {
   uint32_t generation = 0;
-  Slot* w = SlotArg(info, &generation);
+  Slot* w = RequestArgs(info, &generation);
   if (w == nullptr) return info.Env().Undefined();
   Command cmd;
   cmd.kind = Command::Kind::kRead;
@@ -342,7 +326,7 @@ Napi::Value ServerIo::End(const Napi::CallbackInfo& info) {
   Command cmd;
   cmd.kind = Command::Kind::kEnd;
   uint32_t generation = 0;
-  Slot* s = OutputArgs(info, &generation, &cmd);
+  Slot* s = RequestArgs(info, &generation, &cmd.output);
   if (s == nullptr) return info.Env().Undefined();
   cmd.exitStatus = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   cmd.cut = info[3].ToBoolean();
@@ -398,7 +382,7 @@ void ServerIo::InterruptAll() {
 // JS: the handler went asynchronous; report a hang-up of the web server (client gone) while it waits.
 Napi::Value ServerIo::WatchPeer(const Napi::CallbackInfo& info) {
   uint32_t generation = 0;
-  Slot* s = SlotArg(info, &generation);
+  Slot* s = RequestArgs(info, &generation);
   if (s == nullptr) return info.Env().Undefined();
   MutexLock lock(&mu_);
   if (InFlight(Locked(s).state) && s->generation == generation && !Locked(s).aborted && Locked(s).watchId == 0 && s->connFd.load() >= 0) {

@@ -4,7 +4,7 @@
 //
 // The files, in the order a request meets them:
 //   worker_pool.cc   threads, the poller hand-off, the run queue and its eventfd; TakeSlot for a connection
-//   request_slot.cc  a slot's request: ReadRequest -> PostRequest -> RunSlot (commands) -> EndOnThread ->
+//   request_slot.cc  a slot's request: ReadRequest (read, post) -> RunSlot (commands) -> EndOnThread ->
 //                    ContinueConnection (next request read ahead, or FreeSlot)
 //   fast_end.cc      EndOnJsThread: end() finished on the JS thread with one non-blocking sendmsg
 //   server_io.cc     the binding: the JS methods, their arguments, Post/CallJs (events to JS), teardown
@@ -66,9 +66,9 @@ struct Command {
   bool cut = false;         // kEnd: close the connection instead of an orderly END_REQUEST
 };
 
-// Where a slot stands. Every change goes through ServerIo::SetState (under ServerIo::mu_):
+// Where a slot stands (Slot::Shared::state: changed only under ServerIo::mu_, through ServerIo::Locked):
 //
-//   kFree / kFreeHoldingMemory --TakeSlot--> kReadingOrEnding --PostRequest--> kInFlight <--> kRunning
+//   kFree / kFreeHoldingMemory --TakeSlot--> kReadingOrEnding --ReadRequest--> kInFlight <--> kRunning
 //   kInFlight/kRunning --end (EndOnThread, EndOnJsThread)--> kReadingOrEnding
 //   kReadingOrEnding --(JS thread's end left work)--> kSendingRest / kReadingNext --a worker--> kReadingOrEnding
 //   kReadingOrEnding --FreeSlot--> kFree (kFreeHoldingMemory after an end on the JS thread)
@@ -139,17 +139,15 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info) EXCLUDES(mu_);
-  // The request a command is for (argument 0), as its slot and generation; null after a thrown RangeError.
-  Slot* SlotArg(const Napi::CallbackInfo& info, uint32_t* generation);
-  // write/writeError/end(request, data, ...): the slot and the output; null after a thrown error.
-  Slot* OutputArgs(const Napi::CallbackInfo& info, uint32_t* generation, Command* cmd);
+  // The request a method is for (argument 0), as its slot and generation, and for write/writeError/end
+  // (output non-null) the data (argument 1) appended to *output; null after a thrown RangeError/TypeError.
+  Slot* RequestArgs(const Napi::CallbackInfo& info, uint32_t* generation, Output* output = nullptr);
   // Hands an output's buffer references to the JS thread for release (any thread).
   void Retire(Output* out) EXCLUDES(retiredMu_);
-  // Deletes retired references (JS thread).
+  // Deletes retired references (JS thread; callers check haveRetired_ first: most outputs have none).
   void ReleaseRetired(napi_env env) EXCLUDES(retiredMu_);
   // Events to JS (any thread): false when JS is gone (environment teardown).
   bool Post(ServerEvent* ev);
-  void Post(Slot* s, ServerEvent ev);
   void PostAbort(int slot, uint32_t generation);
   void Shutdown();
   void InterruptAll() EXCLUDES(mu_);
@@ -157,33 +155,28 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   // ---- the worker pool (worker_pool.cc) ----
   static void* ThreadMain(void* self);
   void RunThread() EXCLUDES(mu_, lfMu_);
-  // One job for a thread holding mu_ (a slot to run, a queued connection to take), run with mu_ released:
-  // false when there is none.
-  bool RunQueuedJob() REQUIRES(mu_);
-  // Waits in the listener as the poller and handles what it returns.
+  // A connection that waited for a slot (pendingConns_, a free slot exists) into a slot, with mu_ released
+  // meanwhile.
+  void TakePendingConnection() REQUIRES(mu_);
+  // Leader/followers: at most one thread waits in the listener's epoll set (the poller); the others park
+  // here (lfCv_). A thread taking an event stops polling, and another thread is woken to poll only when that
+  // one is about to block in a read or write (fcgi2's OS_WillBlockHook, OnWillBlock). Under load one running
+  // thread then takes request after request without any thread switch, instead of waking a sleeping one for
+  // each. Poll waits as the poller and handles what the listener returns (or parks and returns).
   void Poll() EXCLUDES(mu_, lfMu_);
   // Wakes a thread for the run queue (any thread).
   void SignalJobs();
   // A readable connection: into a free slot and on to ReadRequest, or queued until a slot frees up.
   void TakeSlot(int fd) EXCLUDES(mu_);
-  // Leader/followers: at most one thread waits in the listener's epoll set (the poller); the others park
-  // here. A thread taking an event stops polling, and another thread is woken to poll only when that one is
-  // about to block in a read or write (fcgi2's OS_WillBlockHook). Under load one running thread then takes
-  // request after request without any thread switch, instead of waking a sleeping one for each.
-  bool BecomePoller() EXCLUDES(lfMu_);
-  void ResignPoller() EXCLUDES(lfMu_);
   void WakeParked() EXCLUDES(lfMu_);
 
   // ---- a slot's request (request_slot.cc) ----
-  // Reads the next request on the slot's connection (slot->req.ipcFd) and posts it to JS; frees the slot when
-  // the connection fails or the server is stopping.
+  // Reads the next request on the slot's connection (slot->req.ipcFd), with a small body, and posts it to JS;
+  // frees the slot when the connection fails or the server is stopping.
   void ReadRequest(Slot* s) EXCLUDES(mu_);
-  void PostRequest(Slot* s) EXCLUDES(mu_);
   // Queues a command from JS for the request `generation` of slot s; dropped when that request is not in
   // flight.
   void Queue(Slot* s, uint32_t generation, Command cmd) EXCLUDES(mu_);
-  // The one place a slot's state changes.
-  void SetState(Slot* s, SlotState to) REQUIRES(mu_);
   static bool InFlight(SlotState st) { return st == SlotState::kInFlight || st == SlotState::kRunning; }
   // A slot this thread ended (kReadingOrEnding) goes to a worker as kSendingRest or kReadingNext.
   void HandToWorker(Slot* s, SlotState to) EXCLUDES(mu_);
@@ -215,11 +208,10 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   // socket does not take, and a request read ahead, go to a thread. Nothing here can wait. False: not
   // applicable, queue the command as usual.
   bool EndOnJsThread(Slot* s, uint32_t generation, Command& cmd) EXCLUDES(mu_);
-  // The request's streams are this thread's to end here (nothing queued or running, nothing failed, and the
-  // output and the rest of the input are in memory); claims the request (not in flight any more).
-  bool ClaimForJsThreadEnd(Slot* s, uint32_t generation, const Output& out, uint64_t* watchId) EXCLUDES(mu_);
-  // After the one sendmsg: the connection back to the listener, or on to a thread.
-  void FinishOnJsThread(Slot* s, bool failed) EXCLUDES(mu_);
+  // After the one sendmsg of iov[0..cnt) (sent bytes went out; failed: the socket failed): what it did not
+  // take goes to a thread, else the connection back to the listener (or on to a thread for a request read
+  // ahead).
+  void FinishOnJsThread(Slot* s, const iovec* iov, int cnt, size_t sent, bool failed) EXCLUDES(mu_);
 
   // ---- the shutdown watchdog (watchdog.cc) ----
   // closeTimeout must hold even when the JS thread is stuck in synchronous code (its timers and its SIGTERM

@@ -34,23 +34,6 @@ void ServerIo::SignalJobs() {
   cv_.notify_one();  // threads left waiting after close() (cheap when none waits)
 }
 
-bool ServerIo::BecomePoller() {
-  MutexLock lock(&lfMu_);
-  if (hasPoller_ && !stopping_.load() && !listener_->closed()) {
-    parked_++;
-    lock.Wait(&lfCv_);
-    parked_--;
-    return false;  // look at the queues again first
-  }
-  hasPoller_ = true;
-  return true;
-}
-
-void ServerIo::ResignPoller() {
-  MutexLock lock(&lfMu_);
-  hasPoller_ = false;
-}
-
 void ServerIo::OnWillBlock() {
   MutexLock lock(&lfMu_);
   if (!hasPoller_ && parked_ > 0) lfCv_.notify_one();  // someone must watch the listener while we wait
@@ -66,7 +49,18 @@ void ServerIo::RunThread() {
   pthread_setname_np(pthread_self(), "libfcgi-server");  // for top -H, perf, gdb
   MutexLock lock(&mu_);
   for (;;) {
-    if (RunQueuedJob()) continue;
+    if (!runQueue_.empty()) {
+      Slot* s = runQueue_.front();
+      runQueue_.pop_front();
+      lock.Unlock();
+      RunSlot(s);
+      lock.Lock();
+      continue;
+    }
+    if (!pendingConns_.empty() && !freeSlots_.empty() && !stopping_.load()) {
+      TakePendingConnection();
+      continue;
+    }
     if (stopping_.load() || listener_->closed()) {
       // No more accepting: serve what is in flight and what was queued (a free slot takes it above), then
       // leave.
@@ -92,16 +86,7 @@ void ServerIo::RunThread() {
   Post(new ServerEvent(std::move(ev)));
 }
 
-bool ServerIo::RunQueuedJob() {
-  if (!runQueue_.empty()) {
-    Slot* s = runQueue_.front();
-    runQueue_.pop_front();
-    mu_.Unlock();
-    RunSlot(s);
-    mu_.Lock();
-    return true;
-  }
-  if (pendingConns_.empty() || freeSlots_.empty() || stopping_.load()) return false;
+void ServerIo::TakePendingConnection() {
   int fd = pendingConns_.front();
   pendingConns_.pop_front();
   mu_.Unlock();
@@ -114,15 +99,27 @@ bool ServerIo::RunQueuedJob() {
   }
   TakeSlot(fd);
   mu_.Lock();
-  return true;
 }
 
 void ServerIo::Poll() {
-  if (!BecomePoller()) return;
+  {
+    // Leader/followers (server_io.h): at most one thread polls; the others park until it is about to block.
+    MutexLock lock(&lfMu_);
+    if (hasPoller_ && !stopping_.load() && !listener_->closed()) {
+      parked_++;
+      lock.Wait(&lfCv_);
+      parked_--;
+      return;  // look at the queues again first
+    }
+    hasPoller_ = true;
+  }
   int fd = -1;
   uint64_t cookie = 0;
   WaitResult w = listener_->NextConnection(-1, &fd, &cookie);
-  ResignPoller();
+  {
+    MutexLock lock(&lfMu_);
+    hasPoller_ = false;  // a thread parked in Poll polls next, woken by OnWillBlock
+  }
 #ifndef OS_HAVE_WILL_BLOCK_HOOK
   OnWillBlock();  // a system libfcgi without the hook: hand the waiting over at once
 #endif
@@ -155,7 +152,7 @@ void ServerIo::TakeSlot(int fd) {
     s = freeSlots_.back();
     freeSlots_.pop_back();
     holdingMemory = Locked(s).state == SlotState::kFreeHoldingMemory;
-    SetState(s, SlotState::kReadingOrEnding);
+    Locked(s).state = SlotState::kReadingOrEnding;
     busyCount_++;
     // Every slot taken: new connections wait in the listen backlog (under mu_, so a pause and the resume of
     // a slot freed meanwhile cannot swap places).
