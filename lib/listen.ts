@@ -46,7 +46,7 @@ export interface LimitOptions {
    * Connections held open at once between requests (new ones with no bytes yet, kept-alive idle ones, lingering
    * closes, and the concurrent server's requests in flight). Over it, the connection idle longest is closed to
    * admit the new one (nothing idle: the new one is closed). Default: the soft `ulimit -n` less a tenth of it
-   * (at least 32) for everything else, at least 16 and at most 32768 (so 922 at 1024, 32 at 64).
+   * (at least 64) for everything else, at least 16 and at most 32768 (so 922 at 1024, 16 at 64).
    */
   maxConnections?: number;
 }

@@ -30,9 +30,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // maxConnections by default: the soft RLIMIT_NOFILE less a reserve for everything else the process opens
-// (Node itself, in-flight requests, files the app reads): a tenth of the limit, at least 32; then at least 16
+// (Node itself, in-flight requests, files the app reads): a tenth of the limit, at least 64; then at least 16
 // and at most 32768.
-constexpr rlim_t kMinReserveFds = 32;
+constexpr rlim_t kMinReserveFds = 64;
 constexpr int kMinDefaultConnections = 16;
 constexpr int kMaxDefaultConnections = 32768;
 // A new connection that has sent nothing is closed after this (or readTimeout, when shorter): web servers write

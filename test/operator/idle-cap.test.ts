@@ -2,61 +2,12 @@
 // admit a new one (a web server re-opens a kept connection it finds closed; refusing the new one would be its
 // 502), and stats().refusedByLimits counts each one closed. New connections that have sent nothing get a short
 // first-byte timeout (10 s, or readTimeout when shorter), 1 s while more than half of maxConnections are held.
-import net from 'net';
 import path from 'path';
 import { createServer, FastCGI, type Server } from '../../lib';
-import { encodeBeginRequest, encodeParams, encodeRecord, RecordType } from '../../lib/client/protocol';
-import { RecordDecoder } from '../../lib/client/record-decoder';
+import { Kept } from '../helpers/kept-conn';
 import { makeTempDir } from '../helpers/tmp';
 
 jest.setTimeout(120000);
-
-/** A connection a web server keeps: requests with FCGI_KEEP_CONN, one at a time. */
-class Kept {
-  readonly socket: net.Socket;
-  closed = false;
-  readonly closedAt: Promise<number>;
-  #decoder = new RecordDecoder();
-  #out = '';
-  #done: ((body: string) => void) | undefined;
-
-  constructor(sock: string) {
-    this.socket = net.connect(sock);
-    this.socket.on('error', () => undefined); // a reset is one way of being closed
-    this.closedAt = new Promise((resolve) => this.socket.on('close', () => ((this.closed = true), resolve(Date.now()))));
-    this.socket.on('data', (chunk: Buffer) => {
-      for (const r of this.#decoder.push(chunk)) {
-        if (r.type === RecordType.STDOUT) this.#out += r.content.toString();
-        if (r.type === RecordType.END_REQUEST) this.#done?.(this.#out);
-      }
-    });
-  }
-
-  connected(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.socket.once('connect', () => resolve());
-      this.socket.once('error', reject);
-    });
-  }
-
-  /** One request; resolves with the response's body. */
-  request(): Promise<string> {
-    this.#out = '';
-    const body = new Promise<string>((resolve, reject) => {
-      this.#done = (out) => resolve(out.split('\r\n\r\n').slice(1).join('\r\n\r\n'));
-      this.socket.once('close', () => reject(new Error('closed before the response')));
-    });
-    this.socket.write(
-      Buffer.concat([
-        encodeRecord(RecordType.BEGIN_REQUEST, 1, encodeBeginRequest(1, true)),
-        encodeRecord(RecordType.PARAMS, 1, encodeParams({ REQUEST_METHOD: 'GET', REQUEST_URI: '/' })),
-        encodeRecord(RecordType.PARAMS, 1, Buffer.alloc(0)),
-        encodeRecord(RecordType.STDIN, 1, Buffer.alloc(0)),
-      ]),
-    );
-    return body;
-  }
-}
 
 const MAX = 40;
 const EXTRA = 10;
