@@ -74,9 +74,9 @@ describe.each(['loop', 'server'] as const)('under ulimit -n 64 (%s)', (mode) => 
     await new Promise((r) => setTimeout(r, 1000));
     const window = (Date.now() - started) / 1000;
     const cpu = cpuSeconds(app.pid) - cpuBefore;
-    // Each fresh request answered at once (a waiting one would wait for a silent one's 1 s first-byte timeout).
-    expect(Math.max(...took)).toBeLessThan(500);
     expect(cpu).toBeLessThan(Math.max(0.5, window * 0.3)); // a spinning loop would use the whole window
+    // Each fresh request answered at once (not after a silent one's first-byte timeout).
+    expect(Math.max(...took)).toBeLessThan(500);
     const stats = JSON.parse(last) as { refusedByLimits: number };
     expect(stats.refusedByLimits).toBeGreaterThan(0);
     const logged = app.stderr().split('\n').filter((l) => l.includes('out of file descriptors'));
