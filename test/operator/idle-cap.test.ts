@@ -51,7 +51,8 @@ describe('maxConnections', () => {
       conns.push(c);
       await c.connected();
       expect(await c.request()).toBe('ok'); // the new one is served
-      await conns[i].closedAt; // and the one idle longest is closed to keep it
+      // and the one idle longest is closed to keep it (at once; 10 s is only a bound for a clear failure)
+      await Promise.race([conns[i].closedAt, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection ${i}, idle longest, was not closed`)), 10000).unref())]);
     }
     expect(conns.filter((c) => c.closed).length).toBe(EXTRA);
     expect(conns.slice(0, EXTRA).every((c) => c.closed)).toBe(true);
