@@ -43,9 +43,8 @@ export interface LimitOptions {
   /** All params of a request together, in bytes. Default 4 MiB. */
   maxParamsSize?: number;
   /**
-   * Connections held open at once between requests (new ones with no bytes yet, kept-alive idle ones, lingering
-   * closes, and the concurrent server's requests in flight). Over it, the connection idle longest is closed to
-   * admit the new one (nothing idle: the new one is closed). Default: the soft `ulimit -n` less a tenth of it
+   * Connections held at once between requests (new ones with no bytes yet, kept-alive idle ones, lingering
+   * closes). Over it, the connection idle longest is closed to admit the new one. Default: the soft `ulimit -n` less a tenth of it
    * (at least 64) for everything else, at least 16 and at most 32768 (so 922 at 1024, 16 at 64).
    */
   maxConnections?: number;

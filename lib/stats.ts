@@ -48,7 +48,7 @@ export interface Stats {
   refusedByGate: number;
   /**
    * Connections closed by connection limits: the idle ones closed to make room over `maxConnections` or when
-   * accept() runs out of descriptors, and new ones refused when nothing idle could be closed.
+   * accept() runs out of descriptors.
    */
   refusedByLimits: number;
 }
