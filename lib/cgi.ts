@@ -117,7 +117,7 @@ export class CgiAcceptLoop implements NativeAcceptLoop {
     return null;
   }
   stats(): NativeStats {
-    return { idle: 0, queued: 0 };
+    return { idle: 0, queued: 0, refusedByLimits: 0 };
   }
   aborted(): boolean {
     return false;
@@ -221,7 +221,7 @@ export class CgiServerIo implements NativeServerIo {
     return null;
   }
   stats(): NativeStats {
-    return { idle: 0, queued: 0 };
+    return { idle: 0, queued: 0, refusedByLimits: 0 };
   }
 
   #body(chunk: Buffer, eof: boolean): void {

@@ -42,6 +42,12 @@ export interface LimitOptions {
   maxParamValueLength?: number;
   /** All params of a request together, in bytes. Default 4 MiB. */
   maxParamsSize?: number;
+  /**
+   * Connections held at once between requests (new ones with no bytes yet, kept-alive idle ones, lingering
+   * closes). Over it, the connection idle longest is closed to admit the new one. Default: the soft `ulimit -n` less a tenth of it
+   * (at least 64) for everything else, at least 16 and at most 32768 (so 922 at 1024, 16 at 64).
+   */
+  maxConnections?: number;
 }
 /**
  * Use a socket systemd passed (socket activation) by its name: `FileDescriptorName=` in the .socket unit, or the
@@ -72,6 +78,7 @@ export interface NativeListenOptions {
   maxParamNameLength?: number;
   maxParamValueLength?: number;
   maxParamsSize?: number;
+  maxConnections?: number;
 }
 
 export const DEFAULT_BACKLOG = 511; // Node's net default
@@ -80,7 +87,7 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PARAMS_BYTES = 2 ** 30;
 const UNIX_PATH_MAX = 107; // sun_path is 108 bytes with the terminating NUL
 
-const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'fdName', 'readTimeout', 'writeTimeout', 'idleTimeout', 'maxParamNameLength', 'maxParamValueLength', 'maxParamsSize']);
+const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'fdName', 'readTimeout', 'writeTimeout', 'idleTimeout', 'maxParamNameLength', 'maxParamValueLength', 'maxParamsSize', 'maxConnections']);
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number') throw argTypeError(name, 'of type number', v);
@@ -116,6 +123,7 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
     maxParamNameLength: o.maxParamNameLength === undefined ? undefined : checkInt('options.maxParamNameLength', o.maxParamNameLength, 1, MAX_PARAMS_BYTES),
     maxParamValueLength: o.maxParamValueLength === undefined ? undefined : checkInt('options.maxParamValueLength', o.maxParamValueLength, 1, MAX_PARAMS_BYTES),
     maxParamsSize: o.maxParamsSize === undefined ? undefined : checkInt('options.maxParamsSize', o.maxParamsSize, 1, MAX_PARAMS_BYTES),
+    maxConnections: o.maxConnections === undefined ? undefined : checkInt('options.maxConnections', o.maxConnections, 1, 2 ** 31 - 1),
   };
   const backlog = o.backlog === undefined ? DEFAULT_BACKLOG : checkInt('options.backlog', o.backlog, 1, 2 ** 31 - 1);
 

@@ -665,6 +665,7 @@ export class Server extends EventEmitter {
   readonly #host: RequestHost;
   readonly #nativeFactory: NativeFactory | undefined;
   #counters = new Counters();
+  #refusedByLimits = 0; // the native count, kept for stats() once the workers are gone
   readonly #statusPath: string | undefined;
   readonly #slowRequestThreshold: number | undefined;
   readonly #slowTimers: (NodeJS.Timeout | undefined)[] = [];
@@ -732,6 +733,7 @@ export class Server extends EventEmitter {
         : new native.ServerIo(source, this.concurrency, onEvent);
     this.#io = io;
     this.#counters = new Counters();
+    this.#refusedByLimits = 0;
     this.#slots = new Array<ServerRequest | undefined>(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
     // lets the JS timer cut requests and close normally first whenever it can run. Not in a worker thread:
@@ -756,8 +758,10 @@ export class Server extends EventEmitter {
    */
   stats(): Stats {
     const io = this.#io;
-    const { idle, queued } = io === undefined || this.#exited === this.concurrency ? { idle: 0, queued: 0 } : io.stats();
-    return this.#counters.snapshot(idle, queued);
+    const { idle, queued, refusedByLimits } =
+      io === undefined || this.#exited === this.concurrency ? { idle: 0, queued: 0, refusedByLimits: this.#refusedByLimits } : io.stats();
+    this.#refusedByLimits = refusedByLimits;
+    return this.#counters.snapshot(idle, queued, refusedByLimits);
   }
 
   /** Requests being handled now. */

@@ -46,7 +46,10 @@ export interface Stats {
   bytesOut: number;
   /** Requests refused by the request gate. Always 0 today: the gate does not exist yet (the field is kept for it). */
   refusedByGate: number;
-  /** Requests or connections refused by connection limits. Always 0 today: no such limit exists yet (the field is kept for it). */
+  /**
+   * Connections closed by connection limits: the idle ones closed to make room over `maxConnections` or when
+   * accept() runs out of descriptors.
+   */
   refusedByLimits: number;
 }
 
@@ -60,7 +63,7 @@ export class Counters {
   bytesIn = 0;
   bytesOut = 0;
 
-  snapshot(idle: number, queued: number): Stats {
+  snapshot(idle: number, queued: number, refusedByLimits = 0): Stats {
     const inFlight = this.accepted - this.completed;
     return {
       startTime: this.startTime,
@@ -77,7 +80,7 @@ export class Counters {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       refusedByGate: 0,
-      refusedByLimits: 0,
+      refusedByLimits,
     };
   }
 }

@@ -246,6 +246,7 @@ Napi::Value AcceptLoop::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
+  o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, 0));
   return o;
 }

@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace libfcgi {
@@ -27,7 +29,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxIdleConnections = 4096;  // new + kept-alive connections waiting at once
+// maxConnections by default: the soft RLIMIT_NOFILE less a reserve for everything else the process opens
+// (Node itself, in-flight requests, files the app reads): a tenth of the limit, at least 64; then at least 16
+// and at most 32768.
+constexpr rlim_t kMinReserveFds = 64;
+constexpr int kMinDefaultConnections = 16;
+constexpr int kMaxDefaultConnections = 32768;
+// A new connection that has sent nothing is closed after this (or readTimeout, when shorter): web servers write
+// their request right after connecting. Under pressure (more than half of maxConnections held, or accept() out
+// of descriptors in the last second) new connections get the short one.
+constexpr int kFirstByteMs = 10000;
+constexpr int kFirstBytePressureMs = 1000;
+constexpr int kPressureMs = 1000;
 // epoll data of the fixed fds; connections get ids from 16 up.
 constexpr uint64_t kWakeTag = 1;
 constexpr uint64_t kListenTag = 2;
@@ -54,6 +67,14 @@ bool EpollSet(int epfd, int op, int fd, uint32_t events, uint64_t tag) {
   return epoll_ctl(epfd, op, fd, &ev) == 0;
 }
 
+int DefaultMaxConnections() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return kMaxDefaultConnections;
+  rlim_t reserve = std::max(kMinReserveFds, rl.rlim_cur / 10);
+  rlim_t n = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
+  return static_cast<int>(std::max<rlim_t>(kMinDefaultConnections, std::min<rlim_t>(n, kMaxDefaultConnections)));
+}
+
 }  // namespace
 
 std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Timeouts& timeouts, SysError* err) {
@@ -78,6 +99,7 @@ std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Time
   l->epfd_ = ep;
   l->timerFd_ = timer;
   l->timeouts_ = timeouts;
+  l->maxConnections_ = opts.maxConnections > 0 ? opts.maxConnections : DefaultMaxConnections();
   l->family_ = sock.family;
   l->address_ = sock.address;
   l->port_ = sock.port;
@@ -125,7 +147,14 @@ void Listener::ArmTimerLocked(TimePoint at) {
 void Listener::Watch(const Waiting& w) {
   MutexLock lock(&mu_);
   // After Close() only lingering closes are still watched (DrainLingering finishes them).
-  bool refuse = w.kind == Kind::kLinger ? false : closed_.load() || waiting_.size() >= kMaxIdleConnections;
+  bool refuse = w.kind != Kind::kLinger && closed_.load();
+  // Over maxConnections: the connection idle longest makes room (a web server re-opens a kept connection it
+  // finds closed; a refused new one would be its 502). Nothing idle to close: this one is refused.
+  if (!refuse && w.kind != Kind::kLinger && waiting_.size() >= static_cast<size_t>(maxConnections_) &&
+      !EvictOldestIdleLocked()) {
+    refuse = true;
+    refusedByLimits_.fetch_add(1, std::memory_order_relaxed);
+  }
   uint64_t id = nextId_++;
   // One-shot: the event goes to one waiting thread and the connection stays quiet until it is re-armed here.
   // Registered on its first wait, re-armed (MOD) on the later ones: one syscall per kept request.
@@ -137,6 +166,27 @@ void Listener::Watch(const Waiting& w) {
   waiting_.emplace(id, w);
   TimePoint due = std::min(w.deadline, w.hardDeadline);
   if (due < timerAt_) ArmTimerLocked(due);
+}
+
+bool Listener::EvictOldestIdleLocked() {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if (it->second.kind != Kind::kIdle && it->second.kind != Kind::kNew) continue;
+    close(it->second.fd);  // also leaves the epoll set; a late event for its id finds no entry
+    waiting_.erase(it);
+    refusedByLimits_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+void Listener::LogOutOfDescriptorsOnce(int err) {
+  if (loggedNoFds_.exchange(true)) return;
+  rlimit rl;
+  unsigned long long soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? static_cast<unsigned long long>(rl.rlim_cur) : 0;
+  std::fprintf(stderr,
+               "libfcgi: accept() failed with %s (out of file descriptors, RLIMIT_NOFILE %llu, maxConnections %d): "
+               "closing the oldest idle connections and pausing accept while it lasts (logged once)\n",
+               err == ENFILE ? "ENFILE" : err == EMFILE ? "EMFILE" : std::strerror(err), soft, maxConnections_);
 }
 
 size_t Listener::IdleCount() {
@@ -263,7 +313,14 @@ int Listener::TakeAccepted(int c) {
   // worker (or the whole sync loop) for readTimeout. Usually the request is already there.
   pollfd p{c, POLLIN, 0};
   if (poll(&p, 1, 0) == 1) return c;
-  TimePoint due = DeadlineAfter(timeouts_.readMs);
+  int ms = timeouts_.readMs > 0 ? std::min(timeouts_.readMs, kFirstByteMs) : kFirstByteMs;
+  {
+    MutexLock lock(&mu_);
+    if (waiting_.size() * 2 > static_cast<size_t>(maxConnections_) || Clock::now() < pressureUntil_) {
+      ms = std::min(ms, kFirstBytePressureMs);
+    }
+  }
+  TimePoint due = DeadlineAfter(ms);
   Watch({c, Kind::kNew, due, due});
   return -1;
 }
@@ -280,9 +337,23 @@ int Listener::AcceptOne() {
     }
     c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     int acceptErr = errno;
+    if (c < 0 && (acceptErr == EMFILE || acceptErr == ENFILE)) {
+      // Out of descriptors: close the connection idle longest and take the new one in its place.
+      LogOutOfDescriptorsOnce(acceptErr);
+      bool evicted;
+      {
+        MutexLock lock(&mu_);
+        pressureUntil_ = Clock::now() + std::chrono::milliseconds(kPressureMs);
+        evicted = EvictOldestIdleLocked();
+      }
+      if (evicted) {
+        c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        acceptErr = errno;
+      }
+    }
     if (c < 0 && (acceptErr == EMFILE || acceptErr == ENFILE || acceptErr == ENOBUFS || acceptErr == ENOMEM)) {
-      // Out of descriptors: the listen socket stays readable, so leave it disarmed for a while instead of
-      // spinning (the timer re-arms it).
+      // Still out of descriptors (nothing idle to close): the listen socket stays readable, so leave it
+      // disarmed for a while instead of spinning (the timer re-arms it); the connections open are served.
       MutexLock lock(&mu_);
       acceptPaused_ = true;
       acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(kAcceptBackoffMs);

@@ -3,9 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <sys/types.h>
@@ -72,6 +72,9 @@ class Listener {
   // Connections watched between requests (new ones with no bytes yet and kept-alive idle ones; not lingering
   // closes nor in-flight watches), for stats(): counted under the lock on demand, nothing on the hot path.
   size_t IdleCount() EXCLUDES(mu_);
+  // Connections closed or refused by maxConnections or by running out of descriptors (stats().refusedByLimits).
+  uint64_t RefusedByLimits() const { return refusedByLimits_.load(std::memory_order_relaxed); }
+  int maxConnections() const { return maxConnections_; }
 
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }
@@ -112,6 +115,11 @@ class Listener {
   int AcceptOne();
   // A connection just accepted: its fd when it has bytes already, else -1 (watched until it has).
   int TakeAccepted(int c);
+  // Closes the connection that has waited longest without a request in progress (kept-alive idle, or new with
+  // no bytes yet); false when there is none. Counted in refusedByLimits_.
+  bool EvictOldestIdleLocked() REQUIRES(mu_);
+  // accept() failed for want of descriptors: says so on stderr, once per listener.
+  void LogOutOfDescriptorsOnce(int err);
 
   int fd_ = -1;
   int epfd_ = -1;
@@ -124,10 +132,16 @@ class Listener {
   std::string address_;
   int port_ = 0;
   Timeouts timeouts_;
+  int maxConnections_ = 0;  // set by Create, constant after
+  std::atomic<uint64_t> refusedByLimits_{0};
+  std::atomic<bool> loggedNoFds_{false};
+  TimePoint pressureUntil_ GUARDED_BY(mu_){};  // accept() lacked descriptors recently: short first-byte timeout
 
   SharedMutex listenMu_;  // accept4/re-arm on fd_ (shared) against Close() closing it (exclusive)
   Mutex mu_;
-  std::unordered_map<uint64_t, Waiting> waiting_ GUARDED_BY(mu_);  // epoll data.u64 -> connection
+  // epoll data.u64 -> connection. Ordered: ids grow with each (re-)arming, so the first idle entry is the one
+  // idle longest (the one evicted over maxConnections).
+  std::map<uint64_t, Waiting> waiting_ GUARDED_BY(mu_);
   uint64_t nextId_ GUARDED_BY(mu_) = 16;                           // ids below 16 tag the fixed fds
   TimePoint timerAt_ GUARDED_BY(mu_) = TimePoint::max();
   TimePoint acceptPausedUntil_ GUARDED_BY(mu_){};

@@ -432,6 +432,7 @@ Napi::Value ServerIo::Stats(const Napi::CallbackInfo& info) {
     queued = pendingConns_.size();
   }
   o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
+  o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, static_cast<double>(queued)));
   return o;
 }

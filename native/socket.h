@@ -17,6 +17,7 @@ struct ListenOptions {
   int port = 0;      // kTcp
   int fd = 0;        // kFd
   int backlog = 511;
+  int maxConnections = 0;  // connections the reactor holds at once; 0 = sized to RLIMIT_NOFILE (DefaultMaxConnections)
 };
 
 // Bounds on a request's params (patch 0001 reads them from FCGX_Request); 0 = fcgi2's default.

@@ -105,7 +105,7 @@ export class FakeNative implements NativeServerIo {
     this.commands.push({ op: 'unref' });
   }
   stats(): NativeStats {
-    return { idle: 0, queued: 0 };
+    return { idle: 0, queued: 0, refusedByLimits: 0 };
   }
   address(): NativeAddress | null {
     return { family: 'unix', path: '/fake.sock' };

@@ -1,85 +1,95 @@
-// The cap on connections waiting between requests (native/socket.cc kMaxIdleConnections, 4096; SECURITY.md
-// "Defaults"): connections beyond it are closed as they arrive (the newest), the ones held before stay open and
-// are served.
-import net from 'net';
+// maxConnections (native/reactor.cc; SECURITY.md "Defaults"): over it, the connection idle longest is closed to
+// admit a new one (a web server re-opens a kept connection it finds closed; refusing the new one would be its
+// 502), and stats().refusedByLimits counts each one closed. New connections that have sent nothing get a short
+// first-byte timeout (10 s, or readTimeout when shorter), 1 s while more than half of maxConnections are held.
 import path from 'path';
-import { createServer, type Server } from '../../lib';
-import { FastCGIClient } from '../../lib/client';
+import { createServer, FastCGI, type Server } from '../../lib';
+import { Kept } from '../helpers/kept-conn';
 import { makeTempDir } from '../helpers/tmp';
 
 jest.setTimeout(120000);
 
-const CAP = 4096;
-const EXTRA = 20;
+const MAX = 40;
+const EXTRA = 10;
 
-describe('idle-connection cap', () => {
+describe('maxConnections', () => {
   let server: Server | undefined;
-  const sockets: net.Socket[] = [];
+  const conns: Kept[] = [];
   afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
+    for (const c of conns.splice(0)) c.socket.destroy();
     await server?.close();
     server = undefined;
   });
 
-  test(`with ${CAP} silent connections held, the next ones are closed at once; the held ones stay open and are served`, async () => {
+  test('options.maxConnections: a RangeError naming it for bad values, in both servers', () => {
+    for (const bad of [0, -1, 1.5, 2 ** 31]) {
+      expect(() => new FastCGI({ path: '/tmp/never.sock', maxConnections: bad })).toThrow(
+        expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.maxConnections') }),
+      );
+    }
+    const s = createServer(() => undefined, { handleSignals: false });
+    return expect(s.listen({ path: '/tmp/never.sock', maxConnections: 0 })).rejects.toThrow(/options\.maxConnections/);
+  });
+
+  test(`with ${MAX} kept connections idle, each new one closes the one idle longest; the new ones and the rest are served`, async () => {
     const sock = path.join(makeTempDir(), 'app.sock');
     server = createServer((req) => void req.header({ 'Content-Type': 'text/plain' }).print('ok'), { handleSignals: false });
-    await server.listen({ path: sock, readTimeout: 0, idleTimeout: 0 });
-    const closed = new Set<number>();
-    const open = (i: number) =>
-      new Promise<void>((resolve, reject) => {
-        const s = net.connect(sock);
-        sockets.push(s);
-        s.on('error', () => undefined); // a reset is one way of being closed
-        s.on('close', () => closed.add(i));
-        s.once('connect', () => resolve());
-        s.once('error', reject);
-      });
-    for (let i = 0; i < CAP; i += 256) await Promise.all(Array.from({ length: Math.min(256, CAP - i) }, (_, k) => open(i + k)));
-    // All of them are watched by the dispatcher before more arrive (stats() counts them).
-    while (server.stats().connectionsIdle < CAP) await new Promise((r) => setTimeout(r, 20));
-    expect(server.stats().connectionsIdle).toBe(CAP);
-    expect(closed.size).toBe(0);
-
-    const extraClosed: Promise<void>[] = [];
-    for (let i = CAP; i < CAP + EXTRA; i++) {
-      await open(i);
-      const s = sockets[i];
-      extraClosed.push(new Promise((resolve) => (s.destroyed && closed.has(i) ? resolve() : s.once('close', () => resolve()))));
+    await server.listen({ path: sock, readTimeout: 0, idleTimeout: 0, maxConnections: MAX });
+    // One at a time, so the order they went idle in is the order they were opened.
+    for (let i = 0; i < MAX; i++) {
+      const c = new Kept(sock);
+      conns.push(c);
+      await c.connected();
+      expect(await c.request()).toBe('ok');
+      while (server.stats().connectionsIdle < i + 1) await new Promise((r) => setTimeout(r, 5));
     }
-    // Each newest one beyond the cap is closed by the server (at once; 15 s is only a bound for a clear failure).
-    let bound: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(extraClosed),
-      new Promise((_, reject) => (bound = setTimeout(() => reject(new Error(`the ${EXTRA} connections beyond the cap were not closed`)), 15000))),
-    ]).finally(() => clearTimeout(bound));
-    for (let i = CAP; i < CAP + EXTRA; i++) expect(closed.has(i)).toBe(true);
-    expect([...closed].filter((i) => i < CAP)).toEqual([]); // none of the held ones
-    expect(server.stats().connectionsIdle).toBe(CAP);
+    expect(server.stats().connectionsIdle).toBe(MAX);
+    expect(server.stats().refusedByLimits).toBe(0);
 
-    // The oldest held connection is still served: a request on it gets its answer.
-    const first = sockets[0];
-    const { encodeBeginRequest, encodeParams, encodeRecord, RecordType } = await import('../../lib/client/protocol');
-    const { RecordDecoder } = await import('../../lib/client/record-decoder');
-    const decoder = new RecordDecoder();
-    const got = new Promise<string>((resolve) => {
-      let out = '';
-      first.on('data', (chunk: Buffer) => {
-        for (const r of decoder.push(chunk)) {
-          if (r.type === RecordType.STDOUT) out += r.content.toString();
-          if (r.type === RecordType.END_REQUEST) resolve(out);
-        }
-      });
-    });
-    first.write(
-      Buffer.concat([
-        encodeRecord(RecordType.BEGIN_REQUEST, 1, encodeBeginRequest(1, false)),
-        encodeRecord(RecordType.PARAMS, 1, encodeParams({ REQUEST_METHOD: 'GET', REQUEST_URI: '/' })),
-        encodeRecord(RecordType.PARAMS, 1, Buffer.alloc(0)),
-        encodeRecord(RecordType.STDIN, 1, Buffer.alloc(0)),
-      ]),
-    );
-    expect(await got).toMatch(/\r\n\r\nok$/);
-    void FastCGIClient; // (the raw records above are what a web server's kept connection sends)
+    for (let i = 0; i < EXTRA; i++) {
+      const c = new Kept(sock);
+      conns.push(c);
+      await c.connected();
+      expect(await c.request()).toBe('ok'); // the new one is served
+      // and the one idle longest is closed to keep it (at once; 10 s is only a bound for a clear failure)
+      await Promise.race([conns[i].closedAt, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection ${i}, idle longest, was not closed`)), 10000).unref())]);
+    }
+    expect(conns.filter((c) => c.closed).length).toBe(EXTRA);
+    expect(conns.slice(0, EXTRA).every((c) => c.closed)).toBe(true);
+    expect(server.stats().refusedByLimits).toBe(EXTRA);
+    expect(server.stats().connectionsIdle).toBe(MAX);
+    // The others are open and still served (each request re-arms it: now the newest idle).
+    for (const c of conns.slice(EXTRA)) expect(await c.request()).toBe('ok');
+    expect(conns.filter((c) => c.closed).length).toBe(EXTRA);
+  });
+
+  test('a new connection that sends nothing is closed after 10 s; 1 s when more than half of maxConnections are held', async () => {
+    const sock = path.join(makeTempDir(), 'app.sock');
+    server = createServer((req) => void req.header({ 'Content-Type': 'text/plain' }).print('ok'), { handleSignals: false });
+    await server.listen({ path: sock, idleTimeout: 0, maxConnections: 10 });
+    const calm = new Kept(sock);
+    conns.push(calm);
+    await calm.connected();
+    const calmOpened = Date.now();
+    while (server.stats().connectionsIdle < 1) await new Promise((r) => setTimeout(r, 5));
+    // Five kept connections idle as well: six of ten held, over half.
+    for (let i = 0; i < 5; i++) {
+      const c = new Kept(sock);
+      conns.push(c);
+      await c.connected();
+      expect(await c.request()).toBe('ok');
+    }
+    while (server.stats().connectionsIdle < 6) await new Promise((r) => setTimeout(r, 5));
+    const pressed = new Kept(sock);
+    conns.push(pressed);
+    await pressed.connected();
+    const pressedOpened = Date.now();
+    const pressedClosed = await pressed.closedAt;
+    expect(pressedClosed - pressedOpened).toBeLessThan(5000);
+    expect(calm.closed).toBe(false); // opened without pressure: 10 s
+    const calmClosed = await calm.closedAt;
+    expect(calmClosed - calmOpened).toBeGreaterThanOrEqual(9000);
+    expect(calmClosed - calmOpened).toBeLessThan(20000);
+    expect(conns.slice(1, 6).some((c) => c.closed)).toBe(false); // the kept ones: idleTimeout 0
   });
 });

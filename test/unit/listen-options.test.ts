@@ -45,7 +45,7 @@ describe('defaults', () => {
     expect(normalizeListenOptions({ fd: 3 })).toMatchObject({ kind: 'fd', fd: 3 });
   });
 
-  test('given values replace the defaults: backlog, mode, timeouts (0 disables) and params limits', () => {
+  test('given values replace the defaults: backlog, mode, timeouts (0 disables), params limits and maxConnections', () => {
     expect(
       normalizeListenOptions({
         path: '/tmp/a.sock',
@@ -57,6 +57,7 @@ describe('defaults', () => {
         maxParamNameLength: 100,
         maxParamValueLength: 200,
         maxParamsSize: 300,
+        maxConnections: 50,
       }),
     ).toEqual({
       kind: 'unix',
@@ -69,6 +70,7 @@ describe('defaults', () => {
       maxParamNameLength: 100,
       maxParamValueLength: 200,
       maxParamsSize: 300,
+      maxConnections: 50,
     });
   });
 
