@@ -149,7 +149,8 @@ void Listener::Watch(const Waiting& w) {
   // After Close() only lingering closes are still watched (DrainLingering finishes them).
   bool refuse = w.kind != Kind::kLinger && closed_.load();
   // Over maxConnections: the connection idle longest makes room (a web server re-opens a kept connection it
-  // finds closed; a refused new one would be its 502). Nothing idle to close: this one is refused.
+  // finds closed; a refused new one would be its 502). Only when every watched connection is a lingering close
+  // is there nothing to evict; then the newcomer is closed instead (counted in refusedByLimits).
   if (!refuse && w.kind != Kind::kLinger && waiting_.size() >= static_cast<size_t>(maxConnections_) &&
       !EvictOldestIdleLocked()) {
     refuse = true;
