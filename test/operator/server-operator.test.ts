@@ -41,6 +41,7 @@ describe('concurrent server: stats()', () => {
         req.header({ 'Content-Type': 'text/plain' }).print('y'.repeat(1000 + body.length));
       }, { handleSignals: false });
     });
+    if (server === undefined) throw new Error('createServer did not run');
     const before = server.stats();
     expect(before.accepted).toBe(0);
     await server.listen({ path: sock });
