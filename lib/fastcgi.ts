@@ -78,8 +78,8 @@ export class FastCGI {
    */
   stats(): Stats {
     if (this.#server !== undefined) return this.#server.stats();
-    const { idle, queued } = this.#io.stats();
-    return this.#io.counters.snapshot(idle, queued);
+    const { idle, queued, refusedByGate } = this.#io.stats();
+    return this.#io.counters.snapshot(idle, queued, refusedByGate);
   }
 
   /**

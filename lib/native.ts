@@ -25,6 +25,8 @@ export interface NativeStats {
   idle: number;
   /** Readable connections waiting for a free worker (always 0 in the accept loop). */
   queued: number;
+  /** Connections the request gate closed for a protocol error (absent: no gate). */
+  refusedByGate?: number;
 }
 
 /** The synchronous accept loop over one FCGX_Request (native/accept_loop.cc). */

@@ -756,8 +756,9 @@ export class Server extends EventEmitter {
    */
   stats(): Stats {
     const io = this.#io;
-    const { idle, queued } = io === undefined || this.#exited === this.concurrency ? { idle: 0, queued: 0 } : io.stats();
-    return this.#counters.snapshot(idle, queued);
+    const { idle, queued, refusedByGate } =
+      io === undefined || this.#exited === this.concurrency ? { idle: 0, queued: 0, refusedByGate: 0 } : io.stats();
+    return this.#counters.snapshot(idle, queued, refusedByGate);
   }
 
   /** Requests being handled now. */

@@ -44,7 +44,7 @@ export interface Stats {
    * record framing not included.
    */
   bytesOut: number;
-  /** Requests refused by the request gate. Always 0 today: the gate does not exist yet (the field is kept for it). */
+  /** Connections the request gate closed for a protocol error before the app saw a request (0 without the gate: a system libfcgi). */
   refusedByGate: number;
   /** Requests or connections refused by connection limits. Always 0 today: no such limit exists yet (the field is kept for it). */
   refusedByLimits: number;
@@ -60,7 +60,7 @@ export class Counters {
   bytesIn = 0;
   bytesOut = 0;
 
-  snapshot(idle: number, queued: number): Stats {
+  snapshot(idle: number, queued: number, refusedByGate = 0): Stats {
     const inFlight = this.accepted - this.completed;
     return {
       startTime: this.startTime,
@@ -76,7 +76,7 @@ export class Counters {
       failed: this.failed,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
-      refusedByGate: 0,
+      refusedByGate,
       refusedByLimits: 0,
     };
   }

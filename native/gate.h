@@ -37,6 +37,10 @@ struct GateConfig {
   size_t maxParamsSize = 1 << 20;
   // A request is handed over when its FCGI_STDIN ends or this many body bytes are buffered, whichever first.
   size_t smallBody = 64 * 1024;
+  // The longest name and value of one PARAMS pair (fcgi2's maxParamNameLen/maxParamValueLen): a longer one, or
+  // a pair cut short by the end of PARAMS, is refused at once, as fcgi2 refuses it (0: no bound).
+  size_t maxNameLength = 65536;
+  size_t maxValueLength = 1048576;
   // The values answered to FCGI_GET_VALUES (decimal, at most 32 characters each).
   std::string maxConns = "1";
   std::string maxReqs = "1";
@@ -112,6 +116,8 @@ class Gate {
   GateEvent EndRecord();
   void ConsumeContent(const uint8_t* p, size_t n);
   void ConsumeGetValues(const uint8_t* p, size_t n);
+  // Follows the PARAMS pairs' lengths as they stream by; false when one is over the bounds.
+  bool CheckPairs(const uint8_t* p, size_t n);
   void AnswerGetValues();
   void AppendName(const char* name, const std::string& value);
   bool Reserve(size_t extra);
@@ -142,6 +148,13 @@ class Gate {
   size_t paramsBytes_ = 0;
   size_t bodyBytes_ = 0;
   int inFlightId_ = 0;
+  // PARAMS pairs: 0 name length, 1 value length, 2 name and value bytes (pairSkip_ left).
+  int pairPart_ = 0;
+  uint8_t pairLen_[4] = {};
+  size_t pairLenHave_ = 0;
+  size_t pairNameLen_ = 0;
+  size_t pairSkip_ = 0;
+  bool pairBad_ = false;
 
   // FCGI_GET_VALUES: the pair being parsed, and which known names were asked (one bit each).
   PairState pairState_ = PairState::kNameLen;
