@@ -23,6 +23,7 @@ constexpr int kResponder = 1;
 constexpr int kFilter = 3;
 constexpr int kKeepConn = 1;
 constexpr int kRequestComplete = 0;
+constexpr int kCantMpxConn = 1;
 constexpr int kUnknownRole = 3;
 constexpr size_t kHeaderLen = 8;
 constexpr size_t kMaxContent = 65535;
@@ -188,6 +189,10 @@ bool Gate::StartRecord() {
     return true;
   }
   if (recordId_ != requestId_) {
+    if (type_ == kBeginRequest) {  // fcgi2 answers it FCGI_CANT_MPX_CONN and goes on with the first
+      action_ = Action::kCantMpx;
+      return true;
+    }
     if (type_ == kAbortRequest) {
       action_ = recordId_ == inFlightId_ ? Action::kAbortInFlight : Action::kSkip;
       return true;
@@ -309,6 +314,9 @@ GateEvent Gate::EndRecord() {
     }
     case Action::kAbortInFlight:
       return GateEvent::kAborted;
+    case Action::kCantMpx:
+      reply_ = EndRequestRecord(recordId_, kCantMpxConn);
+      return GateEvent::kReply;
     case Action::kSkip:
       break;
   }

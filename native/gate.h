@@ -81,6 +81,9 @@ class Gate {
   bool keepConn() const { return keepConn_; }
   // After kReady: FCGI_STDIN ended within the bytes handed over (false: cut at smallBody).
   bool bodyComplete() const { return bodyComplete_; }
+  // The request's PARAMS have ended (its body is being gathered): on EOF it may be handed over as it is, and
+  // fcgi2 reports the body cut short as it always did.
+  bool paramsComplete() const { return phase_ == Phase::kStdin; }
   // Bytes this scanner has allocated now, for a global cap: at most about maxParamsSize + smallBody + a few
   // record headers (bufferLimit()).
   size_t buffered() const { return cap_; }
@@ -104,7 +107,7 @@ class Gate {
  private:
   enum class State { kHeader, kContent, kPadding };
   // What happens to the content of the record being read.
-  enum class Action { kStore, kBeginBody, kGetValues, kSkip, kUnknownType, kAbort, kAbortInFlight };
+  enum class Action { kStore, kBeginBody, kGetValues, kSkip, kUnknownType, kAbort, kAbortInFlight, kCantMpx };
   enum class Phase { kIdle, kParams, kStdin };
   // The name-value pair parser of FCGI_GET_VALUES content.
   enum class PairState { kNameLen, kValueLen, kName, kValue };

@@ -91,21 +91,29 @@ void ForgetHanded(int fd) {
   handed.erase(it);
 }
 
-// Writes a record the gate answered; false when it does not fit the socket at once (the peer is not reading its
-// replies: the connection is closed rather than buffering for it).
-bool SendReply(int fd, const std::string& reply) {
+// Writes what it can of *out without waiting (what is written leaves *out); false on an error (the peer is gone).
+bool FlushSome(int fd, std::string* out) {
   size_t done = 0;
-  while (done < reply.size()) {
-    ssize_t n = send(fd, reply.data() + done, reply.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+  bool ok = true;
+  while (done < out->size()) {
+    ssize_t n = send(fd, out->data() + done, out->size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       done += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else {
-      return false;
+      ok = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+      break;
     }
   }
-  return true;
+  out->erase(0, done);
+  return ok;
+}
+
+// A last reply before closing (an error, an abort without keep-alive): what fits is written, the rest dropped.
+void SendLast(int fd, const std::string& reply) {
+  std::string copy = reply;
+  FlushSome(fd, &copy);
 }
 
 }  // namespace
@@ -208,7 +216,9 @@ void Listener::Watch(Waiting w) {
   // One-shot: the event goes to one waiting thread and the connection stays quiet until it is re-armed here.
   // Registered on its first wait, re-armed (MOD) on the later ones: one syscall per kept request.
   // Bytes to feed the gate before reading: EPOLLOUT (almost always ready) gets a thread to it at once.
-  uint32_t events = EPOLLIN | EPOLLONESHOT | (w.carry.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+  // A reply the peer has not taken yet: only writability matters until it has.
+  uint32_t events = !w.pendingOut.empty() ? static_cast<uint32_t>(EPOLLOUT | EPOLLONESHOT)
+                    : EPOLLIN | EPOLLONESHOT | (w.carry.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
   if (refuse || (!EpollSet(epfd_, EPOLL_CTL_MOD, w.fd, events, id) &&
                  (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, w.fd, events, id)))) {
     close(w.fd);
@@ -248,6 +258,16 @@ int Listener::Gather(Waiting w) {
                                                        : TimePoint::max();
   }
   Gate* gate = w.gate.get();
+  if (!w.pendingOut.empty()) {
+    if (!FlushSome(w.fd, &w.pendingOut)) {
+      close(w.fd);
+      return -1;
+    }
+    if (!w.pendingOut.empty()) {
+      Watch(std::move(w));
+      return -1;
+    }
+  }
   uint8_t buf[16384];
   std::string carry;
   carry.swap(w.carry);
@@ -263,6 +283,17 @@ int Listener::Gather(Waiting w) {
       ssize_t r = recv(w.fd, buf, sizeof buf, MSG_DONTWAIT);
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (r == 0 && gate->paramsComplete()) {
+        // EOF in the body: fcgi2 gets what came and reports the body cut short, as it did reading the socket.
+        size_t len = 0;
+        uint8_t* bytes = gate->Handover(nullptr, 0, &len);
+        if (bytes == nullptr) {
+          close(w.fd);
+          return -1;
+        }
+        SetHanded(w.fd, bytes, len, 0);
+        return w.fd;
+      }
       if (r <= 0) {  // EOF or error: nothing to answer
         close(w.fd);
         return -1;
@@ -277,24 +308,32 @@ int Listener::Gather(Waiting w) {
       switch (res.event) {
         case GateEvent::kNeedMore:
           break;
-        case GateEvent::kReply:
-          if (!SendReply(w.fd, gate->reply())) {
-            close(w.fd);
-            return -1;
-          }
-          gate->ClearReply();
-          break;
         case GateEvent::kAborted:
           // Dropped before the app saw it: answered here (END_REQUEST), kept only when the peer asked.
-          if (!SendReply(w.fd, gate->reply()) || !gate->keepConn()) {
+          if (!gate->keepConn()) {
+            SendLast(w.fd, gate->reply());
             Linger(w.fd);
             return -1;
           }
+          [[fallthrough]];
+        case GateEvent::kReply:
+          w.pendingOut = gate->reply();
           gate->ClearReply();
+          if (!FlushSome(w.fd, &w.pendingOut)) {
+            close(w.fd);
+            return -1;
+          }
+          if (!w.pendingOut.empty()) {
+            // The peer is not reading its replies: read nothing more from it until it does.
+            w.carry.assign(reinterpret_cast<const char*>(p), n);
+            w.kind = Kind::kGathering;
+            Watch(std::move(w));
+            return -1;
+          }
           break;
         case GateEvent::kError:
           refusedByGate_.fetch_add(1);
-          SendReply(w.fd, gate->reply());
+          SendLast(w.fd, gate->reply());
           close(w.fd);
           return -1;
         case GateEvent::kReady: {

@@ -117,6 +117,8 @@ class Listener {
     std::unique_ptr<Gate> gate;  // from the first byte to the hand-over
     TimePoint firstByte{};       // gathering: when its first byte came (the oldest are dropped first)
     std::string carry;           // bytes read already, fed to the gate before the socket is read
+    std::string pendingOut;      // the gate's reply not yet written (the peer was not reading): nothing more is
+                                 // read until it is (EPOLLOUT), so this holds one reply at most
   };
   // Reads (non-blocking) and feeds the gate; returns the fd when its request is whole (bytes stored for
   // TakeHandedBytes), else -1 (watched again, or closed). Never blocks.

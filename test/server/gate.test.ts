@@ -177,3 +177,40 @@ describe.each(KINDS)('request gate: %s', (_name, start) => {
     await timedRequest('/after');
   });
 });
+
+describe('FCGI_ABORT_REQUEST while a concurrent handler awaits', () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  test.each([1, 4])('fires req.signal (concurrency %i)', async (concurrency) => {
+    const sock = path.join(makeTempDir(), 'app.sock');
+    let started!: () => void;
+    const handlerStarted = new Promise<void>((resolve) => (started = resolve));
+    let fired!: (ms: number) => void;
+    const signalFired = new Promise<number>((resolve) => (fired = resolve));
+    server = createServer(async (req) => {
+      started();
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        req.signal.addEventListener('abort', () => resolve());
+        setTimeout(resolve, 5000).unref(); // without the abort: gives up after 5 s
+      });
+      fired(req.signal.aborted ? Date.now() - t0 : -1);
+    }, { concurrency, handleSignals: false });
+    await server.listen({ path: sock });
+    const s = net.connect(sock);
+    s.on('error', () => {});
+    await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    s.write(Buffer.concat([begin(1, true), params({ REQUEST_METHOD: 'GET', REQUEST_URI: '/abort-me' }), encodeRecord(RecordType.STDIN, 1)]));
+    await handlerStarted;
+    // Sent whenever: bytes already there when the addon starts watching the connection wake it (level-triggered).
+    s.write(encodeRecord(RecordType.ABORT_REQUEST, 1));
+    const ms = await signalFired;
+    s.destroy();
+    expect(ms).toBeGreaterThanOrEqual(0); // -1: the signal never fired
+    expect(ms).toBeLessThan(2000);
+  });
+});
