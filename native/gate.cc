@@ -193,12 +193,9 @@ bool Gate::StartRecord() {
       action_ = Action::kCantMpx;
       return true;
     }
-    if (type_ == kAbortRequest) {
-      action_ = recordId_ == inFlightId_ ? Action::kAbortInFlight : Action::kSkip;
-      return true;
-    }
-    error_ = "a record of another request while one is being read (connections are not multiplexed)";
-    return false;
+    // Records of other requests are skipped, as fcgi2 skips them (an ABORT of the one in flight is reported).
+    action_ = type_ == kAbortRequest && recordId_ == inFlightId_ ? Action::kAbortInFlight : Action::kSkip;
+    return true;
   }
   if (type_ == kAbortRequest) {
     action_ = Action::kAbort;
@@ -232,7 +229,9 @@ void Gate::ConsumeContent(const uint8_t* p, size_t n) {
     case Action::kStore:
       StoreContent(p, n);
       (type_ == kParams ? paramsBytes_ : bodyBytes_) += n;
-      if (type_ == kParams && !pairBad_) pairBad_ = !CheckPairs(p, n);
+      if (type_ == kParams && !pairBad_ && (config_.maxNameLength != 0 || config_.maxValueLength != 0)) {
+        pairBad_ = !CheckPairs(p, n);
+      }
       break;
     case Action::kBeginBody:
       memcpy(beginBody_ + beginLen_, p, n);  // recordLen_ == 8 was checked
@@ -255,7 +254,7 @@ GateEvent Gate::EndRecord() {
           return GateEvent::kError;
         }
         if (recordLen_ == 0) {
-          if (pairPart_ != 0 || pairLenHave_ != 0) {
+          if ((config_.maxNameLength != 0 || config_.maxValueLength != 0) && (pairPart_ != 0 || pairLenHave_ != 0)) {
             error_ = "a PARAMS name-value pair cut short by the end of PARAMS";
             return GateEvent::kError;
           }

@@ -38,9 +38,9 @@ struct GateConfig {
   // A request is handed over when its FCGI_STDIN ends or this many body bytes are buffered, whichever first.
   size_t smallBody = 64 * 1024;
   // The longest name and value of one PARAMS pair (fcgi2's maxParamNameLen/maxParamValueLen): a longer one, or
-  // a pair cut short by the end of PARAMS, is refused at once, as fcgi2 refuses it (0: no bound).
-  size_t maxNameLength = 65536;
-  size_t maxValueLength = 1048576;
+  // a pair cut short by the end of PARAMS, is refused at once, as fcgi2 refuses it. Both 0: pairs not followed.
+  size_t maxNameLength = 0;
+  size_t maxValueLength = 0;
   // The values answered to FCGI_GET_VALUES (decimal, at most 32 characters each).
   std::string maxConns = "1";
   std::string maxReqs = "1";

@@ -233,7 +233,7 @@ size_t Listener::IdleCount() {
   MutexLock lock(&mu_);
   size_t n = 0;
   for (const auto& entry : waiting_)
-    if (entry.second.kind == Kind::kNew || entry.second.kind == Kind::kIdle) n++;
+    if (entry.second.kind == Kind::kNew || entry.second.kind == Kind::kIdle || entry.second.kind == Kind::kGathering) n++;
   return n;
 }
 
@@ -337,15 +337,15 @@ int Listener::Gather(Waiting w) {
           close(w.fd);
           return -1;
         case GateEvent::kReady: {
+          // Read before Handover resets the scanner. FCGI_FILTER (3): fcgi2 reads its FCGI_DATA from the socket.
+          int abortableId = gate->bodyComplete() && gate->role() != 3 ? gate->requestId() : 0;
           size_t len = 0;
           uint8_t* bytes = gate->Handover(p, n, &len);
           if (bytes == nullptr) {
             close(w.fd);
             return -1;
           }
-          // kFilter = FCGI_FILTER (3): fcgi2 reads its FCGI_DATA from the socket after the handed bytes.
-          bool abortable = gate->bodyComplete() && gate->role() != 3;
-          SetHanded(w.fd, bytes, len, abortable ? gate->requestId() : 0);
+          SetHanded(w.fd, bytes, len, abortableId);
           return w.fd;
         }
       }

@@ -90,7 +90,8 @@ class Listener {
   // what is left. Blocking: the sync loop and exiting worker threads call it.
   void DrainLingering(int maxMs);
   bool closed() const { return closed_.load(); }
-  // Connections watched between requests (new ones with no bytes yet and kept-alive idle ones; not lingering
+  // Connections watched between requests (new ones with no bytes yet, kept-alive idle ones, ones whose request
+  // the gate is reading; not lingering
   // closes nor in-flight watches), for stats(): counted under the lock on demand, nothing on the hot path.
   size_t IdleCount() EXCLUDES(mu_);
 
