@@ -100,7 +100,7 @@ describe.each(KINDS)('request gate: %s', (_name, start) => {
     const s = await stall(STALLS[kind]());
     const got: Buffer[] = [];
     s.on('data', (d: Buffer) => got.push(d));
-    await timedRequest('/first'); // the stall is in the reactor now (FIFO accept)
+    // The stall connected and wrote first, so it is accepted (and, without the gate, read by fcgi2) first.
     const ms = await timedRequest('/fresh');
     expect(ms).toBeLessThan(100);
     if (kind === 'a lone complete GET_VALUES') {
@@ -121,10 +121,8 @@ describe.each(KINDS)('request gate: %s', (_name, start) => {
     const all: Promise<net.Socket>[] = [];
     for (let i = 0; i < 1000; i++) all.push(stall(kinds[i % kinds.length]()));
     await Promise.all(all);
-    await timedRequest('/first'); // behind the 1,000 in the listen backlog: every one accepted and gathering
-    const times: number[] = [];
-    for (let i = 0; i < 3; i++) times.push(await timedRequest(`/fresh${i}`));
-    expect(Math.min(...times)).toBeLessThan(100);
+    // Behind the 1,000 in the listen backlog: each is accepted and read before this one.
+    expect(await timedRequest('/fresh')).toBeLessThan(100);
   }, 60000);
 
   test('an incomplete request is closed readTimeout after its first byte, however slowly it dribbles', async () => {
