@@ -78,8 +78,8 @@ export class FastCGI {
    */
   stats(): Stats {
     if (this.#server !== undefined) return this.#server.stats();
-    const { idle, queued, refusedByLimits } = this.#io.stats();
-    return this.#io.counters.snapshot(idle, queued, refusedByLimits);
+    const { idle, queued, refusedByLimits, refusedByGate } = this.#io.stats();
+    return this.#io.counters.snapshot(idle, queued, refusedByLimits, refusedByGate);
   }
 
   /**

@@ -27,6 +27,8 @@ export interface NativeStats {
   queued: number;
   /** Connections closed or refused by maxConnections or for want of descriptors. */
   refusedByLimits: number;
+  /** Connections the request gate closed for a protocol error (absent: no gate). */
+  refusedByGate?: number;
 }
 
 /** The synchronous accept loop over one FCGX_Request (native/accept_loop.cc). */

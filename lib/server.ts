@@ -666,6 +666,7 @@ export class Server extends EventEmitter {
   readonly #nativeFactory: NativeFactory | undefined;
   #counters = new Counters();
   #refusedByLimits = 0; // the native count, kept for stats() once the workers are gone
+  #refusedByGate = 0; // the native count, kept for stats() once the workers are gone
   readonly #statusPath: string | undefined;
   readonly #slowRequestThreshold: number | undefined;
   readonly #slowTimers: (NodeJS.Timeout | undefined)[] = [];
@@ -734,6 +735,7 @@ export class Server extends EventEmitter {
     this.#io = io;
     this.#counters = new Counters();
     this.#refusedByLimits = 0;
+    this.#refusedByGate = 0;
     this.#slots = new Array<ServerRequest | undefined>(this.concurrency);
     // The watchdog ends a shutdown that overruns closeTimeout even when the JS thread is blocked; the margin
     // lets the JS timer cut requests and close normally first whenever it can run. Not in a worker thread:
@@ -758,10 +760,13 @@ export class Server extends EventEmitter {
    */
   stats(): Stats {
     const io = this.#io;
-    const { idle, queued, refusedByLimits } =
-      io === undefined || this.#exited === this.concurrency ? { idle: 0, queued: 0, refusedByLimits: this.#refusedByLimits } : io.stats();
+    const { idle, queued, refusedByLimits, refusedByGate } =
+      io === undefined || this.#exited === this.concurrency
+        ? { idle: 0, queued: 0, refusedByLimits: this.#refusedByLimits, refusedByGate: this.#refusedByGate }
+        : io.stats();
     this.#refusedByLimits = refusedByLimits;
-    return this.#counters.snapshot(idle, queued, refusedByLimits);
+    this.#refusedByGate = refusedByGate ?? 0;
+    return this.#counters.snapshot(idle, queued, refusedByLimits, refusedByGate);
   }
 
   /** Requests being handled now. */

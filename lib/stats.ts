@@ -44,7 +44,7 @@ export interface Stats {
    * record framing not included.
    */
   bytesOut: number;
-  /** Requests refused by the request gate. Always 0 today: the gate does not exist yet (the field is kept for it). */
+  /** Connections the request gate closed for a protocol error before the app saw a request (0 without the gate: a system libfcgi). */
   refusedByGate: number;
   /**
    * Connections closed by connection limits: the idle ones closed to make room over `maxConnections` or when
@@ -63,7 +63,7 @@ export class Counters {
   bytesIn = 0;
   bytesOut = 0;
 
-  snapshot(idle: number, queued: number, refusedByLimits = 0): Stats {
+  snapshot(idle: number, queued: number, refusedByLimits = 0, refusedByGate = 0): Stats {
     const inFlight = this.accepted - this.completed;
     return {
       startTime: this.startTime,
@@ -79,7 +79,7 @@ export class Counters {
       failed: this.failed,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
-      refusedByGate: 0,
+      refusedByGate,
       refusedByLimits,
     };
   }

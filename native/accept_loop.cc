@@ -54,7 +54,11 @@ AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Accept
   InitRequest(&req_, limits_);
   SysError err;
   listener_ = Listener::Create(opts, timeouts, &err);
-  if (!listener_) MakeSystemError(env, err).ThrowAsJavaScriptException();
+  if (!listener_) {
+    MakeSystemError(env, err).ThrowAsJavaScriptException();
+    return;
+  }
+  listener_->ConfigureGate(limits_, 0);
 }
 
 AcceptLoop::~AcceptLoop() { CloseAll(); }
@@ -248,6 +252,7 @@ Napi::Value AcceptLoop::Stats(const Napi::CallbackInfo& info) {
   o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
   o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, 0));
+  o.Set("refusedByGate", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->refusedByGate()) : 0));
   return o;
 }
 

@@ -86,6 +86,11 @@ void ServerIo::FinishOnJsThread(Slot* s, const iovec* iov, int cnt, size_t sent,
   bool keep = req->keepConnection != 0 && FCGX_GetError(req->in) == 0;
   if (keep && FCGX_HasReadAhead(req->in)) {
     FinishRequest(req, listener_.get(), &s->input);  // keeps the bytes read ahead; no I/O (input at its end, writers closed)
+#ifdef LIBFCGI_HAVE_GATE
+    // The gate took them back with the connection (ReturnIdle): the slot is free.
+    if (FreeSlot(s, /*holdingMemory=*/false)) SignalJobs();
+    return;
+#endif
     HandToWorker(s, SlotState::kReadingNext);  // a worker reads the rest of that request
     return;
   }

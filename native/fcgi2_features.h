@@ -18,3 +18,6 @@ extern "C" {
 
 // Patch 0019: FCGX_SetPreread / FCGX_TakePreread (FCGX_HAVE_PREREAD, defined with them). Without it fcgi2 cannot
 // take a request the request gate (gate.h) gathered, so the gate must stay off and fcgi2 reads the socket itself.
+#ifdef FCGX_HAVE_PREREAD
+#define LIBFCGI_HAVE_GATE 1
+#endif

@@ -23,6 +23,7 @@ constexpr int kResponder = 1;
 constexpr int kFilter = 3;
 constexpr int kKeepConn = 1;
 constexpr int kRequestComplete = 0;
+constexpr int kCantMpxConn = 1;
 constexpr int kUnknownRole = 3;
 constexpr size_t kHeaderLen = 8;
 constexpr size_t kMaxContent = 65535;
@@ -77,6 +78,9 @@ void Gate::Reset() {
   keepConn_ = bodyComplete_ = ready_ = false;
   beginLen_ = paramsBytes_ = bodyBytes_ = 0;
   inFlightId_ = 0;
+  pairPart_ = 0;
+  pairLenHave_ = pairNameLen_ = pairSkip_ = 0;
+  pairBad_ = false;
   reply_.clear();
   error_ = nullptr;
 }
@@ -154,6 +158,10 @@ GateResult Gate::Feed(const uint8_t* data, size_t len) {
 }
 
 bool Gate::StartRecord() {
+  if (recordId_ == 0 && type_ == kBeginRequest) {
+    error_ = "FCGI_BEGIN_REQUEST for request id 0";  // fcgi2 closes on it too
+    return false;
+  }
   if (recordId_ == 0) {  // a management record (FastCGI 3.3)
     if (type_ == kGetValues) {
       action_ = Action::kGetValues;
@@ -181,12 +189,13 @@ bool Gate::StartRecord() {
     return true;
   }
   if (recordId_ != requestId_) {
-    if (type_ == kAbortRequest) {
-      action_ = recordId_ == inFlightId_ ? Action::kAbortInFlight : Action::kSkip;
+    if (type_ == kBeginRequest) {  // fcgi2 answers it FCGI_CANT_MPX_CONN and goes on with the first
+      action_ = Action::kCantMpx;
       return true;
     }
-    error_ = "a record of another request while one is being read (connections are not multiplexed)";
-    return false;
+    // Records of other requests are skipped, as fcgi2 skips them (an ABORT of the one in flight is reported).
+    action_ = type_ == kAbortRequest && recordId_ == inFlightId_ ? Action::kAbortInFlight : Action::kSkip;
+    return true;
   }
   if (type_ == kAbortRequest) {
     action_ = Action::kAbort;
@@ -220,6 +229,9 @@ void Gate::ConsumeContent(const uint8_t* p, size_t n) {
     case Action::kStore:
       StoreContent(p, n);
       (type_ == kParams ? paramsBytes_ : bodyBytes_) += n;
+      if (type_ == kParams && !pairBad_ && (config_.maxNameLength != 0 || config_.maxValueLength != 0)) {
+        pairBad_ = !CheckPairs(p, n);
+      }
       break;
     case Action::kBeginBody:
       memcpy(beginBody_ + beginLen_, p, n);  // recordLen_ == 8 was checked
@@ -237,7 +249,17 @@ GateEvent Gate::EndRecord() {
   switch (action_) {
     case Action::kStore:
       if (type_ == kParams) {
-        if (recordLen_ == 0) phase_ = Phase::kStdin;
+        if (pairBad_) {
+          error_ = "a PARAMS name or value longer than maxParamNameLength/maxParamValueLength";
+          return GateEvent::kError;
+        }
+        if (recordLen_ == 0) {
+          if ((config_.maxNameLength != 0 || config_.maxValueLength != 0) && (pairPart_ != 0 || pairLenHave_ != 0)) {
+            error_ = "a PARAMS name-value pair cut short by the end of PARAMS";
+            return GateEvent::kError;
+          }
+          phase_ = Phase::kStdin;
+        }
         return GateEvent::kNeedMore;
       }
       if (recordLen_ == 0 || bodyBytes_ >= config_.smallBody) {
@@ -291,10 +313,44 @@ GateEvent Gate::EndRecord() {
     }
     case Action::kAbortInFlight:
       return GateEvent::kAborted;
+    case Action::kCantMpx:
+      reply_ = EndRequestRecord(recordId_, kCantMpxConn);
+      return GateEvent::kReply;
     case Action::kSkip:
       break;
   }
   return GateEvent::kNeedMore;
+}
+
+bool Gate::CheckPairs(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if (pairPart_ == 2) {
+      size_t k = std::min(pairSkip_, n - i);
+      i += k;
+      pairSkip_ -= k;
+      if (pairSkip_ == 0) pairPart_ = 0;
+      continue;
+    }
+    pairLen_[pairLenHave_++] = p[i++];
+    size_t need = (pairLen_[0] & 0x80) ? 4 : 1;
+    if (pairLenHave_ < need) continue;
+    size_t value = need == 1 ? pairLen_[0]
+                             : (static_cast<size_t>(pairLen_[0] & 0x7f) << 24) |
+                                   (static_cast<size_t>(pairLen_[1]) << 16) | (static_cast<size_t>(pairLen_[2]) << 8) |
+                                   pairLen_[3];
+    pairLenHave_ = 0;
+    if (pairPart_ == 0) {
+      if (config_.maxNameLength != 0 && value > config_.maxNameLength) return false;
+      pairNameLen_ = value;
+      pairPart_ = 1;
+    } else {
+      if (config_.maxValueLength != 0 && value > config_.maxValueLength) return false;
+      pairSkip_ = pairNameLen_ + value;
+      pairPart_ = pairSkip_ == 0 ? 0 : 2;
+    }
+  }
+  return true;
 }
 
 // FCGI_GET_VALUES content is name-value pairs (FastCGI 3.4) with empty values. Names longer than the longest we

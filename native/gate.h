@@ -37,6 +37,10 @@ struct GateConfig {
   size_t maxParamsSize = 1 << 20;
   // A request is handed over when its FCGI_STDIN ends or this many body bytes are buffered, whichever first.
   size_t smallBody = 64 * 1024;
+  // The longest name and value of one PARAMS pair (fcgi2's maxParamNameLen/maxParamValueLen): a longer one, or
+  // a pair cut short by the end of PARAMS, is refused at once, as fcgi2 refuses it. Both 0: pairs not followed.
+  size_t maxNameLength = 0;
+  size_t maxValueLength = 0;
   // The values answered to FCGI_GET_VALUES (decimal, at most 32 characters each).
   std::string maxConns = "1";
   std::string maxReqs = "1";
@@ -77,6 +81,9 @@ class Gate {
   bool keepConn() const { return keepConn_; }
   // After kReady: FCGI_STDIN ended within the bytes handed over (false: cut at smallBody).
   bool bodyComplete() const { return bodyComplete_; }
+  // The request's PARAMS have ended (its body is being gathered): on EOF it may be handed over as it is, and
+  // fcgi2 reports the body cut short as it always did.
+  bool paramsComplete() const { return phase_ == Phase::kStdin; }
   // Bytes this scanner has allocated now, for a global cap: at most about maxParamsSize + smallBody + a few
   // record headers (bufferLimit()).
   size_t buffered() const { return cap_; }
@@ -100,7 +107,7 @@ class Gate {
  private:
   enum class State { kHeader, kContent, kPadding };
   // What happens to the content of the record being read.
-  enum class Action { kStore, kBeginBody, kGetValues, kSkip, kUnknownType, kAbort, kAbortInFlight };
+  enum class Action { kStore, kBeginBody, kGetValues, kSkip, kUnknownType, kAbort, kAbortInFlight, kCantMpx };
   enum class Phase { kIdle, kParams, kStdin };
   // The name-value pair parser of FCGI_GET_VALUES content.
   enum class PairState { kNameLen, kValueLen, kName, kValue };
@@ -112,6 +119,8 @@ class Gate {
   GateEvent EndRecord();
   void ConsumeContent(const uint8_t* p, size_t n);
   void ConsumeGetValues(const uint8_t* p, size_t n);
+  // Follows the PARAMS pairs' lengths as they stream by; false when one is over the bounds.
+  bool CheckPairs(const uint8_t* p, size_t n);
   void AnswerGetValues();
   void AppendName(const char* name, const std::string& value);
   bool Reserve(size_t extra);
@@ -142,6 +151,13 @@ class Gate {
   size_t paramsBytes_ = 0;
   size_t bodyBytes_ = 0;
   int inFlightId_ = 0;
+  // PARAMS pairs: 0 name length, 1 value length, 2 name and value bytes (pairSkip_ left).
+  int pairPart_ = 0;
+  uint8_t pairLen_[4] = {};
+  size_t pairLenHave_ = 0;
+  size_t pairNameLen_ = 0;
+  size_t pairSkip_ = 0;
+  bool pairBad_ = false;
 
   // FCGI_GET_VALUES: the pair being parsed, and which known names were asked (one bit each).
   PairState pairState_ = PairState::kNameLen;

@@ -20,7 +20,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace libfcgi {
 
@@ -75,7 +77,91 @@ int DefaultMaxConnections() {
   return static_cast<int>(std::max<rlim_t>(kMinDefaultConnections, std::min<rlim_t>(n, kMaxDefaultConnections)));
 }
 
+// What the gate read of each connection handed out, by fd (see TakeHandedBytes).
+struct Handed {
+  uint8_t* bytes = nullptr;
+  size_t len = 0;
+  int abortableId = 0;  // the request's id when its body is all in bytes and its role is not FILTER, else 0
+};
+std::mutex handedMu;
+std::unordered_map<int, Handed> handed;
+
+void SetHanded(int fd, uint8_t* bytes, size_t len, int abortableId) {
+  std::lock_guard<std::mutex> lock(handedMu);
+  Handed& h = handed[fd];
+  free(h.bytes);
+  h.bytes = bytes;
+  h.len = len;
+  h.abortableId = abortableId;
+}
+
+int AbortableId(int fd) {
+  if (!kGateOn) return 0;
+  std::lock_guard<std::mutex> lock(handedMu);
+  auto it = handed.find(fd);
+  return it == handed.end() ? 0 : it->second.abortableId;
+}
+
+// A connection handed out without the gate (or a new one under an fd number used before): no stale bytes.
+void ForgetHanded(int fd) {
+  if (!kGateOn) return;
+  std::lock_guard<std::mutex> lock(handedMu);
+  auto it = handed.find(fd);
+  if (it == handed.end()) return;
+  free(it->second.bytes);
+  handed.erase(it);
+}
+
+// Writes what it can of *out without waiting (what is written leaves *out); false on an error (the peer is gone).
+bool FlushSome(int fd, std::string* out) {
+  size_t done = 0;
+  bool ok = true;
+  while (done < out->size()) {
+    ssize_t n = send(fd, out->data() + done, out->size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      ok = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+      break;
+    }
+  }
+  out->erase(0, done);
+  return ok;
+}
+
+// A last reply before closing (an error, an abort without keep-alive): what fits is written, the rest dropped.
+void SendLast(int fd, const std::string& reply) {
+  std::string copy = reply;
+  FlushSome(fd, &copy);
+}
+
 }  // namespace
+
+uint8_t* TakeHandedBytes(int fd, size_t* len) {
+  *len = 0;
+  if (!kGateOn) return nullptr;
+  std::lock_guard<std::mutex> lock(handedMu);
+  auto it = handed.find(fd);
+  if (it == handed.end()) return nullptr;
+  uint8_t* bytes = it->second.bytes;
+  *len = it->second.len;
+  it->second.bytes = nullptr;  // the entry stays: WatchInFlight reads abortableId
+  it->second.len = 0;
+  return bytes;
+}
+
+void Listener::ConfigureGate(const ParamLimits& limits, size_t maxBufferedBytes) {
+  // fcgi2 counts name=value\0 per pair (length + 2); the gate counts the encoded PARAMS content (1 or 4 length
+  // bytes per name and value, 4 only for lengths >= 128): at most 3 % more, so 17/16 plus a record's worth
+  // never refuses what fcgi2 accepts.
+  size_t total = limits.maxTotal != 0 ? limits.maxTotal : size_t{4} << 20;
+  gateConfig_.maxParamsSize = total + total / 16 + 65536;
+  gateConfig_.maxNameLength = limits.maxNameLength != 0 ? limits.maxNameLength : 65536;  // fcgi2's defaults
+  gateConfig_.maxValueLength = limits.maxValueLength != 0 ? limits.maxValueLength : 1048576;
+  if (maxBufferedBytes != 0) maxBuffered_ = maxBufferedBytes;
+}
 
 std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Timeouts& timeouts, SysError* err) {
   ListenSocket sock;
@@ -144,7 +230,7 @@ void Listener::ArmTimerLocked(TimePoint at) {
   timerAt_ = at;
 }
 
-void Listener::Watch(const Waiting& w) {
+void Listener::Watch(Waiting w) {
   MutexLock lock(&mu_);
   // After Close() only lingering closes are still watched (DrainLingering finishes them).
   bool refuse = w.kind != Kind::kLinger && closed_.load();
@@ -159,13 +245,17 @@ void Listener::Watch(const Waiting& w) {
   uint64_t id = nextId_++;
   // One-shot: the event goes to one waiting thread and the connection stays quiet until it is re-armed here.
   // Registered on its first wait, re-armed (MOD) on the later ones: one syscall per kept request.
-  if (refuse || (!EpollSet(epfd_, EPOLL_CTL_MOD, w.fd, EPOLLIN | EPOLLONESHOT, id) &&
-                 (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, w.fd, EPOLLIN | EPOLLONESHOT, id)))) {
+  // Bytes to feed the gate before reading: EPOLLOUT (almost always ready) gets a thread to it at once.
+  // A reply the peer has not taken yet: only writability matters until it has.
+  uint32_t events = !w.pendingOut.empty() ? static_cast<uint32_t>(EPOLLOUT | EPOLLONESHOT)
+                    : EPOLLIN | EPOLLONESHOT | (w.carry.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+  if (refuse || (!EpollSet(epfd_, EPOLL_CTL_MOD, w.fd, events, id) &&
+                 (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, w.fd, events, id)))) {
     close(w.fd);
     return;
   }
-  waiting_.emplace(id, w);
   TimePoint due = std::min(w.deadline, w.hardDeadline);
+  waiting_.emplace(id, std::move(w));
   if (due < timerAt_) ArmTimerLocked(due);
 }
 
@@ -194,13 +284,136 @@ size_t Listener::IdleCount() {
   MutexLock lock(&mu_);
   size_t n = 0;
   for (const auto& entry : waiting_)
-    if (entry.second.kind == Kind::kNew || entry.second.kind == Kind::kIdle) n++;
+    if (entry.second.kind == Kind::kNew || entry.second.kind == Kind::kIdle || entry.second.kind == Kind::kGathering) n++;
   return n;
 }
 
-void Listener::ReturnIdle(int fd) {
+void Listener::ReturnIdle(int fd, uint8_t* bytes, size_t len) {
   TimePoint due = DeadlineAfter(timeouts_.idleMs);
-  Watch({fd, Kind::kIdle, due, due});
+  Waiting w{fd, Kind::kIdle, due, due};
+  if (bytes != nullptr && len > 0) {
+    w.carry.assign(reinterpret_cast<const char*>(bytes), len);
+    w.firstByte = Clock::now();  // a request begun: readTimeout from now
+    w.deadline = w.hardDeadline = DeadlineAfter(timeouts_.readMs);
+  }
+  free(bytes);
+  Watch(std::move(w));
+}
+
+int Listener::Gather(Waiting w) {
+  TimePoint now = Clock::now();
+  if (!w.gate) {
+    w.gate.reset(new Gate(gateConfig_));
+    if (w.firstByte == TimePoint{}) w.firstByte = now;
+    w.deadline = w.hardDeadline = timeouts_.readMs > 0 ? w.firstByte + std::chrono::milliseconds(timeouts_.readMs)
+                                                       : TimePoint::max();
+  }
+  Gate* gate = w.gate.get();
+  if (!w.pendingOut.empty()) {
+    if (!FlushSome(w.fd, &w.pendingOut)) {
+      close(w.fd);
+      return -1;
+    }
+    if (!w.pendingOut.empty()) {
+      Watch(std::move(w));
+      return -1;
+    }
+  }
+  uint8_t buf[16384];
+  std::string carry;
+  carry.swap(w.carry);
+  // A few reads per wake-up, so one busy peer cannot keep this thread; the rest waits for the next event.
+  for (int reads = 0; reads < 4; reads++) {
+    const uint8_t* p;
+    size_t n;
+    if (!carry.empty()) {
+      p = reinterpret_cast<const uint8_t*>(carry.data());
+      n = carry.size();
+      reads--;
+    } else {
+      ssize_t r = recv(w.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (r == 0 && gate->paramsComplete()) {
+        // EOF in the body: fcgi2 gets what came and reports the body cut short, as it did reading the socket.
+        size_t len = 0;
+        uint8_t* bytes = gate->Handover(nullptr, 0, &len);
+        if (bytes == nullptr) {
+          close(w.fd);
+          return -1;
+        }
+        SetHanded(w.fd, bytes, len, 0);
+        return w.fd;
+      }
+      if (r <= 0) {  // EOF or error: nothing to answer
+        close(w.fd);
+        return -1;
+      }
+      p = buf;
+      n = static_cast<size_t>(r);
+    }
+    while (n > 0) {
+      GateResult res = gate->Feed(p, n);
+      p += res.consumed;
+      n -= res.consumed;
+      switch (res.event) {
+        case GateEvent::kNeedMore:
+          break;
+        case GateEvent::kAborted:
+          // Dropped before the app saw it: answered here (END_REQUEST), kept only when the peer asked.
+          if (!gate->keepConn()) {
+            SendLast(w.fd, gate->reply());
+            Linger(w.fd);
+            return -1;
+          }
+          [[fallthrough]];
+        case GateEvent::kReply:
+          w.pendingOut = gate->reply();
+          gate->ClearReply();
+          if (!FlushSome(w.fd, &w.pendingOut)) {
+            close(w.fd);
+            return -1;
+          }
+          if (!w.pendingOut.empty()) {
+            // The peer is not reading its replies: read nothing more from it until it does.
+            w.carry.assign(reinterpret_cast<const char*>(p), n);
+            w.kind = Kind::kGathering;
+            Watch(std::move(w));
+            return -1;
+          }
+          break;
+        case GateEvent::kError:
+          refusedByGate_.fetch_add(1);
+          SendLast(w.fd, gate->reply());
+          close(w.fd);
+          return -1;
+        case GateEvent::kReady: {
+          // Read before Handover resets the scanner. FCGI_FILTER (3): fcgi2 reads its FCGI_DATA from the socket.
+          int abortableId = gate->bodyComplete() && gate->role() != 3 ? gate->requestId() : 0;
+          size_t len = 0;
+          uint8_t* bytes = gate->Handover(p, n, &len);
+          if (bytes == nullptr) {
+            close(w.fd);
+            return -1;
+          }
+          SetHanded(w.fd, bytes, len, abortableId);
+          return w.fd;
+        }
+      }
+    }
+    carry.clear();
+  }
+  if (gate->idle()) {
+    // Only management records so far: an idle connection again.
+    w.gate.reset();
+    w.firstByte = TimePoint{};
+    w.kind = w.kind == Kind::kNew ? Kind::kNew : Kind::kIdle;
+    if (w.kind == Kind::kIdle) w.deadline = w.hardDeadline = DeadlineAfter(timeouts_.idleMs);
+  } else {
+    w.kind = Kind::kGathering;
+  }
+  Watch(std::move(w));
+  return -1;
 }
 
 void Listener::Linger(int fd) {
@@ -236,7 +449,7 @@ void Listener::DrainLingering(int maxMs) {
     MutexLock lock(&mu_);
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       if (it->second.kind == Kind::kLinger) {
-        lingering.push_back(it->second);
+        lingering.push_back(std::move(it->second));
         it = waiting_.erase(it);  // a late epoll event for it finds no entry and is ignored
       } else {
         ++it;
@@ -310,10 +523,15 @@ int Listener::AcceptWaiting() {
 
 int Listener::TakeAccepted(int c) {
   ConfigureAccepted(c);
+  ForgetHanded(c);
   // Hand it to fcgi2 only once it has bytes to read: a peer that connects and says nothing must not hold a
   // worker (or the whole sync loop) for readTimeout. Usually the request is already there.
   pollfd p{c, POLLIN, 0};
-  if (poll(&p, 1, 0) == 1) return c;
+  if (poll(&p, 1, 0) == 1) {
+    if (!kGateOn) return c;
+    TimePoint readDue = DeadlineAfter(timeouts_.readMs);
+    return Gather({c, Kind::kNew, readDue, readDue});
+  }
   int ms = timeouts_.readMs > 0 ? std::min(timeouts_.readMs, kFirstByteMs) : kFirstByteMs;
   {
     MutexLock lock(&mu_);
@@ -379,15 +597,61 @@ void Listener::SetJobFd(int fd) {
 }
 
 uint64_t Listener::WatchInFlight(int fd, uint64_t cookie) {
+  // Its whole request in the bytes fcgi2 took: what the peer sends now is read by the gate's scanner (peeked)
+  // for an FCGI_ABORT_REQUEST. Otherwise fcgi2 still reads the socket: hang-ups only.
+  int requestId = AbortableId(fd);
+  uint32_t events = EPOLLRDHUP | EPOLLONESHOT | (requestId != 0 ? static_cast<uint32_t>(EPOLLIN) : 0u);
   MutexLock lock(&mu_);
   uint64_t id = nextId_++;
-  if (!EpollSet(epfd_, EPOLL_CTL_MOD, fd, EPOLLRDHUP | EPOLLONESHOT, id) &&
-      (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, fd, EPOLLRDHUP | EPOLLONESHOT, id))) {
+  if (!EpollSet(epfd_, EPOLL_CTL_MOD, fd, events, id) &&
+      (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, fd, events, id))) {
     return 0;
   }
   Waiting w{fd, Kind::kInFlight, TimePoint::max(), TimePoint::max(), cookie};
-  waiting_.emplace(id, w);
+  w.requestId = requestId;
+  waiting_.emplace(id, std::move(w));
   return id;
+}
+
+bool Listener::InFlightEvent(uint64_t tag, uint32_t events) {
+  int fd;
+  int requestId;
+  {
+    MutexLock lock(&mu_);
+    auto it = waiting_.find(tag);
+    if (it == waiting_.end()) return false;
+    fd = it->second.fd;
+    requestId = it->second.requestId;
+  }
+  bool gone = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+  if (!gone && requestId != 0 && (events & EPOLLIN) != 0) {
+    // Peeked, not read: the bytes stay for fcgi2 or the gate after the request (a pipelined next request).
+    uint8_t buf[4096];
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0) {
+      Gate scan(gateConfig_);
+      scan.WatchInFlight(requestId);
+      size_t off = 0;
+      while (off < static_cast<size_t>(r) && !gone) {
+        GateResult res = scan.Feed(buf + off, static_cast<size_t>(r) - off);
+        off += res.consumed;
+        if (res.event == GateEvent::kAborted) gone = true;
+        if (res.event == GateEvent::kError || res.event == GateEvent::kReady) break;
+        scan.ClearReply();
+      }
+    }
+  }
+  MutexLock lock(&mu_);
+  auto it = waiting_.find(tag);
+  if (it == waiting_.end()) return false;  // unwatched meanwhile: the request ended
+  if (gone) {
+    waiting_.erase(it);
+    return true;
+  }
+  // Nothing for us in what came (or it is incomplete): hang-ups only from now, the bytes wait in the socket.
+  it->second.requestId = 0;
+  EpollSet(epfd_, EPOLL_CTL_MOD, fd, EPOLLRDHUP | EPOLLONESHOT, tag);
+  return false;
 }
 
 void Listener::UnwatchInFlight(uint64_t watchId) {
@@ -421,15 +685,20 @@ void Listener::OnTimer() {
 }
 
 bool Listener::OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result) {
-  Waiting w;
+  Waiting w{-1, Kind::kNew, TimePoint{}, TimePoint{}};
   {
     MutexLock lock(&mu_);
     auto it = waiting_.find(tag);
     if (it == waiting_.end()) return false;  // timed out and closed meanwhile
-    w = it->second;
-    waiting_.erase(it);
+    if (it->second.kind == Kind::kInFlight) {
+      w.cookie = it->second.cookie;
+    } else {
+      w = std::move(it->second);
+      waiting_.erase(it);
+    }
   }
-  if (w.kind == Kind::kInFlight) {
+  if (w.fd < 0) {  // in flight
+    if (!InFlightEvent(tag, events)) return false;
     if (cookie != nullptr) *cookie = w.cookie;
     *result = WaitResult::kPeerGone;
     return true;
@@ -438,12 +707,14 @@ bool Listener::OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint
     if (DrainStep(&w, true, Clock::now())) {
       close(w.fd);
     } else {
-      Watch(w);
+      Watch(std::move(w));
     }
     return false;
   }
-  if (events & EPOLLIN) {
-    *outFd = w.fd;  // the next request (or EOF, which fcgi2 reads and reports)
+  if (events & (EPOLLIN | EPOLLOUT)) {
+    int fd = kGateOn ? Gather(std::move(w)) : w.fd;  // gate off: fcgi2 reads the request (or EOF) itself
+    if (fd < 0) return false;
+    *outFd = fd;
     *result = WaitResult::kConnection;
     return true;
   }
@@ -459,6 +730,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
       if (drained_.empty()) return WaitResult::kClosed;
       *outFd = drained_.front();
       drained_.erase(drained_.begin());
+      ForgetHanded(*outFd);
       return WaitResult::kConnection;
     }
     epoll_event ev;
@@ -544,6 +816,7 @@ void Listener::Close(bool drainBacklog) {
             break;
           }
           ConfigureAccepted(c);
+          ForgetHanded(c);
           kept.push_back(c);
         }
       }
@@ -563,8 +836,12 @@ void Listener::Close(bool drainBacklog) {
       // A new connection (accepted, its request not here yet: the web server writes right after connecting)
       // reached us like the queued ones: serve it (its read is bounded by readTimeout, the server's by
       // closeTimeout). A kept-alive one only when its next request is here already; idle ones are closed.
-      if (drainBacklog && (it->second.kind == Kind::kNew || (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0))) {
+      // A request the gate holds half of is closed (its bytes cannot go to fcgi2 without the gate).
+      bool gathered = it->second.gate != nullptr || !it->second.carry.empty();
+      if (drainBacklog && !gathered &&
+          (it->second.kind == Kind::kNew || (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0))) {
         epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        ForgetHanded(fd);
         kept.push_back(fd);
       } else {
         close(fd);

@@ -11,10 +11,26 @@
 #include <sys/types.h>
 
 #include "errors.h"
+#include "fcgi2_features.h"
+#include "gate.h"
 #include "socket.h"
 #include "thread_annotations.h"
 
 namespace libfcgi {
+
+// The request gate (issue 15) is on when fcgi2 can take bytes read before it (patch 0019): the reactor then reads
+// every request with non-blocking reads until it is whole (params, and the body up to 64 KiB) and hands the
+// connection out with those bytes, which ReadRequestOn gives to fcgi2. Against Debian's libfcgi it is off.
+#ifdef LIBFCGI_HAVE_GATE
+constexpr bool kGateOn = true;
+#else
+constexpr bool kGateOn = false;
+#endif
+
+// The bytes the gate read of a connection handed out (malloc'd, the caller owns them; nullptr when none) and
+// whether it may be watched for FCGI_ABORT_REQUEST while its request runs (whole body in those bytes, role not
+// FILTER). Any thread; the connection's fd is the key (valid until the next hand-over of that fd number).
+uint8_t* TakeHandedBytes(int fd, size_t* len);
 
 // Where a connection stands when it leaves the dispatcher.
 // kJobs: the jobs fd (SetJobFd) is readable. kPeerGone: a connection watched with WatchInFlight hung up.
@@ -51,8 +67,13 @@ class Listener {
   // new ones that wait in the backlog.
   int AcceptWaiting();
   void UnwatchInFlight(uint64_t watchId);
-  // After a request: watch a kept-alive connection for the next request.
-  void ReturnIdle(int fd);
+  // After a request: watch a kept-alive connection for the next request. bytes (malloc'd, taken over; may be
+  // nullptr): what fcgi2 read of it and did not consume (FCGX_TakePreread), fed to the gate first.
+  void ReturnIdle(int fd, uint8_t* bytes = nullptr, size_t len = 0);
+  // The gate's bound on one request's PARAMS (from maxParamsSize) and, over all connections, on what it buffers.
+  void ConfigureGate(const ParamLimits& limits, size_t maxBufferedBytes);
+  // Connections the gate closed for a protocol error (stats(): refusedByGate).
+  uint64_t refusedByGate() const { return refusedByGate_.load(); }
   // After a request: half-close and drain until the peer closes (avoids a RST that could destroy our
   // response), without blocking the caller.
   void Linger(int fd);
@@ -69,7 +90,8 @@ class Listener {
   // what is left. Blocking: the sync loop and exiting worker threads call it.
   void DrainLingering(int maxMs);
   bool closed() const { return closed_.load(); }
-  // Connections watched between requests (new ones with no bytes yet and kept-alive idle ones; not lingering
+  // Connections watched between requests (new ones with no bytes yet, kept-alive idle ones, ones whose request
+  // the gate is reading; not lingering
   // closes nor in-flight watches), for stats(): counted under the lock on demand, nothing on the hot path.
   size_t IdleCount() EXCLUDES(mu_);
   // Connections closed or refused by maxConnections or by running out of descriptors (stats().refusedByLimits).
@@ -85,21 +107,35 @@ class Listener {
  private:
   Listener() = default;
   using TimePoint = std::chrono::steady_clock::time_point;
-  enum class Kind : uint8_t { kNew, kIdle, kLinger, kInFlight };
+  // kGathering: the gate holds part of a request (deadline: its first byte + readTimeout, never extended).
+  enum class Kind : uint8_t { kNew, kIdle, kLinger, kInFlight, kGathering };
   struct Waiting {
+    Waiting(int f, Kind k, TimePoint due, TimePoint hardDue, uint64_t c = 0)
+        : fd(f), kind(k), deadline(due), hardDeadline(hardDue), cookie(c) {}
     int fd;
     Kind kind;
     TimePoint deadline;      // new: bytes due; idle: next request due; lingering: silence allowed
     TimePoint hardDeadline;  // lingering: however much the peer still sends
     uint64_t cookie = 0;     // in flight: what kPeerGone reports
+    int requestId = 0;       // in flight: the request an FCGI_ABORT_REQUEST is looked for (0: hang-ups only)
+    std::unique_ptr<Gate> gate;  // from the first byte to the hand-over
+    TimePoint firstByte{};       // gathering: when its first byte came (the oldest are dropped first)
+    std::string carry;           // bytes read already, fed to the gate before the socket is read
+    std::string pendingOut;      // the gate's reply not yet written (the peer was not reading): nothing more is
+                                 // read until it is (EPOLLOUT), so this holds one reply at most
   };
+  // Reads (non-blocking) and feeds the gate; returns the fd when its request is whole (bytes stored for
+  // TakeHandedBytes), else -1 (watched again, or closed). Never blocks.
+  int Gather(Waiting w) EXCLUDES(mu_);
+  // An event on a connection watched in flight: true when its request was aborted or the peer hung up.
+  bool InFlightEvent(uint64_t tag, uint32_t events) EXCLUDES(mu_);
   // Reads what a lingering peer sends; true when the connection is done (EOF, error, deadline).
   static bool DrainStep(Waiting* w, bool readable, TimePoint now);
   void ConfigureAccepted(int fd) const;
   // The unix socket file at path_ is still the one we bound.
   bool PathIsOurs() const;
   // Registers (or re-arms) a connection in the epoll set; closes it when that fails or we are closed.
-  void Watch(const Waiting& w) EXCLUDES(mu_);
+  void Watch(Waiting w) EXCLUDES(mu_);
   void ArmTimerLocked(TimePoint at) REQUIRES(mu_);
   // Re-arms the listen fd's one-shot registration unless accepting is paused (listenMu_ shared + mu_ held).
   void RearmListenLocked() REQUIRES_SHARED(listenMu_) REQUIRES(mu_);
@@ -154,6 +190,10 @@ class Listener {
   std::vector<int> drained_ GUARDED_BY(mu_);  // connections kept by Close(true), not yet handed out
   Mutex drainMu_;  // one DrainLingering at a time (the others wait for it, then find nothing)
   std::atomic<bool> closed_{false};
+  GateConfig gateConfig_;  // set before any connection (ConfigureGate); gates keep a reference
+  size_t maxBuffered_ = size_t{64} << 20;
+  std::atomic<size_t> buffered_{0};  // what the gates of watched connections hold (their buffered())
+  std::atomic<uint64_t> refusedByGate_{0};
 };
 
 }  // namespace libfcgi

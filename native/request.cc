@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -60,6 +62,12 @@ bool ReadRequestOn(FCGX_Request* req, int fd) {
   req->listen_sock = -1;
   req->keepConnection = 1;
   req->detached = 1;
+#ifdef LIBFCGI_HAVE_GATE
+  // The request gate read the request already (non-blocking, in the reactor): fcgi2 parses it from memory.
+  size_t len = 0;
+  uint8_t* bytes = TakeHandedBytes(fd, &len);
+  if (bytes != nullptr && FCGX_SetPreread(req, bytes, len) != 0) free(bytes);
+#endif
   int rc = FCGX_Accept_r(req);
   req->detached = 0;
   if (rc == 0) return true;
@@ -101,6 +109,19 @@ void FinishRequest(FCGX_Request* req, Listener* listener, InputStream* input) {
   if (FCGX_GetError(req->in) != 0) keep = false;
   if (keep) {
     FCGX_Free(req, 0);  // with ipcFd still set, fcgi2 keeps bytes of a pipelined next request (patch 0009)
+#ifdef LIBFCGI_HAVE_GATE
+    // Those bytes go back to the reactor: the gate reads the next request whole before anyone waits on it.
+    size_t len = 0;
+    uint8_t* bytes = FCGX_TakePreread(req, &len);
+    int kept = req->ipcFd;
+    req->ipcFd = -1;
+    if (kept >= 0) {
+      listener->ReturnIdle(kept, bytes, len == static_cast<size_t>(-1) ? 0 : len);
+    } else {
+      free(bytes);
+    }
+    return;
+#endif
 #ifdef LIBFCGI_HAVE_READ_AHEAD
     if (req->readAhead != nullptr) return;  // the next request is here already: AcceptRequest takes it from req
 #endif

@@ -80,6 +80,7 @@ ServerIo::ServerIo(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerIo>(
       MakeSystemError(env, err).ThrowAsJavaScriptException();
       return;
     }
+    listener_->ConfigureGate(limits_, 0);
   }
 #ifdef OS_HAVE_WILL_BLOCK_HOOK
   OS_WillBlockHook = LibfcgiWillBlock;  // process-wide; does nothing on threads that are not ours
@@ -434,6 +435,7 @@ Napi::Value ServerIo::Stats(const Napi::CallbackInfo& info) {
   o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
   o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, static_cast<double>(queued)));
+  o.Set("refusedByGate", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->refusedByGate()) : 0));
   return o;
 }
 
