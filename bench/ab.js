@@ -46,11 +46,33 @@ async function one(ctx, def, build, mode, variant, durationS) {
     const f = await H.checkReply(ctx.port, def.name, mode, variant);
     if (f) throw new Error(`${build}: ${f}`);
     // A short warm-up so both builds are measured optimised.
-    await H.runWrk({ wrkBin: ctx.tools.wrk, scripts: ctx.scripts, port: ctx.port, app: def.name, mode, variant, connections: 16, durationS: 1 });
+    await H.runWrk({
+      wrkBin: ctx.tools.wrk,
+      scripts: ctx.scripts,
+      port: ctx.port,
+      app: def.name,
+      mode,
+      variant,
+      connections: 16,
+      durationS: 1,
+    });
     const c0 = H.cpuTicks(app.pids());
-    const w = await H.runWrk({ wrkBin: ctx.tools.wrk, scripts: ctx.scripts, port: ctx.port, app: def.name, mode, variant, connections: 16, durationS });
+    const w = await H.runWrk({
+      wrkBin: ctx.tools.wrk,
+      scripts: ctx.scripts,
+      port: ctx.port,
+      app: def.name,
+      mode,
+      variant,
+      connections: 16,
+      durationS,
+    });
     const c1 = H.cpuTicks(app.pids());
-    return { rps: w.requests / (w.duration_us / 1e6), appCpuUs: ((c1 - c0) * (1e6 / H.CLK_TCK)) / w.requests, errors: w.status + w.connect + w.read + w.write + w.timeout };
+    return {
+      rps: w.requests / (w.duration_us / 1e6),
+      appCpuUs: ((c1 - c0) * (1e6 / H.CLK_TCK)) / w.requests,
+      errors: w.status + w.connect + w.read + w.write + w.timeout,
+    };
   } finally {
     await H.stopProcess(nginx.handle);
     await H.stopProcess(app.handle);
@@ -76,7 +98,9 @@ async function main() {
           const res = {};
           for (const build of order) res[build] = await one(ctx, def, build, mode, variant, opts.duration);
           rounds.push(res);
-          H.log(`  ${name} ${mode} ${variant} round ${r}: A ${res.A.rps.toFixed(0)} req/s ${res.A.appCpuUs.toFixed(1)} µs/req, B ${res.B.rps.toFixed(0)} req/s ${res.B.appCpuUs.toFixed(1)} µs/req`);
+          H.log(
+            `  ${name} ${mode} ${variant} round ${r}: A ${res.A.rps.toFixed(0)} req/s ${res.A.appCpuUs.toFixed(1)} µs/req, B ${res.B.rps.toFixed(0)} req/s ${res.B.appCpuUs.toFixed(1)} µs/req`,
+          );
         }
         const med = (f) => H.median(rounds.map(f));
         out.push({
@@ -101,10 +125,16 @@ async function main() {
   console.log('| app | mode | variant | A req/s | B req/s | B÷A req/s | A app µs/req | B app µs/req | B÷A µs/req | errors |');
   console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const x of out) {
-    console.log(`| ${x.app} | ${x.mode} | ${x.variant} | ${x.rpsA.toFixed(0)} | ${x.rpsB.toFixed(0)} | ${x.rpsRatioBA.toFixed(2)} | ${x.cpuA.toFixed(1)} | ${x.cpuB.toFixed(1)} | ${x.cpuRatioBA.toFixed(2)} | ${x.errors} |`);
+    console.log(
+      `| ${x.app} | ${x.mode} | ${x.variant} | ${x.rpsA.toFixed(0)} | ${x.rpsB.toFixed(0)} | ${x.rpsRatioBA.toFixed(2)} | ${x.cpuA.toFixed(1)} | ${x.cpuB.toFixed(1)} | ${x.cpuRatioBA.toFixed(2)} | ${x.errors} |`,
+    );
   }
   console.log(`load average before ${load0.map((l) => l.toFixed(2)).join(' ')}, after ${load1.map((l) => l.toFixed(2)).join(' ')}`);
-  if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify({ date: new Date().toISOString(), options: opts, loadAverage: { before: load0, after: load1 }, results: out }, null, 2)}\n`);
+  if (opts.json)
+    fs.writeFileSync(
+      opts.json,
+      `${JSON.stringify({ date: new Date().toISOString(), options: opts, loadAverage: { before: load0, after: load1 }, results: out }, null, 2)}\n`,
+    );
 }
 
 main().catch(async (err) => {

@@ -4,7 +4,13 @@
 // Usage: [MICRO_APP=plain] node bench/adapter-micro.js [hello|json] [N]   (plain: a bare (req, res) listener, hello only)   (node --cpu-prof bench/adapter-micro.js ... for a profile)
 'use strict';
 const { ServerRequest, fromNodeListener } = require(process.env.MICRO_LIB || '..'); // MICRO_LIB: another build's dist/ to compare
-const app = process.env.MICRO_APP === 'plain' ? (req, res) => { res.setHeader('Content-Type', 'text/plain'); res.end('Hello, world!'); } : require('./apps/express-app');
+const app =
+  process.env.MICRO_APP === 'plain'
+    ? (req, res) => {
+        res.setHeader('Content-Type', 'text/plain');
+        res.end('Hello, world!');
+      }
+    : require('./apps/express-app');
 
 const variant = process.argv[2] || 'hello';
 const total = Number(process.argv[3] || 20000);
@@ -13,20 +19,47 @@ const json = Buffer.from(JSON.stringify({ items: Array.from({ length: 300 }, (_,
 
 const nginxParams = (method, uri, length) =>
   [
-    ['QUERY_STRING', ''], ['REQUEST_METHOD', method], ['CONTENT_TYPE', length ? 'application/json' : ''],
-    ['CONTENT_LENGTH', length ? String(length) : ''], ['SCRIPT_NAME', uri], ['REQUEST_URI', uri], ['DOCUMENT_URI', uri],
-    ['DOCUMENT_ROOT', '/usr/share/nginx/html'], ['SERVER_PROTOCOL', 'HTTP/1.1'], ['REQUEST_SCHEME', 'http'],
-    ['GATEWAY_INTERFACE', 'CGI/1.1'], ['SERVER_SOFTWARE', 'nginx/1.22.1'], ['REMOTE_ADDR', '127.0.0.1'],
-    ['REMOTE_PORT', '41234'], ['SERVER_ADDR', '127.0.0.1'], ['SERVER_PORT', '8080'], ['SERVER_NAME', 'localhost'],
-    ['REDIRECT_STATUS', '200'], ['HTTP_HOST', '127.0.0.1:8080'],
-    ...(length ? [['HTTP_CONTENT_LENGTH', String(length)], ['HTTP_CONTENT_TYPE', 'application/json']] : []),
-  ].map(([k, v]) => `${k}=${v}`).join('\0');
+    ['QUERY_STRING', ''],
+    ['REQUEST_METHOD', method],
+    ['CONTENT_TYPE', length ? 'application/json' : ''],
+    ['CONTENT_LENGTH', length ? String(length) : ''],
+    ['SCRIPT_NAME', uri],
+    ['REQUEST_URI', uri],
+    ['DOCUMENT_URI', uri],
+    ['DOCUMENT_ROOT', '/usr/share/nginx/html'],
+    ['SERVER_PROTOCOL', 'HTTP/1.1'],
+    ['REQUEST_SCHEME', 'http'],
+    ['GATEWAY_INTERFACE', 'CGI/1.1'],
+    ['SERVER_SOFTWARE', 'nginx/1.22.1'],
+    ['REMOTE_ADDR', '127.0.0.1'],
+    ['REMOTE_PORT', '41234'],
+    ['SERVER_ADDR', '127.0.0.1'],
+    ['SERVER_PORT', '8080'],
+    ['SERVER_NAME', 'localhost'],
+    ['REDIRECT_STATUS', '200'],
+    ['HTTP_HOST', '127.0.0.1:8080'],
+    ...(length
+      ? [
+          ['HTTP_CONTENT_LENGTH', String(length)],
+          ['HTTP_CONTENT_TYPE', 'application/json'],
+        ]
+      : []),
+  ]
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\0');
 const params = variant === 'json' ? nginxParams('POST', '/express/kept/json', json.length) : nginxParams('GET', '/express/kept/hello', 0);
 
 const io = {
   write() {},
-  end() { done(); },
-  flush() {}, watchPeer() {}, writeError(_id, s) { process.stderr.write(String(s)); }, read() {},
+  end() {
+    done();
+  },
+  flush() {},
+  watchPeer() {},
+  writeError(_id, s) {
+    process.stderr.write(String(s));
+  },
+  read() {},
 };
 const host = { io, bodyLimit: 1 << 20, highWaterMark: 1 << 20, requestDone() {} };
 const handler = fromNodeListener(app);
@@ -44,11 +77,20 @@ function run(req) {
     req.inHandlerCall = false;
   }
   req.scheduleFlush(true);
-  result.then(() => req.finish(), (err) => { console.error(err); req.fail(err); });
+  result.then(
+    () => req.finish(),
+    (err) => {
+      console.error(err);
+      req.fail(err);
+    },
+  );
 }
 function startOne() {
   const n = started++;
-  const req = variant === 'json' ? new ServerRequest(host, n % 64, n, params, 'RESPONDER', json, true) : new ServerRequest(host, n % 64, n, params, 'RESPONDER');
+  const req =
+    variant === 'json'
+      ? new ServerRequest(host, n % 64, n, params, 'RESPONDER', json, true)
+      : new ServerRequest(host, n % 64, n, params, 'RESPONDER');
   run(req);
 }
 function done() {
@@ -63,7 +105,9 @@ function done() {
     const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
     const c = process.cpuUsage(cpu0);
     const heap = process.memoryUsage().heapUsed;
-    console.log(`${variant}: ${us.toFixed(1)} µs/request wall, ${((c.user + c.system) / n).toFixed(1)} µs CPU (${n} requests, ${inFlight} in flight, heap ${(heap / 1e6).toFixed(0)} MB)`);
+    console.log(
+      `${variant}: ${us.toFixed(1)} µs/request wall, ${((c.user + c.system) / n).toFixed(1)} µs CPU (${n} requests, ${inFlight} in flight, heap ${(heap / 1e6).toFixed(0)} MB)`,
+    );
     return;
   }
   if (started < total) setImmediate(startOne);

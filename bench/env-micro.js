@@ -10,10 +10,22 @@ const { parseParams, findParam, forgetLayouts } = require(path.join(pkg, 'dist/e
 
 const params = require('../test/helpers/nginx-fastcgi-params.json');
 const sample = {
-  REQUEST_METHOD: 'GET', SCRIPT_NAME: '/server/kept/hello', REQUEST_URI: '/server/kept/hello', DOCUMENT_URI: '/server/kept/hello',
-  DOCUMENT_ROOT: '/srv/www', SCRIPT_FILENAME: '/srv/www/server/kept/hello', SERVER_PROTOCOL: 'HTTP/1.1', REQUEST_SCHEME: 'http',
-  GATEWAY_INTERFACE: 'CGI/1.1', SERVER_SOFTWARE: 'nginx/1.22.1', REMOTE_ADDR: '127.0.0.1', REMOTE_PORT: '45678', SERVER_ADDR: '127.0.0.1',
-  SERVER_PORT: '8080', SERVER_NAME: 'localhost', REDIRECT_STATUS: '200',
+  REQUEST_METHOD: 'GET',
+  SCRIPT_NAME: '/server/kept/hello',
+  REQUEST_URI: '/server/kept/hello',
+  DOCUMENT_URI: '/server/kept/hello',
+  DOCUMENT_ROOT: '/srv/www',
+  SCRIPT_FILENAME: '/srv/www/server/kept/hello',
+  SERVER_PROTOCOL: 'HTTP/1.1',
+  REQUEST_SCHEME: 'http',
+  GATEWAY_INTERFACE: 'CGI/1.1',
+  SERVER_SOFTWARE: 'nginx/1.22.1',
+  REMOTE_ADDR: '127.0.0.1',
+  REMOTE_PORT: '45678',
+  SERVER_ADDR: '127.0.0.1',
+  SERVER_PORT: '8080',
+  SERVER_NAME: 'localhost',
+  REDIRECT_STATUS: '200',
 };
 const pairs = params.filter(([n]) => n !== 'HTTPS').map(([n]) => `${n}=${sample[n] ?? ''}`);
 pairs.push('HTTP_HOST=127.0.0.1:8080');

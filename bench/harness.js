@@ -503,7 +503,10 @@ function unavailableApps(tools) {
   if (!fs.existsSync(path.join(ROOT, 'dist/index.js'))) {
     out.sync = out.server = out['server-readme'] = out.hono = 'dist/ is missing: run "npm run build"';
   }
-  for (const [app, pkg] of [['hono', 'hono'], ['hono-node', '@hono/node-server']]) {
+  for (const [app, pkg] of [
+    ['hono', 'hono'],
+    ['hono-node', '@hono/node-server'],
+  ]) {
     try {
       require.resolve(pkg, { paths: [ROOT] });
     } catch {
@@ -546,7 +549,12 @@ async function startApp(def, { dir, tools, cBinary, goBinary, env = {}, nodeArgs
     }
     default:
       command = node;
-      args = [...nodeArgs, ...(process.env.LIBFCGI_BENCH_NODE_ARGS || '').split(' ').filter(Boolean), path.join(def.appsDir || APPS_DIR, `${baseName(def)}.js`), socket];
+      args = [
+        ...nodeArgs,
+        ...(process.env.LIBFCGI_BENCH_NODE_ARGS || '').split(' ').filter(Boolean),
+        path.join(def.appsDir || APPS_DIR, `${baseName(def)}.js`),
+        socket,
+      ];
   }
   if (wrap.length) {
     args = [...wrap.slice(1), command, ...args];
@@ -554,7 +562,10 @@ async function startApp(def, { dir, tools, cBinary, goBinary, env = {}, nodeArgs
   }
   const handle = startProcess(command, args, { logFile, env: { ...process.env, ...env }, cwd: dir });
   try {
-    await waitReady(handle, { ...(def.kind === 'http' ? { connect: { path: socket } } : { socketFile: socket }), timeoutMs: readyTimeoutMs });
+    await waitReady(handle, {
+      ...(def.kind === 'http' ? { connect: { path: socket } } : { socketFile: socket }),
+      timeoutMs: readyTimeoutMs,
+    });
     // php-fpm creates its socket in the master before the worker is forked: wait for the worker too.
     if (def.name === 'php') {
       const deadline = Date.now() + 5000;
@@ -613,7 +624,8 @@ function nginxConfig({ dir, port, apps, keepalive }) {
     for (const mode of MODES) {
       L.push(`  upstream ${upstreamName(a.name, mode)} {`);
       L.push(`    server unix:${path.join(dir, `${a.name}.sock`)};`);
-      if (isKept(mode)) L.push(`    keepalive ${keepalive};`, `    keepalive_requests ${KEEPALIVE_REQUESTS[mode]};`, '    keepalive_timeout 60s;');
+      if (isKept(mode))
+        L.push(`    keepalive ${keepalive};`, `    keepalive_requests ${KEEPALIVE_REQUESTS[mode]};`, '    keepalive_timeout 60s;');
       L.push('  }');
     }
   }
@@ -742,7 +754,10 @@ end
     `wrk.method = "POST"\nwrk.body = string.rep("a", ${VARIANTS.echo.body.length})\nwrk.headers["Content-Type"] = "application/octet-stream"\n${done}`,
   );
   // A Lua long string holds the JSON as it is (it has no "]==]").
-  fs.writeFileSync(json, `wrk.method = "POST"\nwrk.body = [==[${VARIANTS.json.body}]==]\nwrk.headers["Content-Type"] = "application/json"\n${done}`);
+  fs.writeFileSync(
+    json,
+    `wrk.method = "POST"\nwrk.body = [==[${VARIANTS.json.body}]==]\nwrk.headers["Content-Type"] = "application/json"\n${done}`,
+  );
   return { get, post, json };
 }
 

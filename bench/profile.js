@@ -193,11 +193,15 @@ async function perfRun(ctx, app, mode, variant, durationS) {
     await rec.exitPromise;
     H.stopProcess(rec);
     const report = (sort) =>
-      execFileSync(ctx.tools.perf, ['report', '-i', data, '--no-children', '--sort', sort, '--stdio', '--percent-limit', '1.5', '-g', 'none'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-        maxBuffer: 64 << 20,
-      })
+      execFileSync(
+        ctx.tools.perf,
+        ['report', '-i', data, '--no-children', '--sort', sort, '--stdio', '--percent-limit', '1.5', '-g', 'none'],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+          maxBuffer: 64 << 20,
+        },
+      )
         .split('\n')
         .filter((l) => /^\s+\d/.test(l))
         .map((l) => l.trim().replace(/\s+/g, ' '));
@@ -251,7 +255,11 @@ function summarizeCpuProfile(file, top = 18) {
 async function cpuProfRun(ctx, def, mode, variant, durationS) {
   const profDir = path.join(ctx.dir, `cpuprof-${def.name}-${mode}-${variant}`);
   fs.mkdirSync(profDir, { recursive: true });
-  const app = await H.startApp(def, { ...ctx, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir], env: { LIBFCGI_BENCH_CONCURRENCY: '64' } });
+  const app = await H.startApp(def, {
+    ...ctx,
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
+    env: { LIBFCGI_BENCH_CONCURRENCY: '64' },
+  });
   let w;
   try {
     w = await withNginx(ctx, () => load(ctx, def.name, mode, variant, durationS));
@@ -267,7 +275,14 @@ async function cpuProfRun(ctx, def, mode, variant, durationS) {
 async function callgrindRun(ctx, def, mode, variant, durationS) {
   const out = path.join(ctx.dir, `callgrind-${def.name}-${mode}-${variant}.out`);
   // --smc-check: V8 writes and runs machine code (JIT); node under valgrind starts slowly.
-  const wrap = [ctx.tools.valgrind, '--tool=callgrind', `--callgrind-out-file=${out}`, '--dump-instr=no', '--smc-check=all-non-file', '--instr-atstart=no'];
+  const wrap = [
+    ctx.tools.valgrind,
+    '--tool=callgrind',
+    `--callgrind-out-file=${out}`,
+    '--dump-instr=no',
+    '--smc-check=all-non-file',
+    '--instr-atstart=no',
+  ];
   const app = await H.startApp(def, { ...ctx, wrap, readyTimeoutMs: 300_000 });
   let w;
   try {
@@ -278,13 +293,34 @@ async function callgrindRun(ctx, def, mode, variant, durationS) {
       }
       // Count from here on: start-up and warm-up are not per-request costs.
       execFileSync('callgrind_control', ['-i', 'on', String(app.handle.pid)], { stdio: 'ignore', timeout: 60_000 });
-      return H.runWrk({ wrkBin: ctx.tools.wrk, scripts: ctx.scripts, port: ctx.port, app: def.name, mode, variant, connections: 1, durationS });
+      return H.runWrk({
+        wrkBin: ctx.tools.wrk,
+        scripts: ctx.scripts,
+        port: ctx.port,
+        app: def.name,
+        mode,
+        variant,
+        connections: 1,
+        durationS,
+      });
     });
   } finally {
     await H.stopProcess(app.handle, { graceMs: 30_000 });
   }
-  const text = execFileSync('callgrind_annotate', ['--inclusive=no', ...fs.readdirSync(ctx.dir).filter((f) => f.startsWith(path.basename(out))).map((f) => path.join(ctx.dir, f))], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const totalIr = Number((/([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/.exec(text) || /([\d,]+)\s+PROGRAM TOTALS/.exec(text) || [0, '0'])[1].replace(/,/g, ''));
+  const text = execFileSync(
+    'callgrind_annotate',
+    [
+      '--inclusive=no',
+      ...fs
+        .readdirSync(ctx.dir)
+        .filter((f) => f.startsWith(path.basename(out)))
+        .map((f) => path.join(ctx.dir, f)),
+    ],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
+  const totalIr = Number(
+    (/([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/.exec(text) || /([\d,]+)\s+PROGRAM TOTALS/.exec(text) || [0, '0'])[1].replace(/,/g, ''),
+  );
   const top = text
     .split('\n')
     .filter((l) => /^\s*[\d,]+\s+\(\s*[\d.]+%\)\s+\S/.test(l))
@@ -307,7 +343,16 @@ async function main() {
   const ctx = { dir: tempDir, tools, defs, port: await H.freePort(), keepRaw: opts.keepTmp };
   ctx.cBinary = H.buildC(tempDir, tools.cc);
   ctx.scripts = H.writeWrkScripts(tempDir);
-  const results = { date: new Date().toISOString(), machine: H.machineInfo(tools), source: H.sourceInfo(), options: opts, strace: [], perf: [], cpuProf: [], callgrind: [] };
+  const results = {
+    date: new Date().toISOString(),
+    machine: H.machineInfo(tools),
+    source: H.sourceInfo(),
+    options: opts,
+    strace: [],
+    perf: [],
+    cpuProf: [],
+    callgrind: [],
+  };
 
   if (opts.tools.includes('strace') || opts.tools.includes('perf')) {
     for (const def of defs) {
@@ -318,7 +363,9 @@ async function main() {
             if (opts.tools.includes('strace')) {
               const r = await straceRun(ctx, app, mode, variant, opts.duration);
               results.strace.push(r);
-              H.log(`strace ${def.name} ${mode} ${variant}: ${r.syscallsPerRequest}/req main ${JSON.stringify(r.mainThread.calls)} other ${JSON.stringify(r.otherThreads.calls)}`);
+              H.log(
+                `strace ${def.name} ${mode} ${variant}: ${r.syscallsPerRequest}/req main ${JSON.stringify(r.mainThread.calls)} other ${JSON.stringify(r.otherThreads.calls)}`,
+              );
             }
           }
         }
@@ -344,7 +391,9 @@ async function main() {
         for (const mode of opts.modes) {
           const r = await cpuProfRun(ctx, def, mode, variant, opts.duration);
           results.cpuProf.push(r);
-          H.log(`cpu-prof ${def.name} ${mode} ${variant}: busy ${r.busyMs}/${r.totalMs} ms\n  ${r.top.map((t) => `${t.pctOfBusy}% ${t.fn}`).join('\n  ')}`);
+          H.log(
+            `cpu-prof ${def.name} ${mode} ${variant}: busy ${r.busyMs}/${r.totalMs} ms\n  ${r.top.map((t) => `${t.pctOfBusy}% ${t.fn}`).join('\n  ')}`,
+          );
         }
       }
     }

@@ -49,8 +49,11 @@ function parseArgs(argv) {
     return n;
   };
   const list = (name, v, allowed) => {
-    const items = String(v || '').split(',').filter(Boolean);
-    for (const i of items) if (!allowed.includes(i.replace(/@\/.*$/, ''))) throw usageError(`${name}: unknown "${i}" (known: ${allowed.join(', ')})`);
+    const items = String(v || '')
+      .split(',')
+      .filter(Boolean);
+    for (const i of items)
+      if (!allowed.includes(i.replace(/@\/.*$/, ''))) throw usageError(`${name}: unknown "${i}" (known: ${allowed.join(', ')})`);
     if (items.length === 0) throw usageError(`${name} needs a list`);
     return items;
   };
@@ -58,20 +61,52 @@ function parseArgs(argv) {
     const a = argv[i];
     const next = () => argv[++i];
     switch (a) {
-      case '--smoke': o.smoke = true; break;
-      case '--rounds': o.rounds = Math.floor(num(a, next(), 1)); break;
-      case '--duration': o.duration = num(a, next(), 1); break;
-      case '--warmup': o.warmup = num(a, next(), 0); break;
-      case '--apps': o.apps = list(a, next(), H.APP_DEFS.map((d) => d.name)); break;
-      case '--variants': o.variants = list(a, next(), Object.keys(H.VARIANTS)); break;
-      case '--modes': o.modes = list(a, next(), H.MODES); break;
-      case '--connections': o.connections = Math.floor(num(a, next(), 1)); break;
-      case '--keepalive': o.keepalive = Math.floor(num(a, next(), 1)); break;
-      case '--server-concurrency': o.serverConcurrency = Math.floor(num(a, next(), 1)); break;
-      case '--memory': o.memory = true; break;
-      case '--no-memory': o.memory = false; break;
-      case '--json': o.json = next(); break;
-      case '--keep-tmp': o.keepTmp = true; break;
+      case '--smoke':
+        o.smoke = true;
+        break;
+      case '--rounds':
+        o.rounds = Math.floor(num(a, next(), 1));
+        break;
+      case '--duration':
+        o.duration = num(a, next(), 1);
+        break;
+      case '--warmup':
+        o.warmup = num(a, next(), 0);
+        break;
+      case '--apps':
+        o.apps = list(
+          a,
+          next(),
+          H.APP_DEFS.map((d) => d.name),
+        );
+        break;
+      case '--variants':
+        o.variants = list(a, next(), Object.keys(H.VARIANTS));
+        break;
+      case '--modes':
+        o.modes = list(a, next(), H.MODES);
+        break;
+      case '--connections':
+        o.connections = Math.floor(num(a, next(), 1));
+        break;
+      case '--keepalive':
+        o.keepalive = Math.floor(num(a, next(), 1));
+        break;
+      case '--server-concurrency':
+        o.serverConcurrency = Math.floor(num(a, next(), 1));
+        break;
+      case '--memory':
+        o.memory = true;
+        break;
+      case '--no-memory':
+        o.memory = false;
+        break;
+      case '--json':
+        o.json = next();
+        break;
+      case '--keep-tmp':
+        o.keepTmp = true;
+        break;
       case '-h':
       case '--help':
         process.stdout.write(`${USAGE}\n`);
@@ -163,7 +198,9 @@ async function smoke(defs, running, ctx, opts) {
           if (mode === 'new' || CONCURRENT_KEPT.has(H.baseName(def))) f.push(...(await checkMany(ctx.port, def.name, mode, variant, 8, 8)));
           const known = f.length > 0 && knownDefect(def.name, mode);
           if (!known) failures.push(...f);
-          console.log(`${f.length ? (known ? 'WARN' : 'FAIL') : 'ok  '} ${def.name.padEnd(13)} ${mode.padEnd(5)} ${variant}${known ? ' (known peer defect, not counted)' : ''}`);
+          console.log(
+            `${f.length ? (known ? 'WARN' : 'FAIL') : 'ok  '} ${def.name.padEnd(13)} ${mode.padEnd(5)} ${variant}${known ? ' (known peer defect, not counted)' : ''}`,
+          );
           for (const x of f) console.log(`     ${x}`);
         }
       }
@@ -173,7 +210,9 @@ async function smoke(defs, running, ctx, opts) {
     await H.stopProcess(nginx.handle);
   }
   const all = H.errorLines(nginx.errorLog());
-  const errs = all.filter((l) => !Object.entries(KNOWN_PEER_DEFECTS).some(([app, modes]) => modes.some((m) => l.includes(`/${app}/${m}/`))));
+  const errs = all.filter(
+    (l) => !Object.entries(KNOWN_PEER_DEFECTS).some(([app, modes]) => modes.some((m) => l.includes(`/${app}/${m}/`))),
+  );
   if (all.length > errs.length) console.log(`     (${all.length - errs.length} nginx error line(s) from known peer defects, not counted)`);
   if (errs.length) {
     failures.push(`nginx logged ${errs.length} error(s)`);
@@ -214,7 +253,7 @@ async function measure(app, mode, variant, running, ctx, opts, durationS) {
     const tickUs = 1e6 / H.CLK_TCK;
     // CPU used by everything else on the machine during the run, in cores (0 on a quiet machine; wrk's
     // own CPU is sampled every 200 ms, so up to that much of it may count here).
-    const wallTicks = ((m1.total - m0.total) / require('os').cpus().length) || 1;
+    const wallTicks = (m1.total - m0.total) / require('os').cpus().length || 1;
     const other = (m1.busy - m0.busy - (app1 - app0) - (ng1 - ng0) - w.wrkTicks) / wallTicks;
     Object.assign(result, {
       requests: w.requests,
@@ -261,7 +300,9 @@ async function benchmark(defs, running, ctx, opts) {
             H.log(
               `  ${variant.padEnd(5)} ${mode.padEnd(4)} ${def.name.padEnd(13)} ${res.rps.toFixed(0).padStart(7)} req/s` +
                 `  p99 ${res.p99Ms.toFixed(2)} ms  app ${fmt(res.appCpuUs, 1)} µs/req  other load ${fmt(res.otherCores, 2)}  nginx errors ${res.nginxErrors}` +
-                (res.non2xx || res.timeouts || res.socketErrors ? `  non-2xx ${res.non2xx} timeouts ${res.timeouts} socket ${res.socketErrors}` : ''),
+                (res.non2xx || res.timeouts || res.socketErrors
+                  ? `  non-2xx ${res.non2xx} timeouts ${res.timeouts} socket ${res.socketErrors}`
+                  : ''),
             );
           }
           if (round > 0) runs.push(res);
@@ -316,12 +357,16 @@ function summarize(runs, defs, opts) {
         const vsBaseline = [];
         for (const r of ok) {
           if (def.baseline) {
-            const b = runs.find((x) => x.app === def.baseline && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures);
+            const b = runs.find(
+              (x) => x.app === def.baseline && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures,
+            );
             if (b && b.rps > 0) vsBaseline.push(r.rps / b.rps);
           }
           const c = runs.find((x) => x.app === 'c' && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures);
           if (c && c.rps > 0) ratios.push(r.rps / c.rps);
-          const h = runs.find((x) => x.app === 'node-http' && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures);
+          const h = runs.find(
+            (x) => x.app === 'node-http' && x.variant === variant && x.mode === mode && x.round === r.round && !x.checkFailures,
+          );
           if (h && h.rps > 0) vsHttp.push(r.rps / h.rps);
         }
         const cRuns = runs.filter((x) => x.app === 'c' && x.variant === variant && x.mode === 'new' && !x.checkFailures);
@@ -342,7 +387,13 @@ function summarize(runs, defs, opts) {
           p99Ms: H.median(ok.map((r) => r.p99Ms)),
           appCpuUs: H.median(ok.map((r) => r.appCpuUs)),
           // CPU ratio against the C loop on new connections (the sync loop's target compares these).
-          cpuRatioCNew: mode === 'new' ? ratioOfMedians(ok.map((r) => r.appCpuUs), cRuns.map((r) => r.appCpuUs)) : undefined,
+          cpuRatioCNew:
+            mode === 'new'
+              ? ratioOfMedians(
+                  ok.map((r) => r.appCpuUs),
+                  cRuns.map((r) => r.appCpuUs),
+                )
+              : undefined,
           nginxCpuUs: H.median(ok.map((r) => r.nginxCpuUs)),
           otherCores: H.median(ok.map((r) => r.otherCores)),
           nginxErrors: sum(ok.map((r) => r.nginxErrors)),
@@ -366,7 +417,21 @@ function ratioOfMedians(a, b) {
 }
 
 function table(rows) {
-  const head = ['variant', 'mode', 'app', 'req/s', 'min–max', '× C', '× Node http', '× baseline', 'p99 ms', 'app µs/req', 'nginx µs/req', 'other load', 'errors log/non-2xx/timeout/socket'];
+  const head = [
+    'variant',
+    'mode',
+    'app',
+    'req/s',
+    'min–max',
+    '× C',
+    '× Node http',
+    '× baseline',
+    'p99 ms',
+    'app µs/req',
+    'nginx µs/req',
+    'other load',
+    'errors log/non-2xx/timeout/socket',
+  ];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i < 3 ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) {
     const errs = `${r.nginxErrors}/${r.non2xx}/${r.timeouts}/${r.socketErrors}${r.wrongReplies ? ` WRONG ${r.wrongReplies}` : ''}`;
@@ -413,7 +478,17 @@ function ratios(runs, rows) {
     if (row.app === 'server-readme') pairs.push('server');
     for (const base of pairs) {
       const xs = perRound(row.app, base, row.variant, row.mode);
-      if (xs.length) out.push({ app: row.app, base, variant: row.variant, mode: row.mode, median: H.median(xs), min: Math.min(...xs), max: Math.max(...xs), rounds: xs.length });
+      if (xs.length)
+        out.push({
+          app: row.app,
+          base,
+          variant: row.variant,
+          mode: row.mode,
+          median: H.median(xs),
+          min: Math.min(...xs),
+          max: Math.max(...xs),
+          rounds: xs.length,
+        });
     }
   }
   return out;
@@ -427,7 +502,11 @@ function targets(rows) {
     if (value === undefined) return;
     out.push({ name, value, goal, pass: cmp === '>=' ? value >= goal : value <= goal, extra });
   };
-  for (const [variant, goal] of [['hello', 0.9], ['echo', 0.9], ['big', 0.85]]) {
+  for (const [variant, goal] of [
+    ['hello', 0.9],
+    ['echo', 0.9],
+    ['big', 0.85],
+  ]) {
     const s = get('sync', variant, 'new');
     if (s) add(`sync loop, new connections, ${variant}: × C`, s.ratioC, goal, '>=');
   }
@@ -447,7 +526,10 @@ function targets(rows) {
   // Issue 17: the server as users write it (README-style handler) and the accept loop >= 1.3x Node http, with
   // kept connections, unbounded and at nginx's default keepalive_requests.
   for (const mode of ['kept', 'kept1k']) {
-    for (const [app, variants] of [['server-readme', ['hello', 'big', 'echo']], ['sync', ['hello']]]) {
+    for (const [app, variants] of [
+      ['server-readme', ['hello', 'big', 'echo']],
+      ['sync', ['hello']],
+    ]) {
       for (const variant of variants) {
         const s = get(app, variant, mode);
         if (!s || s.ratioNodeHttp === undefined) continue;
@@ -507,7 +589,8 @@ async function main() {
   for (const def of H.APP_DEFS) {
     if (opts.apps && !opts.apps.includes(def.name)) continue;
     if (unavailable[def.name]) {
-      if (opts.apps || def.name === 'sync' || def.name === 'server' || def.name === 'c') throw new Error(`${def.name}: ${unavailable[def.name]}`);
+      if (opts.apps || def.name === 'sync' || def.name === 'server' || def.name === 'c')
+        throw new Error(`${def.name}: ${unavailable[def.name]}`);
       H.log(`bench: skipping ${def.name}: ${unavailable[def.name]}`);
       continue;
     }
@@ -519,13 +602,22 @@ async function main() {
     if (at < 0) continue;
     const base = H.APP_DEFS.find((d) => d.name === spec.slice(0, at));
     const root = spec.slice(at + 1);
-    if (!fs.existsSync(path.join(root, 'dist/index.js'))) throw new Error(`${spec}: ${root}/dist/index.js is missing (build that checkout)`);
-    defs.push({ ...base, name: `${base.name}@${path.basename(root)}`, label: `${base.label} (${root})`, base: base.name, appsDir: path.join(root, 'bench/apps') });
+    if (!fs.existsSync(path.join(root, 'dist/index.js')))
+      throw new Error(`${spec}: ${root}/dist/index.js is missing (build that checkout)`);
+    defs.push({
+      ...base,
+      name: `${base.name}@${path.basename(root)}`,
+      label: `${base.label} (${root})`,
+      base: base.name,
+      appsDir: path.join(root, 'bench/apps'),
+    });
   }
 
   const loadBefore = require('os').loadavg();
   if (!opts.smoke && loadBefore[0] > 1) {
-    H.log(`bench: warning: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before the run; other work on this machine skews the numbers`);
+    H.log(
+      `bench: warning: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before the run; other work on this machine skews the numbers`,
+    );
   }
   tempDir = H.makeTempDir('libfcgi-bench-');
   const ctx = { dir: tempDir, tools, defs, port: await H.freePort() };
@@ -546,7 +638,9 @@ async function main() {
       console.log(`bench smoke: ${failures.length} wrong repl${failures.length === 1 ? 'y' : 'ies'} (${secs} s)`);
       process.exitCode = 1;
     } else {
-      console.log(`bench smoke: every reply right: ${defs.length} apps × ${opts.modes.length} modes × ${opts.variants.length} variants (${secs} s)`);
+      console.log(
+        `bench smoke: every reply right: ${defs.length} apps × ${opts.modes.length} modes × ${opts.variants.length} variants (${secs} s)`,
+      );
     }
     return;
   }
@@ -571,13 +665,19 @@ async function main() {
   const command = `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`\n${date.toISOString()} — ${command}`);
   console.log(machineLine(machine));
-  console.log(`source: commit ${source.commit}, ${source.uncommittedCodeFiles} uncommitted file(s) under lib/ native/ ext/, addon built ${source.addonBuilt}, dist built ${source.distBuilt}`);
-  console.log(`wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds (medians), nginx worker_processes 1, keepalive ${opts.keepalive}, server concurrency ${opts.serverConcurrency}\n`);
+  console.log(
+    `source: commit ${source.commit}, ${source.uncommittedCodeFiles} uncommitted file(s) under lib/ native/ ext/, addon built ${source.addonBuilt}, dist built ${source.distBuilt}`,
+  );
+  console.log(
+    `wrk -t1 -c${opts.connections} -d${opts.duration}s, ${opts.rounds} rounds (medians), nginx worker_processes 1, keepalive ${opts.keepalive}, server concurrency ${opts.serverConcurrency}\n`,
+  );
   console.log(table(rows));
   if (ratioRows.length) {
     console.log('\nratios, kept connections (medians of per-round ratios, min–max):');
     for (const x of ratioRows) {
-      console.log(`  ${x.variant.padEnd(5)} ${x.mode.padEnd(6)} ${x.app.padEnd(13)} ÷ ${x.base.padEnd(9)} ${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)}, ${x.rounds} rounds)`);
+      console.log(
+        `  ${x.variant.padEnd(5)} ${x.mode.padEnd(6)} ${x.app.padEnd(13)} ÷ ${x.base.padEnd(9)} ${x.median.toFixed(2)} (${x.min.toFixed(2)}–${x.max.toFixed(2)}, ${x.rounds} rounds)`,
+      );
     }
   }
   if (goals.length) {
@@ -594,8 +694,22 @@ async function main() {
   }
 
   const loadAfter = require('os').loadavg();
-  console.log(`\nload average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
-  const json = { date: date.toISOString(), command, machine, source, loadAverage: { before: loadBefore, after: loadAfter }, options: opts, summary: rows, ratios: ratioRows, targets: goals, memory, runs };
+  console.log(
+    `\nload average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  const json = {
+    date: date.toISOString(),
+    command,
+    machine,
+    source,
+    loadAverage: { before: loadBefore, after: loadAfter },
+    options: opts,
+    summary: rows,
+    ratios: ratioRows,
+    targets: goals,
+    memory,
+    runs,
+  };
   const text = `${JSON.stringify(json, null, 2)}\n`;
   if (opts.json) {
     fs.writeFileSync(opts.json, text);

@@ -38,7 +38,10 @@ if (require.main === module) {
       continue;
     }
     const html = markdownToHtml(fcgi.readData().toString('utf8'));
-    fcgi.header({ 'Content-Type': 'text/html; charset=utf-8', 'Last-Modified': new Date(Number(fcgi.env.FCGI_DATA_LAST_MOD ?? 0) * 1000).toUTCString() });
+    fcgi.header({
+      'Content-Type': 'text/html; charset=utf-8',
+      'Last-Modified': new Date(Number(fcgi.env.FCGI_DATA_LAST_MOD ?? 0) * 1000).toUTCString(),
+    });
     fcgi.print(`<!doctype html>\n${html}\n`);
   }
 }

@@ -1,7 +1,15 @@
 // Plain CGI: one request from the process environment and stdin, output to stdout, as fcgi2's FCGX_IsCGI and
 // Perl's FCGI::Request do when a script is not started by a FastCGI server.
 import fs from 'fs';
-import { ServerEventKind, native, type NativeAcceptLoop, type NativeOutput, type NativeServerIo, type NativeStats, type ServerEventHandler } from './native';
+import {
+  ServerEventKind,
+  native,
+  type NativeAcceptLoop,
+  type NativeOutput,
+  type NativeServerIo,
+  type NativeStats,
+  type ServerEventHandler,
+} from './native';
 import { receivedSystemdSockets } from './systemd';
 
 /**

@@ -95,7 +95,9 @@ export function argTypeError(name: string, expected: string, actual: unknown): T
 }
 
 export function argRangeError(name: string, expected: string, actual: unknown): RangeError & { code: string } {
-  const err = new RangeError(`The value of "${name}" is out of range. It must be ${expected}. Received ${describe(actual)}`) as RangeError & {
+  const err = new RangeError(
+    `The value of "${name}" is out of range. It must be ${expected}. Received ${describe(actual)}`,
+  ) as RangeError & {
     code: string;
   };
   err.code = 'ERR_OUT_OF_RANGE';

@@ -59,7 +59,12 @@ export class FastCGI {
     try {
       io = new native.AcceptLoop(nativeOptions);
     } catch (err) {
-      if (options === undefined && nativeOptions.fd === 0 && isErrorWithCode(err) && (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')) {
+      if (
+        options === undefined &&
+        nativeOptions.fd === 0 &&
+        isErrorWithCode(err) &&
+        (err.code === 'ENOTSOCK' || err.code === 'EINVAL' || err.code === 'EBADF')
+      ) {
         if (isCgiInvocation()) {
           // Started as a CGI script: one request from the environment and stdin (as fcgi2 and Perl's FCGI).
           this.#io = new OperatorLoop(new CgiAcceptLoop(), this.#slowRequestThreshold);

@@ -20,14 +20,20 @@ function headerError(message: string, code = 'ERR_INVALID_HEADER'): TypeError & 
 
 function checkValue(name: string, value: string | number): string {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw headerError(`The value of header ${name} must be a finite number, got ${value}`, 'ERR_INVALID_ARG_VALUE');
+    if (!Number.isFinite(value))
+      throw headerError(`The value of header ${name} must be a finite number, got ${value}`, 'ERR_INVALID_ARG_VALUE');
     return String(value);
   }
   if (typeof value !== 'string') {
-    throw headerError(`The value of header ${name} must be a string or a number (an array of them repeats the field)`, 'ERR_INVALID_ARG_TYPE');
+    throw headerError(
+      `The value of header ${name} must be a string or a number (an array of them repeats the field)`,
+      'ERR_INVALID_ARG_TYPE',
+    );
   }
   if (BAD_VALUE.test(value)) {
-    const err = new TypeError(`Invalid character in the value of header "${name}" (CR, LF, NUL and control characters are not allowed)`) as TypeError & {
+    const err = new TypeError(
+      `Invalid character in the value of header "${name}" (CR, LF, NUL and control characters are not allowed)`,
+    ) as TypeError & {
       code: string;
     };
     err.code = 'ERR_INVALID_HEADER';
@@ -39,7 +45,7 @@ function checkValue(name: string, value: string | number): string {
 function statusLine(code: number, reason?: string): string {
   if (typeof code !== 'number') throw argTypeError('code', 'of type number', code);
   if (!Number.isInteger(code) || code < 100 || code > 999) throw argRangeError('code', 'an integer from 100 to 999', code);
-  const text = reason === undefined ? STATUS_CODES[code] ?? '' : checkValue('Status', reason);
+  const text = reason === undefined ? (STATUS_CODES[code] ?? '') : checkValue('Status', reason);
   return text ? `${code} ${text}` : String(code);
 }
 
@@ -54,7 +60,10 @@ export class ResponseHead {
 
   private checkOpen(what: string): void {
     if (this.sent) {
-      throw fcgiError('FCGI_HEADERS_SENT', `${what}: the response head was already sent (or raw output started with print() before header())`);
+      throw fcgiError(
+        'FCGI_HEADERS_SENT',
+        `${what}: the response head was already sent (or raw output started with print() before header())`,
+      );
     }
   }
 
@@ -68,7 +77,9 @@ export class ResponseHead {
       const value = fields[name];
       if (value === undefined) continue;
       if (!TOKEN.test(name)) {
-        const err = new TypeError(`Invalid header name ${JSON.stringify(name)}: must be an HTTP token (no CR, LF, NUL, spaces or colons)`) as TypeError & {
+        const err = new TypeError(
+          `Invalid header name ${JSON.stringify(name)}: must be an HTTP token (no CR, LF, NUL, spaces or colons)`,
+        ) as TypeError & {
           code: string;
         };
         err.code = 'ERR_INVALID_HEADER';

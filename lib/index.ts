@@ -8,7 +8,15 @@ export { fromFetchHandler, type FetchHandler, type FetchApp, type FetchEnv, type
 export type { MountOptions } from './adapters/cgi-http';
 export type { Env } from './env';
 export type { HeaderFields, HeaderValue } from './headers';
-export type { ListenOptions, UnixListenOptions, TcpListenOptions, FdListenOptions, SystemdListenOptions, TimeoutOptions, LimitOptions } from './listen';
+export type {
+  ListenOptions,
+  UnixListenOptions,
+  TcpListenOptions,
+  FdListenOptions,
+  SystemdListenOptions,
+  TimeoutOptions,
+  LimitOptions,
+} from './listen';
 export type { NativeAddress as Address } from './native';
 export { buildInfo, type BuildInfo } from './build-info';
 export { isErrorWithCode, type LibfcgiError, type LibfcgiErrorCode } from './errors';

@@ -87,7 +87,22 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PARAMS_BYTES = 2 ** 30;
 const UNIX_PATH_MAX = 107; // sun_path is 108 bytes with the terminating NUL
 
-const KNOWN = new Set(['path', 'backlog', 'mode', 'host', 'port', 'fd', 'fdName', 'readTimeout', 'writeTimeout', 'idleTimeout', 'maxParamNameLength', 'maxParamValueLength', 'maxParamsSize', 'maxConnections']);
+const KNOWN = new Set([
+  'path',
+  'backlog',
+  'mode',
+  'host',
+  'port',
+  'fd',
+  'fdName',
+  'readTimeout',
+  'writeTimeout',
+  'idleTimeout',
+  'maxParamNameLength',
+  'maxParamValueLength',
+  'maxParamsSize',
+  'maxConnections',
+]);
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number') throw argTypeError(name, 'of type number', v);
@@ -114,14 +129,19 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
   }
   const ways = ['path', 'port', 'fd', 'fdName'].filter((k) => o[k] !== undefined);
   if (ways.length !== 1) {
-    throw argValueError('options', `must give exactly one of path, port, fd or fdName (got ${ways.length === 0 ? 'none' : ways.join(', ')})`);
+    throw argValueError(
+      'options',
+      `must give exactly one of path, port, fd or fdName (got ${ways.length === 0 ? 'none' : ways.join(', ')})`,
+    );
   }
   const timeouts = {
     readTimeout: o.readTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.readTimeout', o.readTimeout, 0, MAX_TIMEOUT_MS),
     writeTimeout: o.writeTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.writeTimeout', o.writeTimeout, 0, MAX_TIMEOUT_MS),
     idleTimeout: o.idleTimeout === undefined ? DEFAULT_TIMEOUT_MS : checkInt('options.idleTimeout', o.idleTimeout, 0, MAX_TIMEOUT_MS),
-    maxParamNameLength: o.maxParamNameLength === undefined ? undefined : checkInt('options.maxParamNameLength', o.maxParamNameLength, 1, MAX_PARAMS_BYTES),
-    maxParamValueLength: o.maxParamValueLength === undefined ? undefined : checkInt('options.maxParamValueLength', o.maxParamValueLength, 1, MAX_PARAMS_BYTES),
+    maxParamNameLength:
+      o.maxParamNameLength === undefined ? undefined : checkInt('options.maxParamNameLength', o.maxParamNameLength, 1, MAX_PARAMS_BYTES),
+    maxParamValueLength:
+      o.maxParamValueLength === undefined ? undefined : checkInt('options.maxParamValueLength', o.maxParamValueLength, 1, MAX_PARAMS_BYTES),
     maxParamsSize: o.maxParamsSize === undefined ? undefined : checkInt('options.maxParamsSize', o.maxParamsSize, 1, MAX_PARAMS_BYTES),
     maxConnections: o.maxConnections === undefined ? undefined : checkInt('options.maxConnections', o.maxConnections, 1, 2 ** 31 - 1),
   };
@@ -131,7 +151,8 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
     if (typeof o.path !== 'string') throw argTypeError('options.path', 'of type string', o.path);
     if (o.path.length === 0 || o.path.includes('\0')) throw argValueError('options.path', 'must be a non-empty path without NUL bytes');
     const bytes = Buffer.byteLength(o.path);
-    if (bytes > UNIX_PATH_MAX) throw argRangeError('options.path', `at most ${UNIX_PATH_MAX} bytes long (a unix socket limit)`, `${bytes} bytes`);
+    if (bytes > UNIX_PATH_MAX)
+      throw argRangeError('options.path', `at most ${UNIX_PATH_MAX} bytes long (a unix socket limit)`, `${bytes} bytes`);
     if (o.host !== undefined) throw argValueError('options.host', 'cannot be combined with options.path');
     if (o.mode !== undefined && typeof o.mode !== 'number') throw argTypeError('options.mode', 'of type number', o.mode);
     if (o.mode !== undefined && (!Number.isInteger(o.mode) || o.mode < 0 || o.mode > 0o777)) {

@@ -89,7 +89,15 @@ type K = ServerEventKinds;
  */
 export type ServerEvent =
   /** A request was read: its params (joined like params()), its role, and a small declared body read with it. */
-  | [kind: K['Request'], slot: number, generation: number, params: string, role: string, body: Buffer | undefined, bodyComplete: boolean | undefined]
+  | [
+      kind: K['Request'],
+      slot: number,
+      generation: number,
+      params: string,
+      role: string,
+      body: Buffer | undefined,
+      bodyComplete: boolean | undefined,
+    ]
   /** Bytes of the body (or of FCGI_DATA with filterData), and whether they are its end. */
   | [kind: K['Data'], slot: number, generation: number, bytes: Buffer, eof: boolean, unused: undefined, filterData: true | undefined]
   /** Output asked with notify is out: bytes written so far for the request. */
@@ -97,7 +105,15 @@ export type ServerEvent =
   /** The peer is gone, FCGI_ABORT_REQUEST came, or reading/writing the request failed. */
   | [kind: K['Aborted'], slot: number, generation: number, unused0: undefined, unused1: undefined, unused2: undefined, unused3: undefined]
   /** A worker thread left (after stopAccepting() or interrupt()). */
-  | [kind: K['WorkerExit'], slot: number, generation: number, unused0: undefined, unused1: undefined, unused2: undefined, unused3: undefined];
+  | [
+      kind: K['WorkerExit'],
+      slot: number,
+      generation: number,
+      unused0: undefined,
+      unused1: undefined,
+      unused2: undefined,
+      unused3: undefined,
+    ];
 
 /** The onEvent callback the concurrent server's native side calls on the JS thread. */
 export type ServerEventHandler = (...event: ServerEvent) => void;

@@ -25,7 +25,8 @@ export function headForDeny(head: ResponseHead, status: number, response: DenyRe
 
 /** @internal Variable-NAME fields of an AUTHORIZER's allow(). */
 export function authorizerVariables(variables: Readonly<Record<string, string | number>>): Record<string, string | number> {
-  if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) throw argTypeError('variables', 'an object', variables);
+  if (typeof variables !== 'object' || variables === null || Array.isArray(variables))
+    throw argTypeError('variables', 'an object', variables);
   const fields: Record<string, string | number> = {};
   for (const [name, value] of Object.entries(variables)) fields[`Variable-${name}`] = value;
   return fields;

@@ -78,7 +78,11 @@ function clientErrorStatus(err: unknown): number | undefined {
 }
 
 /** Makes the native side of a Server; the default is the addon's; tests pass a fake through {@link kNativeFactory}. */
-export type NativeFactory = (source: NativeListenOptions | NativeAcceptLoop, concurrency: number, onEvent: ServerEventHandler) => NativeServerIo;
+export type NativeFactory = (
+  source: NativeListenOptions | NativeAcceptLoop,
+  concurrency: number,
+  onEvent: ServerEventHandler,
+) => NativeServerIo;
 
 /** Internal surface between Server and ServerRequest (not exported from the package). */
 interface RequestHost {
@@ -87,7 +91,6 @@ interface RequestHost {
   readonly highWaterMark: number;
   requestDone(req: ServerRequest): void;
 }
-
 
 /** Requests whose scheduled flush runs at the end of this macrotask (ServerRequest.scheduleFlush). */
 let flushQueue: ServerRequest[] = [];
@@ -102,7 +105,15 @@ function runFlushQueue(): void {
  * so the public types show none of it (issue 14).
  */
 interface RequestControl {
-  create(host: RequestHost, slot: number, generation: number, params: string, role: string, prefetched?: Buffer, prefetchedAll?: boolean): ServerRequest;
+  create(
+    host: RequestHost,
+    slot: number,
+    generation: number,
+    params: string,
+    role: string,
+    prefetched?: Buffer,
+    prefetchedAll?: boolean,
+  ): ServerRequest;
   slot(req: ServerRequest): number;
   generation(req: ServerRequest): number;
   setInHandlerCall(req: ServerRequest, on: boolean): void;
@@ -233,7 +244,9 @@ export class ServerRequest implements FastCGIRequest {
   async formData(limit?: number): Promise<FormData> {
     const type = this.param('CONTENT_TYPE') ?? '';
     if (!/^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\s*(?:;|$)/i.test(type)) {
-      throw new TypeError(`formData(): the request's Content-Type is ${JSON.stringify(type)}, not application/x-www-form-urlencoded or multipart/form-data`);
+      throw new TypeError(
+        `formData(): the request's Content-Type is ${JSON.stringify(type)}, not application/x-www-form-urlencoded or multipart/form-data`,
+      );
     }
     const body = await this.bytes(limit);
     return new Request('http://localhost/', { method: 'POST', headers: { 'content-type': type }, body }).formData();
@@ -511,7 +524,7 @@ export class ServerRequest implements FastCGIRequest {
     if (!this.#aborted) {
       // A client's mistake (bad JSON, too large a body) is one line in the web server's log; an app's bug
       // gets its stack trace.
-      const text = status !== 500 && err instanceof Error ? err.message : err instanceof Error ? err.stack ?? err.message : String(err);
+      const text = status !== 500 && err instanceof Error ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
       this.#host.io.writeError(this.#id, `libfcgi: ${status === 500 ? 'handler failed' : `answered ${status}`}: ${text}\n`);
       if (!this.#head.sent && this.#sent === 0) {
         this.#pending = [];

@@ -4,8 +4,8 @@
 #include <poll.h>
 #include <signal.h>
 
-#include "errors.h"
 #include "addon.h"
+#include "errors.h"
 #include "options.h"
 
 namespace libfcgi {
@@ -14,9 +14,7 @@ namespace {
 constexpr size_t kReadChunk = 65536;
 }  // namespace
 
-Napi::Function AcceptLoop::Constructor(Napi::Env env) {
-  return env.GetInstanceData<AddonData>()->acceptLoop.Value();
-}
+Napi::Function AcceptLoop::Constructor(Napi::Env env) { return env.GetInstanceData<AddonData>()->acceptLoop.Value(); }
 
 Napi::Function AcceptLoop::Define(Napi::Env env) {
   return DefineClass(env, "AcceptLoop",
@@ -63,9 +61,7 @@ AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Accept
 
 AcceptLoop::~AcceptLoop() { CloseAll(); }
 
-void AcceptLoop::OnSigterm(uv_signal_t* handle, int) {
-  static_cast<AcceptLoop*>(handle->data)->shutdown_ = true;
-}
+void AcceptLoop::OnSigterm(uv_signal_t* handle, int) { static_cast<AcceptLoop*>(handle->data)->shutdown_ = true; }
 
 void AcceptLoop::StartSignalWatch() {
   if (sigActive_) return;
@@ -249,7 +245,8 @@ Napi::Value AcceptLoop::Fd(const Napi::CallbackInfo& info) {
 Napi::Value AcceptLoop::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
+  o.Set("idle",
+        Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
   o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, 0));
   o.Set("refusedByGate", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->refusedByGate()) : 0));

@@ -6,8 +6,8 @@
 
 #include <memory>
 
-#include "request.h"
 #include "reactor.h"
+#include "request.h"
 
 namespace libfcgi {
 

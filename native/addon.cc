@@ -3,11 +3,11 @@
 #include <sys/socket.h>
 
 #include "accept_loop.h"
-#include "server_io.h"
 #include "addon.h"
 #include "build_info.h"
 #include "errors.h"
 #include "request.h"
+#include "server_io.h"
 
 namespace libfcgi {
 

@@ -32,7 +32,7 @@ bool ServerIo::EndOnJsThread(Slot* s, uint32_t generation, Command& cmd) {
                 // from there): a GET's empty FCGI_STDIN is, as a rule. No read, no lock wait: memory only.
                 // A FILTER request's FCGI_DATA may follow: a thread reads it to the end.
                 (req->keepConnection == 0 || (req->role != FCGI_FILTER && FCGX_SkipReadInput(req->in) == 1));
-    if (!here) return false;  // a thread ends it as usual
+    if (!here) return false;                 // a thread ends it as usual
     sh.state = SlotState::kReadingOrEnding;  // claimed: nothing is queued for a request that is not in flight
     watchId = sh.watchId;
     sh.watchId = 0;
@@ -85,7 +85,8 @@ void ServerIo::FinishOnJsThread(Slot* s, const iovec* iov, int cnt, size_t sent,
   if (failed) req->keepConnection = 0;
   bool keep = req->keepConnection != 0 && FCGX_GetError(req->in) == 0;
   if (keep && FCGX_HasReadAhead(req->in)) {
-    FinishRequest(req, listener_.get(), &s->input);  // keeps the bytes read ahead; no I/O (input at its end, writers closed)
+    FinishRequest(req, listener_.get(),
+                  &s->input);  // keeps the bytes read ahead; no I/O (input at its end, writers closed)
 #ifdef LIBFCGI_HAVE_GATE
     // The gate took them back with the connection (ReturnIdle): the slot is free.
     if (FreeSlot(s, /*holdingMemory=*/false)) SignalJobs();

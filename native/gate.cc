@@ -85,9 +85,7 @@ void Gate::Reset() {
   error_ = nullptr;
 }
 
-bool Gate::idle() const {
-  return state_ == State::kHeader && headerLen_ == 0 && phase_ == Phase::kIdle && !ready_;
-}
+bool Gate::idle() const { return state_ == State::kHeader && headerLen_ == 0 && phase_ == Phase::kIdle && !ready_; }
 
 GateResult Gate::Fail(const char* why, size_t consumed) {
   error_ = why;
@@ -237,11 +235,8 @@ void Gate::ConsumeContent(const uint8_t* p, size_t n) {
       memcpy(beginBody_ + beginLen_, p, n);  // recordLen_ == 8 was checked
       beginLen_ += n;
       break;
-    case Action::kGetValues:
-      ConsumeGetValues(p, n);
-      break;
-    default:
-      break;  // skipped unread
+    case Action::kGetValues: ConsumeGetValues(p, n); break;
+    default: break;  // skipped unread
   }
 }
 
@@ -311,13 +306,9 @@ GateEvent Gate::EndRecord() {
       reply_ = EndRequestRecord(id, kRequestComplete);
       return GateEvent::kAborted;
     }
-    case Action::kAbortInFlight:
-      return GateEvent::kAborted;
-    case Action::kCantMpx:
-      reply_ = EndRequestRecord(recordId_, kCantMpxConn);
-      return GateEvent::kReply;
-    case Action::kSkip:
-      break;
+    case Action::kAbortInFlight: return GateEvent::kAborted;
+    case Action::kCantMpx: reply_ = EndRequestRecord(recordId_, kCantMpxConn); return GateEvent::kReply;
+    case Action::kSkip: break;
   }
   return GateEvent::kNeedMore;
 }
@@ -335,10 +326,10 @@ bool Gate::CheckPairs(const uint8_t* p, size_t n) {
     pairLen_[pairLenHave_++] = p[i++];
     size_t need = (pairLen_[0] & 0x80) ? 4 : 1;
     if (pairLenHave_ < need) continue;
-    size_t value = need == 1 ? pairLen_[0]
-                             : (static_cast<size_t>(pairLen_[0] & 0x7f) << 24) |
-                                   (static_cast<size_t>(pairLen_[1]) << 16) | (static_cast<size_t>(pairLen_[2]) << 8) |
-                                   pairLen_[3];
+    size_t value = need == 1
+                       ? pairLen_[0]
+                       : (static_cast<size_t>(pairLen_[0] & 0x7f) << 24) | (static_cast<size_t>(pairLen_[1]) << 16) |
+                             (static_cast<size_t>(pairLen_[2]) << 8) | pairLen_[3];
     pairLenHave_ = 0;
     if (pairPart_ == 0) {
       if (config_.maxNameLength != 0 && value > config_.maxNameLength) return false;

@@ -63,10 +63,12 @@ bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* t
   }
   return ReadString(obj, "path", &opts->path) && ReadInt(obj, "mode", &opts->mode) &&
          ReadString(obj, "host", &opts->host) && ReadInt(obj, "port", &opts->port) && ReadInt(obj, "fd", &opts->fd) &&
-         ReadInt(obj, "backlog", &opts->backlog) && ReadInt(obj, "maxConnections", &opts->maxConnections) && ReadInt(obj, "readTimeout", &timeouts->readMs) &&
-         ReadInt(obj, "writeTimeout", &timeouts->writeMs) && ReadInt(obj, "idleTimeout", &timeouts->idleMs) &&
+         ReadInt(obj, "backlog", &opts->backlog) && ReadInt(obj, "maxConnections", &opts->maxConnections) &&
+         ReadInt(obj, "readTimeout", &timeouts->readMs) && ReadInt(obj, "writeTimeout", &timeouts->writeMs) &&
+         ReadInt(obj, "idleTimeout", &timeouts->idleMs) &&
          ReadSize(obj, "maxParamNameLength", &limits->maxNameLength) &&
-         ReadSize(obj, "maxParamValueLength", &limits->maxValueLength) && ReadSize(obj, "maxParamsSize", &limits->maxTotal);
+         ReadSize(obj, "maxParamValueLength", &limits->maxValueLength) &&
+         ReadSize(obj, "maxParamsSize", &limits->maxTotal);
 }
 
 Napi::Object DescribeListener(Napi::Env env, const Listener& listener) {

@@ -53,7 +53,7 @@ class Output {
 
  private:
   struct Piece {
-    std::string own;  // the bytes, when copied
+    std::string own;            // the bytes, when copied
     const char* ptr = nullptr;  // else a view of a JS buffer ...
     size_t len = 0;
     napi_ref ref = nullptr;  // ... kept alive by this reference

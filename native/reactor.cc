@@ -10,8 +10,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -27,7 +27,6 @@
 namespace libfcgi {
 
 namespace {
-
 
 using Clock = std::chrono::steady_clock;
 
@@ -199,7 +198,7 @@ Listener::~Listener() {
   Close();
   for (const auto& entry : waiting_)
     if (entry.second.kind != Kind::kInFlight) close(entry.second.fd);  // lingering ones nobody drained
-  for (int c : drained_) close(c);  // kept from the backlog, never served
+  for (int c : drained_) close(c);                                     // kept from the backlog, never served
   for (int f : {epfd_, wakeFd_, timerFd_})
     if (f >= 0) close(f);
 }
@@ -247,8 +246,9 @@ void Listener::Watch(Waiting w) {
   // Registered on its first wait, re-armed (MOD) on the later ones: one syscall per kept request.
   // Bytes to feed the gate before reading: EPOLLOUT (almost always ready) gets a thread to it at once.
   // A reply the peer has not taken yet: only writability matters until it has.
-  uint32_t events = !w.pendingOut.empty() ? static_cast<uint32_t>(EPOLLOUT | EPOLLONESHOT)
-                    : EPOLLIN | EPOLLONESHOT | (w.carry.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+  uint32_t events = !w.pendingOut.empty()
+                        ? static_cast<uint32_t>(EPOLLOUT | EPOLLONESHOT)
+                        : EPOLLIN | EPOLLONESHOT | (w.carry.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
   if (refuse || (!EpollSet(epfd_, EPOLL_CTL_MOD, w.fd, events, id) &&
                  (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, w.fd, events, id)))) {
     close(w.fd);
@@ -277,14 +277,18 @@ void Listener::LogOutOfDescriptorsOnce(int err) {
   std::fprintf(stderr,
                "libfcgi: accept() failed with %s (out of file descriptors, RLIMIT_NOFILE %llu, maxConnections %d): "
                "closing the oldest idle connections and pausing accept while it lasts (logged once)\n",
-               err == ENFILE ? "ENFILE" : err == EMFILE ? "EMFILE" : std::strerror(err), soft, maxConnections_);
+               err == ENFILE   ? "ENFILE"
+               : err == EMFILE ? "EMFILE"
+                               : std::strerror(err),
+               soft, maxConnections_);
 }
 
 size_t Listener::IdleCount() {
   MutexLock lock(&mu_);
   size_t n = 0;
   for (const auto& entry : waiting_)
-    if (entry.second.kind == Kind::kNew || entry.second.kind == Kind::kIdle || entry.second.kind == Kind::kGathering) n++;
+    if (entry.second.kind == Kind::kNew || entry.second.kind == Kind::kIdle || entry.second.kind == Kind::kGathering)
+      n++;
   return n;
 }
 
@@ -305,8 +309,8 @@ int Listener::Gather(Waiting w) {
   if (!w.gate) {
     w.gate.reset(new Gate(gateConfig_));
     if (w.firstByte == TimePoint{}) w.firstByte = now;
-    w.deadline = w.hardDeadline = timeouts_.readMs > 0 ? w.firstByte + std::chrono::milliseconds(timeouts_.readMs)
-                                                       : TimePoint::max();
+    w.deadline = w.hardDeadline =
+        timeouts_.readMs > 0 ? w.firstByte + std::chrono::milliseconds(timeouts_.readMs) : TimePoint::max();
   }
   Gate* gate = w.gate.get();
   if (!w.pendingOut.empty()) {
@@ -357,8 +361,7 @@ int Listener::Gather(Waiting w) {
       p += res.consumed;
       n -= res.consumed;
       switch (res.event) {
-        case GateEvent::kNeedMore:
-          break;
+        case GateEvent::kNeedMore: break;
         case GateEvent::kAborted:
           // Dropped before the app saw it: answered here (END_REQUEST), kept only when the peer asked.
           if (!gate->keepConn()) {
@@ -551,7 +554,7 @@ int Listener::AcceptOne() {
     if (fd_ < 0) return -1;
     {
       MutexLock lock(&mu_);
-      listenArmed_ = false;  // the one-shot event was taken
+      listenArmed_ = false;         // the one-shot event was taken
       if (ownerPaused_) return -1;  // left disarmed: SetAccepting(true) re-arms
     }
     c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -755,11 +758,8 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
         if (mine) return WaitResult::kExtraReadable;
         continue;  // another thread's extra fd (it re-arms it on its next wait)
       }
-      case kTimerTag:
-        OnTimer();
-        continue;
-      case kJobTag:
-        return WaitResult::kJobs;
+      case kTimerTag: OnTimer(); continue;
+      case kJobTag: return WaitResult::kJobs;
       case kListenTag: {
         int c = AcceptOne();
         if (c >= 0) {

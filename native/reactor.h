@@ -80,10 +80,10 @@ class Listener {
   // Stops listening, closes idle connections, removes the unix socket file; wakes all waiters. Connections
   // still lingering are left for DrainLingering (closing them now could RST away a response in flight).
   // With drainBacklog (a graceful shutdown), connections already queued in the listen backlog, accepted ones
-  // whose request has not arrived yet, and kept-alive ones whose next request has arrived are kept (closing a listen socket resets what is queued on it): a unix
-  // socket is first unlinked and shut down for reading, so new connects are refused while the queue is
-  // emptied; TCP has no such state (shutdown would reset the queue), so its queue is emptied just before
-  // close. NextConnection hands them out before it reports kClosed; TakeDrained takes them all at once.
+  // whose request has not arrived yet, and kept-alive ones whose next request has arrived are kept (closing a listen
+  // socket resets what is queued on it): a unix socket is first unlinked and shut down for reading, so new connects are
+  // refused while the queue is emptied; TCP has no such state (shutdown would reset the queue), so its queue is emptied
+  // just before close. NextConnection hands them out before it reports kClosed; TakeDrained takes them all at once.
   void Close(bool drainBacklog = false);
   std::vector<int> TakeDrained();
   // After Close(): waits (at most maxMs) for lingering connections to be closed by their peers, then closes
@@ -114,10 +114,10 @@ class Listener {
         : fd(f), kind(k), deadline(due), hardDeadline(hardDue), cookie(c) {}
     int fd;
     Kind kind;
-    TimePoint deadline;      // new: bytes due; idle: next request due; lingering: silence allowed
-    TimePoint hardDeadline;  // lingering: however much the peer still sends
-    uint64_t cookie = 0;     // in flight: what kPeerGone reports
-    int requestId = 0;       // in flight: the request an FCGI_ABORT_REQUEST is looked for (0: hang-ups only)
+    TimePoint deadline;          // new: bytes due; idle: next request due; lingering: silence allowed
+    TimePoint hardDeadline;      // lingering: however much the peer still sends
+    uint64_t cookie = 0;         // in flight: what kPeerGone reports
+    int requestId = 0;           // in flight: the request an FCGI_ABORT_REQUEST is looked for (0: hang-ups only)
     std::unique_ptr<Gate> gate;  // from the first byte to the hand-over
     TimePoint firstByte{};       // gathering: when its first byte came (the oldest are dropped first)
     std::string carry;           // bytes read already, fed to the gate before the socket is read
@@ -145,8 +145,7 @@ class Listener {
   // connection (true with *result when it ends the wait).
   void ArmExtra(int extraFd) EXCLUDES(mu_);
   void OnTimer() EXCLUDES(mu_, listenMu_);
-  bool OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result)
-      EXCLUDES(mu_);
+  bool OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result) EXCLUDES(mu_);
   // A listen socket event: accepts one connection. Returns its fd when it has bytes already, else -1.
   int AcceptOne();
   // A connection just accepted: its fd when it has bytes already, else -1 (watched until it has).
@@ -178,7 +177,7 @@ class Listener {
   // epoll data.u64 -> connection. Ordered: ids grow with each (re-)arming, so the first idle entry is the one
   // idle longest (the one evicted over maxConnections).
   std::map<uint64_t, Waiting> waiting_ GUARDED_BY(mu_);
-  uint64_t nextId_ GUARDED_BY(mu_) = 16;                           // ids below 16 tag the fixed fds
+  uint64_t nextId_ GUARDED_BY(mu_) = 16;  // ids below 16 tag the fixed fds
   TimePoint timerAt_ GUARDED_BY(mu_) = TimePoint::max();
   TimePoint acceptPausedUntil_ GUARDED_BY(mu_){};
   bool acceptPaused_ GUARDED_BY(mu_) = false;  // out of descriptors: re-armed by the timer

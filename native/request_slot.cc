@@ -173,31 +173,19 @@ void ServerIo::RunSlot(Slot* s) {
   uint32_t generation = 0;
   for (;;) {
     switch (NextStep(s, &cmd, &aborted, &generation)) {
-      case Step::kIdle:
-        return;
-      case Step::kSendRest:
-        SendRest(s);
-        return;
-      case Step::kReadNext:
-        ReadRequest(s);
-        return;
-      case Step::kCommand:
-        break;
+      case Step::kIdle: return;
+      case Step::kSendRest: SendRest(s); return;
+      case Step::kReadNext: ReadRequest(s); return;
+      case Step::kCommand: break;
     }
     switch (cmd.kind) {
       case Command::Kind::kWrite:
-      case Command::Kind::kWriteError:
-        RunWrite(s, cmd, aborted, generation);
-        break;
+      case Command::Kind::kWriteError: RunWrite(s, cmd, aborted, generation); break;
       case Command::Kind::kFlush:
         if (!aborted && FCGX_FFlush(s->req.out) != 0) Abort(s, generation);
         break;
-      case Command::Kind::kRead:
-        RunRead(s, cmd, aborted, generation);
-        break;
-      case Command::Kind::kEnd:
-        EndOnThread(s, cmd);
-        return;
+      case Command::Kind::kRead: RunRead(s, cmd, aborted, generation); break;
+      case Command::Kind::kEnd: EndOnThread(s, cmd); return;
     }
   }
 }

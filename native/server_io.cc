@@ -109,7 +109,7 @@ ServerIo::~ServerIo() {
   Shutdown();
   if (cleanupHookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   if (listener_) listener_->SetJobFd(-1);  // a shared listener (for await) outlives us
-  MutexLock lock(&mu_);  // the threads are joined: uncontended
+  MutexLock lock(&mu_);                    // the threads are joined: uncontended
   for (auto& s : slots_) {
     ReleaseConnection(&s->req);
     for (Command& c : Locked(s.get()).queue) Retire(&c.output);
@@ -200,11 +200,8 @@ void ServerIo::CallJs(Napi::Env env, Napi::Function callback, ServerIo* self, Se
            (!ev->filterData || napi_get_boolean(e, true, &args[6]) == napi_ok);
       break;
     }
-    case ServerEvent::Kind::kWritten:
-      ok = ok && napi_create_double(e, ev->written, &args[3]) == napi_ok;
-      break;
-    default:
-      break;
+    case ServerEvent::Kind::kWritten: ok = ok && napi_create_double(e, ev->written, &args[3]) == napi_ok; break;
+    default: break;
   }
   if (!ok) return;
   napi_value result;
@@ -355,9 +352,7 @@ Napi::Value ServerIo::Interrupt(const Napi::CallbackInfo& info) {
   stopping_.store(true);
   if (listener_) listener_->Close();
   InterruptAll();
-  {
-    MutexLock lock(&mu_);
-  }
+  { MutexLock lock(&mu_); }
   cv_.notify_all();
   return info.Env().Undefined();
 }
@@ -386,7 +381,8 @@ Napi::Value ServerIo::WatchPeer(const Napi::CallbackInfo& info) {
   Slot* s = RequestArgs(info, &generation);
   if (s == nullptr) return info.Env().Undefined();
   MutexLock lock(&mu_);
-  if (InFlight(Locked(s).state) && s->generation == generation && !Locked(s).aborted && Locked(s).watchId == 0 && s->connFd.load() >= 0) {
+  if (InFlight(Locked(s).state) && s->generation == generation && !Locked(s).aborted && Locked(s).watchId == 0 &&
+      s->connFd.load() >= 0) {
     uint64_t cookie = (static_cast<uint64_t>(s->index) << 32) | s->generation;
     Locked(s).watchId = listener_->WatchInFlight(s->connFd.load(), cookie);
   }
@@ -432,7 +428,8 @@ Napi::Value ServerIo::Stats(const Napi::CallbackInfo& info) {
     MutexLock lock(&mu_);
     queued = pendingConns_.size();
   }
-  o.Set("idle", Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
+  o.Set("idle",
+        Napi::Number::New(env, listener_ && !listener_->closed() ? static_cast<double>(listener_->IdleCount()) : 0));
   o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, static_cast<double>(queued)));
   o.Set("refusedByGate", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->refusedByGate()) : 0));

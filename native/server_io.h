@@ -97,14 +97,14 @@ struct Slot {
   struct Shared {
     std::deque<Command> queue;
     SlotState state = SlotState::kFree;
-    bool aborted = false;    // peer gone, FCGI_ABORT_REQUEST or I/O error: output is dropped
-    bool peerGone = false;   // hang-up seen while commands were pending: abort once they ran
-    uint64_t watchId = 0;    // Listener::WatchInFlight while the handler waits
+    bool aborted = false;   // peer gone, FCGI_ABORT_REQUEST or I/O error: output is dropped
+    bool peerGone = false;  // hang-up seen while commands were pending: abort once they ran
+    uint64_t watchId = 0;   // Listener::WatchInFlight while the handler waits
   };
   // Owned by the thread running the slot:
   double written = 0;
   InputStream input = InputStream::kStdin;  // FILTER: reading FCGI_DATA yet?
-  Output rest;  // kSendingRest: what the socket did not take of an end on the JS thread
+  Output rest;                              // kSendingRest: what the socket did not take of an end on the JS thread
 
  private:
   friend class ServerIo;

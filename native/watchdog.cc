@@ -24,20 +24,29 @@ void ServerIo::StartWatchdog(int ms) {
   uv_async_init(&wdLoop_, &wdStop_, [](uv_async_t* h) {
     uv_loop_t* loop = h->loop;
     uv_signal_stop(&static_cast<ServerIo*>(loop->data)->wdSignal_);  // the last watcher gone: libuv restores SIG_DFL
-    uv_walk(loop, [](uv_handle_t* handle, void*) { if (!uv_is_closing(handle)) uv_close(handle, nullptr); }, nullptr);
+    uv_walk(
+        loop,
+        [](uv_handle_t* handle, void*) {
+          if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+        },
+        nullptr);
   });
   // Only the first SIGTERM arms it: a second one changes nothing (the JS side ignores it too).
-  uv_signal_start(&wdSignal_, [](uv_signal_t* h, int) {
-    auto* a = static_cast<ServerIo*>(h->loop->data);
-    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&a->wdTimer_))) {
-      uv_timer_start(&a->wdTimer_, [](uv_timer_t* t) {
-        static_cast<ServerIo*>(t->loop->data)->WatchdogExpired();
-      }, static_cast<uint64_t>(a->wdMs_), 0);
-    }
-  }, SIGTERM);
+  uv_signal_start(
+      &wdSignal_,
+      [](uv_signal_t* h, int) {
+        auto* a = static_cast<ServerIo*>(h->loop->data);
+        if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&a->wdTimer_))) {
+          uv_timer_start(
+              &a->wdTimer_, [](uv_timer_t* t) { static_cast<ServerIo*>(t->loop->data)->WatchdogExpired(); },
+              static_cast<uint64_t>(a->wdMs_), 0);
+        }
+      },
+      SIGTERM);
   if (pthread_create(&wdThread_, nullptr, WatchdogMain, this) != 0) {
     uv_signal_stop(&wdSignal_);
-    uv_walk(&wdLoop_, [](uv_handle_t* handle, void*) { uv_close(handle, nullptr); }, nullptr);
+    uv_walk(
+        &wdLoop_, [](uv_handle_t* handle, void*) { uv_close(handle, nullptr); }, nullptr);
     uv_run(&wdLoop_, UV_RUN_DEFAULT);
     uv_loop_close(&wdLoop_);
     return;

@@ -58,7 +58,11 @@ function must(r, what) {
 
 // npm's own CLI script (for a PATH with node, npm, npx and sh only: no compiler, as on a production host).
 function findNpmCli() {
-  const r = run(process.execPath, ['-e', "console.log(require.resolve('npm/bin/npm-cli.js', { paths: [process.argv[1]] }))", path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules')]);
+  const r = run(process.execPath, [
+    '-e',
+    "console.log(require.resolve('npm/bin/npm-cli.js', { paths: [process.argv[1]] }))",
+    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules'),
+  ]);
   if (r.status === 0) return r.stdout.trim();
   const which = run('sh', ['-c', 'command -v npm']).stdout.trim();
   return fs.realpathSync(which);
@@ -144,7 +148,10 @@ async function main() {
     [info] = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
   } else {
     step('npm pack (prepack builds the TypeScript and the prebuild)');
-    const pack = must(run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }), 'npm pack');
+    const pack = must(
+      run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }),
+      'npm pack',
+    );
     // npm prints the JSON after the prepack scripts' own output (which has brackets of its own).
     const jsonStart = pack.stdout.lastIndexOf('\n[\n');
     const json = jsonStart >= 0 ? pack.stdout.slice(jsonStart) : pack.stdout;
@@ -157,7 +164,19 @@ async function main() {
   check(info.size < MAX_TARBALL_BYTES, `tarball size ${info.size} B < ${MAX_TARBALL_BYTES} B`);
   const prebuilds = files.filter((f) => /^prebuilds\/linux-x64\/.*\.node$/.test(f));
   check(prebuilds.length === 1, 'a linux-x64 prebuild is in the tarball', files.filter((f) => f.startsWith('prebuilds')).join('\n'));
-  for (const f of ['LICENSE', 'SECURITY.md', 'CHANGELOG.md', 'README.md', 'ext/fcgi2/LICENSE', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.mts', 'dist/client/index.d.ts', 'client/package.json', 'binding.gyp']) {
+  for (const f of [
+    'LICENSE',
+    'SECURITY.md',
+    'CHANGELOG.md',
+    'README.md',
+    'ext/fcgi2/LICENSE',
+    'dist/index.js',
+    'dist/index.mjs',
+    'dist/index.d.mts',
+    'dist/client/index.d.ts',
+    'client/package.json',
+    'binding.gyp',
+  ]) {
     check(files.includes(f), `the tarball has ${f}`);
   }
   const unwanted = files.filter((f) => /^(test|bench|examples|build|docs|\.ci)\//.test(f) || /\.map$/.test(f) || /(^|\/)corpus\//.test(f));
@@ -166,7 +185,11 @@ async function main() {
   step('publint and attw on the tarball');
   const bin = (name) => path.join(root, 'node_modules', '.bin', name);
   const publint = run(bin('publint'), ['run', tarball, '--strict'], { cwd: work });
-  check(publint.status === 0 && !/warning|error|suggestion/i.test(publint.stdout.replace(/^.*All good!.*$/m, '')), 'publint --strict reports nothing', publint.stdout + publint.stderr);
+  check(
+    publint.status === 0 && !/warning|error|suggestion/i.test(publint.stdout.replace(/^.*All good!.*$/m, '')),
+    'publint --strict reports nothing',
+    publint.stdout + publint.stderr,
+  );
   process.stdout.write(publint.stdout);
   const attw = run(bin('attw'), [tarball, '--format', 'table-flipped'], { cwd: work });
   check(attw.status === 0 && /No problems found/.test(attw.stdout), 'attw reports no problems', attw.stdout + attw.stderr);
@@ -180,7 +203,14 @@ async function main() {
   fs.symlinkSync(npmCli, path.join(bare, 'npm'));
   fs.symlinkSync(path.join(path.dirname(npmCli), 'npx-cli.js'), path.join(bare, 'npx'));
   fs.symlinkSync('/bin/sh', path.join(bare, 'sh')); // npm runs package scripts with sh
-  const bareEnv = { HOME: process.env.HOME, PATH: bare, TMPDIR: os.tmpdir(), npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+  const bareEnv = {
+    HOME: process.env.HOME,
+    PATH: bare,
+    TMPDIR: os.tmpdir(),
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    npm_config_audit: 'false',
+  };
   const reachable = COMPILERS.filter((c) => run('/bin/sh', ['-c', `command -v ${c}`], { env: bareEnv }).status === 0);
   check(reachable.length === 0, `no compiler or build tool reachable on PATH (${COMPILERS.join(' ')})`, reachable.join(' '));
 
@@ -189,9 +219,16 @@ async function main() {
   const installed = path.join(app.dir, 'node_modules', 'libfcgi');
   check(!fs.existsSync(path.join(installed, 'build')), 'nothing was compiled at install (no build/ in node_modules/libfcgi)');
 
-  const cjs = app.run('node', ['-e', "const l = require('libfcgi'); const c = require('libfcgi/client'); if (typeof l.FastCGI !== 'function' || typeof l.createServer !== 'function' || typeof c.FastCGIClient !== 'function') process.exit(1); console.log(JSON.stringify(l.buildInfo))"]);
+  const cjs = app.run('node', [
+    '-e',
+    "const l = require('libfcgi'); const c = require('libfcgi/client'); if (typeof l.FastCGI !== 'function' || typeof l.createServer !== 'function' || typeof c.FastCGIClient !== 'function') process.exit(1); console.log(JSON.stringify(l.buildInfo))",
+  ]);
   check(cjs.status === 0, "require('libfcgi') and require('libfcgi/client')", cjs.stderr);
-  const esm = app.run('node', ['--input-type=module', '-e', "import { FastCGI, createServer } from 'libfcgi'; import lib from 'libfcgi'; import { FastCGIClient, fcgiRequest } from 'libfcgi/client'; if (typeof FastCGI !== 'function' || lib.FastCGI !== FastCGI || typeof createServer !== 'function' || typeof FastCGIClient !== 'function' || typeof fcgiRequest !== 'function') process.exit(1);"]);
+  const esm = app.run('node', [
+    '--input-type=module',
+    '-e',
+    "import { FastCGI, createServer } from 'libfcgi'; import lib from 'libfcgi'; import { FastCGIClient, fcgiRequest } from 'libfcgi/client'; if (typeof FastCGI !== 'function' || lib.FastCGI !== FastCGI || typeof createServer !== 'function' || typeof FastCGIClient !== 'function' || typeof fcgiRequest !== 'function') process.exit(1);",
+  ]);
   check(esm.status === 0, "import { FastCGI } from 'libfcgi' and from 'libfcgi/client' (ESM)", esm.stderr);
 
   step('TypeScript against the installed declarations');
@@ -209,10 +246,34 @@ export type Result = FcgiRequestResult;
   fs.writeFileSync(path.join(app.dir, 'check.ts'), tsSource);
   fs.writeFileSync(path.join(app.dir, 'check-esm.mts'), tsSource);
   const tsc = path.join(app.dir, 'node_modules', 'typescript', 'bin', 'tsc');
-  const nodenext = app.run('node', [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', 'check.ts', 'check-esm.mts']);
+  const nodenext = app.run('node', [
+    tsc,
+    '--noEmit',
+    '--strict',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--types',
+    'node',
+    'check.ts',
+    'check-esm.mts',
+  ]);
   check(nodenext.status === 0, 'tsc --module nodenext --strict (a .ts and a .mts file)', nodenext.stdout + nodenext.stderr);
   // The declarations use private class fields (#x), so the target must be ES2015 or later (tsc --init: es2016).
-  const commonjs = app.run('node', [tsc, '--noEmit', '--strict', '--module', 'commonjs', '--target', 'es2016', '--esModuleInterop', '--types', 'node', 'check.ts']);
+  const commonjs = app.run('node', [
+    tsc,
+    '--noEmit',
+    '--strict',
+    '--module',
+    'commonjs',
+    '--target',
+    'es2016',
+    '--esModuleInterop',
+    '--types',
+    'node',
+    'check.ts',
+  ]);
   check(commonjs.status === 0, 'tsc --module commonjs --target es2016 --strict', commonjs.stdout + commonjs.stderr);
 
   step('the CLI');
@@ -223,7 +284,11 @@ export type Result = FcgiRequestResult;
     "const { FastCGI } = require('libfcgi');\nconst fcgi = new FastCGI();\nwhile (fcgi.accept()) {\n  fcgi.header({ 'Content-Type': 'text/plain' });\n  fcgi.print(`hello from ${fcgi.env.REQUEST_URI}`);\n}\n",
   );
   const served = await serveOnce(app, bareEnv, 'app.js');
-  check(served.status === 200 && served.body === 'hello from /hello?x=1', 'a request answered through npx libfcgi serve app.js', JSON.stringify(served));
+  check(
+    served.status === 200 && served.body === 'hello from /hello?x=1',
+    'a request answered through npx libfcgi serve app.js',
+    JSON.stringify(served),
+  );
 
   step('a TypeScript app: without tsx a clear message, with tsx served');
   fs.writeFileSync(
@@ -232,23 +297,38 @@ export type Result = FcgiRequestResult;
   );
   const noTsx = app.run('npx', ['--no-install', 'libfcgi', 'serve', 'app.ts', '--listen', '127.0.0.1:0'], { timeout: 60000 });
   const tsxMessage = /app\.ts is TypeScript.*npm install --save-dev tsx/s.test(noTsx.stderr) && !/^\s+at /m.test(noTsx.stderr);
-  check(noTsx.status === 2 && tsxMessage, 'libfcgi serve app.ts without tsx (Node 20): exit 2, says to install tsx, no stack trace', `exit ${noTsx.status}\n${noTsx.stderr}`);
+  check(
+    noTsx.status === 2 && tsxMessage,
+    'libfcgi serve app.ts without tsx (Node 20): exit 2, says to install tsx, no stack trace',
+    `exit ${noTsx.status}\n${noTsx.stderr}`,
+  );
   must(app.run('npm', ['install', '--save-dev', TSX_DEP]), `npm install --save-dev ${TSX_DEP}`);
   const servedTs = await serveOnce(app, bareEnv, 'app.ts');
-  check(servedTs.status === 200 && servedTs.body === 'ts says /hello?x=1', 'with tsx in the project: a request answered through libfcgi serve app.ts', JSON.stringify(servedTs));
+  check(
+    servedTs.status === 200 && servedTs.body === 'ts says /hello?x=1',
+    'with tsx in the project: a request answered through libfcgi serve app.ts',
+    JSON.stringify(servedTs),
+  );
 
   // 3. Install scripts off (npm's allowScripts, --ignore-scripts): node-gyp-build finds the prebuild at require time.
   step('npm install --ignore-scripts: the prebuild still loads; without it the error says npm rebuild libfcgi');
   const noScripts = makeProject('no-scripts', bareEnv);
   must(noScripts.run('npm', ['install', '--ignore-scripts', tarball]), 'npm install --ignore-scripts <tarball>');
-  const loads = noScripts.run('node', ['-e', "const l = require('libfcgi'); process.exit(typeof l.FastCGI === 'function' && l.buildInfo.patches.length > 0 ? 0 : 1)"]);
+  const loads = noScripts.run('node', [
+    '-e',
+    "const l = require('libfcgi'); process.exit(typeof l.FastCGI === 'function' && l.buildInfo.patches.length > 0 ? 0 : 1)",
+  ]);
   check(loads.status === 0, 'require(libfcgi) loads the prebuild without install scripts', loads.stderr);
   fs.rmSync(path.join(noScripts.dir, 'node_modules', 'libfcgi', 'prebuilds'), { recursive: true, force: true });
   const missing = noScripts.run('node', ['-e', "require('libfcgi')"]);
-  check(missing.status !== 0 && /npm rebuild libfcgi/.test(missing.stderr), 'no prebuild and no build: the load error says "npm rebuild libfcgi"', missing.stderr.slice(0, 2000));
+  check(
+    missing.status !== 0 && /npm rebuild libfcgi/.test(missing.stderr),
+    'no prebuild and no build: the load error says "npm rebuild libfcgi"',
+    missing.stderr.slice(0, 2000),
+  );
 
   // 4. From source, with a compiler: the same record as the prebuild's.
-  step('npm install --build-from-source (with a compiler): build-info equals the prebuild\'s');
+  step("npm install --build-from-source (with a compiler): build-info equals the prebuild's");
   const src = makeProject('from-source', { ...process.env, npm_config_update_notifier: 'false' });
   must(src.run('npm', ['install', '--build-from-source', '--no-audit', '--no-fund', tarball]), 'npm install --build-from-source <tarball>');
   const pkgDir = path.join(src.dir, 'node_modules', 'libfcgi');
@@ -256,7 +336,8 @@ export type Result = FcgiRequestResult;
   const builtNode = fs.existsSync(built) ? fs.readdirSync(built).find((f) => f.endsWith('.node')) : undefined;
   if (check(builtNode !== undefined, 'the addon was compiled into node_modules/libfcgi/build/Release')) {
     const prebuilt = path.join(pkgDir, prebuilds[0]);
-    const record = (file) => src.run('node', ['-e', `console.log(JSON.stringify(require(${JSON.stringify(file)}).buildInfo))`]).stdout.trim();
+    const record = (file) =>
+      src.run('node', ['-e', `console.log(JSON.stringify(require(${JSON.stringify(file)}).buildInfo))`]).stdout.trim();
     const a = record(prebuilt);
     const b = record(path.join(built, builtNode));
     process.stdout.write(`prebuild:     ${a}\nsource build: ${b}\n`);

@@ -27,7 +27,12 @@ for (const f of ['binding.gyp', 'package.json', 'native', 'ext', 'scripts/fcgi2-
 fs.symlinkSync(path.join(root, 'node_modules'), path.join(out, 'node_modules'));
 const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
 run(process.execPath, [nodeGyp, 'rebuild', '--use_system_libfcgi=true'], { cwd: out });
-const addon = path.join(out, 'build', 'Release', fs.readdirSync(path.join(out, 'build', 'Release')).find((f) => f.endsWith('.node')));
+const addon = path.join(
+  out,
+  'build',
+  'Release',
+  fs.readdirSync(path.join(out, 'build', 'Release')).find((f) => f.endsWith('.node')),
+);
 
 // 2. It is the system library's build: no patches, linked against libfcgi.so.
 const info = require(addon).buildInfo;
@@ -44,7 +49,11 @@ console.log(`skipped (they need patches a system libfcgi lacks):`);
 for (const s of skips) console.log(`  ${s.patch}: ${s.test}`);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const pattern = `^(?!(${skips.map((s) => escape(s.test)).join('|')}))`;
-run(process.execPath, [require.resolve('jest/bin/jest', { paths: [root] }), '--runInBand', 'test/protocol', '-t', pattern, ...process.argv.slice(2)], {
-  cwd: root,
-  env: { ...process.env, LIBFCGI_NATIVE: addon, LIBFCGI_SYSTEM: '1' },
-});
+run(
+  process.execPath,
+  [require.resolve('jest/bin/jest', { paths: [root] }), '--runInBand', 'test/protocol', '-t', pattern, ...process.argv.slice(2)],
+  {
+    cwd: root,
+    env: { ...process.env, LIBFCGI_NATIVE: addon, LIBFCGI_SYSTEM: '1' },
+  },
+);

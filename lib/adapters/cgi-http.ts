@@ -298,4 +298,3 @@ export function parseCookies(header: string | undefined): Readonly<Record<string
   }
   return out;
 }
-

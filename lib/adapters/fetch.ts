@@ -245,7 +245,11 @@ function sendCachedResponse(req: ServerRequest, [status, statusText, body, init]
   let fields: Record<string, string | string[]>;
   if (init === undefined) {
     fields = typeof body === 'string' ? { 'content-type': 'text/plain;charset=UTF-8' } : {};
-  } else if (!(init instanceof Headers) && !Array.isArray(init) && Object.values(init).every((v) => typeof v === 'string' && !/^\s|\s$/.test(v))) {
+  } else if (
+    !(init instanceof Headers) &&
+    !Array.isArray(init) &&
+    Object.values(init).every((v) => typeof v === 'string' && !/^\s|\s$/.test(v))
+  ) {
     fields = {};
     let hasType = false;
     for (const name of Object.keys(init)) {

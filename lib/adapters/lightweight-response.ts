@@ -29,11 +29,16 @@ export class LightweightResponse {
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     this.#body = body;
-    if ((body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) && !(init instanceof GlobalResponse)) {
+    if (
+      (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) &&
+      !(init instanceof GlobalResponse)
+    ) {
       const status = init?.status ?? 200;
       // What the platform checks at construction is checked here too, so a bad Response fails where it is made.
-      if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive.`);
-      if (body != null && (status === 204 || status === 205 || status === 304)) throw new TypeError('Response constructor: Invalid response status code ' + status);
+      if (!Number.isInteger(status) || status < 200 || status > 599)
+        throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive.`);
+      if (body != null && (status === 204 || status === 205 || status === 304))
+        throw new TypeError('Response constructor: Invalid response status code ' + status);
       this[kResponseCache] = [status, init?.statusText, body ?? null, init?.headers];
     } else {
       this[kReal] = new GlobalResponse(body, init);
@@ -70,7 +75,7 @@ export class LightweightResponse {
   }
   get statusText(): string {
     const cache = this[kResponseCache];
-    return cache !== undefined ? cache[1] ?? '' : this.#real().statusText;
+    return cache !== undefined ? (cache[1] ?? '') : this.#real().statusText;
   }
 
   static {

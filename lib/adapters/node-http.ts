@@ -112,7 +112,7 @@ export class FastCGISocket extends Duplex {
       }
       this.#headDone = true;
       const cgi = cgiHead(head);
-      if (typeof chunk === 'string' && (encoding === 'utf8' || encoding === 'latin1' && !NON_ASCII.test(chunk)) && !NON_ASCII.test(cgi)) {
+      if (typeof chunk === 'string' && (encoding === 'utf8' || (encoding === 'latin1' && !NON_ASCII.test(chunk))) && !NON_ASCII.test(cgi)) {
         // The usual first write, head and body in one string (as Node sends them): one piece of output.
         req.print(cgi + chunk.slice(head.length));
         if (!req.writableNeedDrain) callback();

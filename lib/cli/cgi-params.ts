@@ -200,6 +200,7 @@ export function applyParamOverrides(
 export function parseParamOption(text: string): [string, string | undefined] {
   const eq = text.indexOf('=');
   const name = eq < 0 ? text : text.slice(0, eq);
-  if (name === '' || name.includes('\0')) throw new UsageError(`--param wants NAME=VALUE (or NAME to remove it), got ${JSON.stringify(text)}`);
+  if (name === '' || name.includes('\0'))
+    throw new UsageError(`--param wants NAME=VALUE (or NAME to remove it), got ${JSON.stringify(text)}`);
   return [name, eq < 0 ? undefined : text.slice(eq + 1)];
 }

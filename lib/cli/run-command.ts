@@ -181,10 +181,13 @@ export async function runRun(argv: string[]): Promise<number> {
         served = server;
         httpServer.address = () => server.address() as unknown as ReturnType<http.Server['address']>;
         httpServer.close = function close(cb?: (err?: Error) => void) {
-          server.close().then(() => {
-            httpServer.emit('close');
-            cb?.();
-          }, (err: Error) => cb?.(err)); // as Node's close(): a failure goes to the callback only
+          server.close().then(
+            () => {
+              httpServer.emit('close');
+              cb?.();
+            },
+            (err: Error) => cb?.(err),
+          ); // as Node's close(): a failure goes to the callback only
           return httpServer;
         };
         httpServer.emit('listening');
@@ -216,7 +219,12 @@ export async function runRun(argv: string[]): Promise<number> {
   let exported = 'default' in ns ? ns.default : ns;
   // A module compiled to CommonJS from `export default` (tsc, tsx in a CommonJS package): import() gives its
   // module.exports, whose `default` is the app.
-  if (typeof exported === 'object' && exported !== null && (exported as { __esModule?: unknown }).__esModule === true && 'default' in exported) {
+  if (
+    typeof exported === 'object' &&
+    exported !== null &&
+    (exported as { __esModule?: unknown }).__esModule === true &&
+    'default' in exported
+  ) {
     exported = exported.default;
   }
   const found = handlerForExport(exported, mountPath);

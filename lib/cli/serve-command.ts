@@ -5,14 +5,7 @@ import https from 'https';
 import type { AddressInfo } from 'net';
 import os from 'os';
 import path from 'path';
-import {
-  formatSocketAddress,
-  integerOption,
-  parseCommandLine,
-  parseSocketAddress,
-  UsageError,
-  type SocketAddress,
-} from './args';
+import { formatSocketAddress, integerOption, parseCommandLine, parseSocketAddress, UsageError, type SocketAddress } from './args';
 import type { AppSocket } from './app-socket';
 import { parseParamOption } from './cgi-params';
 import { ConnectionPool } from './connection-pool';

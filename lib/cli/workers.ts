@@ -106,8 +106,7 @@ export class WorkerPool {
    */
   unavailable(): string | undefined {
     const now = Date.now();
-    const looping = (slot: Slot) =>
-      slot.quickExits >= 2 && (slot.child === undefined || now - slot.startedAt < STABLE_AFTER_MS);
+    const looping = (slot: Slot) => slot.quickExits >= 2 && (slot.child === undefined || now - slot.startedAt < STABLE_AFTER_MS);
     if (this.stopping || this.slots.length === 0 || !this.slots.every(looping)) return undefined;
     return `every worker keeps exiting soon after it starts (the last: ${this.lastExit ?? 'unknown'})`;
   }
@@ -153,8 +152,7 @@ export class WorkerPool {
     const ranMs = Date.now() - slot.startedAt;
     this.lastExit = `${description} after ${(ranMs / 1000).toFixed(1)} s`;
     slot.quickExits = ranMs >= STABLE_AFTER_MS ? 0 : slot.quickExits + 1;
-    const delay =
-      slot.quickExits === 0 ? 0 : Math.min(FIRST_RESTART_DELAY_MS * 2 ** (slot.quickExits - 1), MAX_RESTART_DELAY_MS);
+    const delay = slot.quickExits === 0 ? 0 : Math.min(FIRST_RESTART_DELAY_MS * 2 ** (slot.quickExits - 1), MAX_RESTART_DELAY_MS);
     log.error(`${who} exited (${description}) after ${(ranMs / 1000).toFixed(1)} s; restarting in ${delay} ms`);
     slot.restartTimer = setTimeout(() => this.spawn(slot), delay);
   }

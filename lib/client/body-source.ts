@@ -11,9 +11,7 @@ export function checkBodySource(source: unknown, what: string): BodySource {
   if (source !== null && typeof source === 'object' && Symbol.asyncIterator in source) {
     return source as AsyncIterable<Uint8Array | string>;
   }
-  throw new TypeError(
-    `${what} must be a string, Uint8Array, Readable or AsyncIterable<Uint8Array>, got ${describe(source)}`,
-  );
+  throw new TypeError(`${what} must be a string, Uint8Array, Readable or AsyncIterable<Uint8Array>, got ${describe(source)}`);
 }
 
 /** A string or byte array body as bytes; undefined for streamed sources. */

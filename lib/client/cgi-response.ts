@@ -92,10 +92,7 @@ export class CgiResponseParser {
   end(): CgiResponseHead {
     if (this.head !== undefined) return this.head;
     const got = this.headerLength === 0 ? 'the application sent no output' : `got ${this.headerLength} bytes`;
-    throw clientError(
-      'FCGI_CGI_RESPONSE_ERROR',
-      `the CGI response ended before the blank line that ends its header (${got})`,
-    );
+    throw clientError('FCGI_CGI_RESPONSE_ERROR', `the CGI response ended before the blank line that ends its header (${got})`);
   }
 }
 
@@ -197,10 +194,7 @@ function parseHead(text: string): CgiResponseHead {
     const match = STATUS_VALUE.exec(status);
     const code = match ? Number(match[1]) : NaN;
     if (!match || code < 100) {
-      throw clientError(
-        'FCGI_CGI_RESPONSE_ERROR',
-        `the CGI Status field must be "NNN reason", got ${JSON.stringify(status)}`,
-      );
+      throw clientError('FCGI_CGI_RESPONSE_ERROR', `the CGI Status field must be "NNN reason", got ${JSON.stringify(status)}`);
     }
     return { status: code, statusText: match[2] ?? STATUS_CODES[code] ?? '', headers };
   }

@@ -529,8 +529,7 @@ export class FastCGIClient {
     if (until !== 'close' && until !== 'end-request') {
       throw new TypeError(`until must be 'close' or 'end-request', got ${describe(until)}`);
     }
-    const requestId =
-      options.requestId === undefined ? undefined : checkInteger(options.requestId, 'requestId', 0, 0xffff);
+    const requestId = options.requestId === undefined ? undefined : checkInteger(options.requestId, 'requestId', 0, 0xffff);
     const timeoutMs = checkInteger(
       options.timeoutMs ?? this.settings.timeout ?? DEFAULT_READ_RECORDS_TIMEOUT_MS,
       'timeoutMs',
@@ -601,12 +600,7 @@ export class FastCGIClient {
    * Writes one record (header, content and padding side by side, no copy); false means wait for 'drain'. Records
    * are padded to a multiple of 8 bytes, as the spec recommends and nginx and libfcgi do.
    */
-  private writeRecord(
-    type: number,
-    requestId: number,
-    content: Buffer,
-    paddingLength = (8 - (content.length % 8)) % 8,
-  ): boolean {
+  private writeRecord(type: number, requestId: number, content: Buffer, paddingLength = (8 - (content.length % 8)) % 8): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
     const header = encodeHeader(type, requestId, content.length, paddingLength);
     if (this.batch !== undefined) {
@@ -798,8 +792,7 @@ export class FastCGIClient {
     this.fail(
       clientError(
         'FCGI_PROTOCOL_ERROR',
-        `the application sent ${name} data for request ${record.requestId} ` +
-          `after the empty ${name} record that ended the stream`,
+        `the application sent ${name} data for request ${record.requestId} ` + `after the empty ${name} record that ended the stream`,
       ),
     );
   }
@@ -859,10 +852,7 @@ export class FastCGIClient {
    */
   private updateTimer(): void {
     const waiting =
-      !this.isClosed &&
-      (this.requests.size > 0 || this.valueQueries.length > 0) &&
-      this.stalled.size === 0 &&
-      this.sourceWaits === 0;
+      !this.isClosed && (this.requests.size > 0 || this.valueQueries.length > 0) && this.stalled.size === 0 && this.sourceWaits === 0;
     if (this.settings.timeout === undefined || !waiting) {
       clearTimeout(this.idleTimer);
       this.idleTimer = undefined;

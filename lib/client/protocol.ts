@@ -116,9 +116,7 @@ export type ParamBytes = string | Uint8Array;
 /** Name-value pairs: an object, a Map, or any iterable of [name, value] (which keeps order and repeats). */
 export type ParamsInput = Readonly<Record<string, ParamBytes>> | Iterable<readonly [ParamBytes, ParamBytes]>;
 
-const NAMES_BY_TYPE: Record<number, string> = Object.fromEntries(
-  Object.entries(RecordType).map(([name, value]) => [value, name]),
-);
+const NAMES_BY_TYPE: Record<number, string> = Object.fromEntries(Object.entries(RecordType).map(([name, value]) => [value, name]));
 
 /** `STDOUT` for 6, `type 42` for types the spec does not define; for messages. */
 export function recordTypeName(type: number): string {
@@ -178,8 +176,7 @@ export function encodeRecord(type: number, requestId: number, content: Uint8Arra
   if (!(content instanceof Uint8Array)) throw new TypeError(`content must be a Uint8Array, got ${describe(content)}`);
   if (content.length > FCGI_MAX_CONTENT_LENGTH) {
     throw new RangeError(
-      `content must be at most ${FCGI_MAX_CONTENT_LENGTH} bytes in one record, got ${content.length}; ` +
-        'use encodeStreamRecords',
+      `content must be at most ${FCGI_MAX_CONTENT_LENGTH} bytes in one record, got ${content.length}; ` + 'use encodeStreamRecords',
     );
   }
   const header = encodeHeader(type, requestId, content.length, paddingLength);
@@ -201,19 +198,9 @@ export interface StreamRecordsOptions {
  * A stream (PARAMS, STDIN, DATA, STDOUT, STDERR) as consecutive records of at most `maxContentLength` bytes each,
  * by default followed by the empty record that ends it. Returns one Buffer with all records.
  */
-export function encodeStreamRecords(
-  type: number,
-  requestId: number,
-  data: Uint8Array,
-  options: StreamRecordsOptions = {},
-): Buffer {
+export function encodeStreamRecords(type: number, requestId: number, data: Uint8Array, options: StreamRecordsOptions = {}): Buffer {
   if (!(data instanceof Uint8Array)) throw new TypeError(`data must be a Uint8Array, got ${describe(data)}`);
-  const max = checkInteger(
-    options.maxContentLength ?? FCGI_MAX_CONTENT_LENGTH,
-    'maxContentLength',
-    1,
-    FCGI_MAX_CONTENT_LENGTH,
-  );
+  const max = checkInteger(options.maxContentLength ?? FCGI_MAX_CONTENT_LENGTH, 'maxContentLength', 1, FCGI_MAX_CONTENT_LENGTH);
   const records: Buffer[] = [];
   for (let offset = 0; offset < data.length; offset += max) {
     records.push(encodeRecord(type, requestId, data.subarray(offset, offset + max)));
@@ -240,9 +227,7 @@ function checkParam(value: unknown, what: string): string | Buffer {
 /** The pairs of a ParamsInput, validated; strings stay strings (encoded as UTF-8 where they are written). */
 function checkedPairs(params: unknown, what: string): Array<[string | Buffer, string | Buffer]> {
   if (params === null || typeof params !== 'object') {
-    throw new TypeError(
-      `${what} must be an object, a Map or an iterable of [name, value] pairs, got ${describe(params)}`,
-    );
+    throw new TypeError(`${what} must be an object, a Map or an iterable of [name, value] pairs, got ${describe(params)}`);
   }
   const pairs: Array<[string | Buffer, string | Buffer]> = [];
   if (Symbol.iterator in params) {
@@ -317,10 +302,7 @@ function writeParamLength(out: Buffer, offset: number, length: number): number {
 
 function readParamLength(buf: Buffer, offset: number, what: string): [length: number, next: number] {
   if (offset >= buf.length) {
-    throw clientError(
-      'FCGI_PARAMS_ERROR',
-      `params truncated: ${what} length missing at byte ${offset} of ${buf.length}`,
-    );
+    throw clientError('FCGI_PARAMS_ERROR', `params truncated: ${what} length missing at byte ${offset} of ${buf.length}`);
   }
   if (buf[offset] < 0x80) return [buf[offset], offset + 1];
   if (offset + 4 > buf.length) {

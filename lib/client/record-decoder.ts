@@ -91,8 +91,7 @@ export class RecordDecoder {
         : '';
       this.failure = clientError(
         'FCGI_PROTOCOL_ERROR',
-        `malformed FastCGI record header at byte ${at}: version is ${h[0]}, expected ${FCGI_VERSION_1}; ` +
-          `header bytes ${hex}${hint}`,
+        `malformed FastCGI record header at byte ${at}: version is ${h[0]}, expected ${FCGI_VERSION_1}; ` + `header bytes ${hex}${hint}`,
       );
       throw this.failure;
     }

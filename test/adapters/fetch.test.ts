@@ -65,10 +65,12 @@ describeWithBinaries(['nginx'])('fromFetchHandler through nginx', () => {
     expect(res.headers['x-multi']).toBe('one, two');
     expect(res.text).toBe('cookies set');
     const statusLine = await new Promise<string>((resolve, reject) => {
-      http.get(`${stack.url}/cookies`, (r) => {
-        r.resume();
-        resolve(r.statusMessage ?? '');
-      }).on('error', reject);
+      http
+        .get(`${stack.url}/cookies`, (r) => {
+          r.resume();
+          resolve(r.statusMessage ?? '');
+        })
+        .on('error', reject);
     });
     expect(statusLine).toBe('Fine');
   });
@@ -81,7 +83,7 @@ describeWithBinaries(['nginx'])('fromFetchHandler through nginx', () => {
     expect((await request(`${stack.url}/status?code=200`)).text).toBe('body text');
   });
 
-  test('an unknown path: the handler\'s 404', async () => {
+  test("an unknown path: the handler's 404", async () => {
     const res = await request(`${stack.url}/nowhere`);
     expect(res.status).toBe(404);
     expect(res.text).toBe('no such route');
@@ -142,28 +144,36 @@ describeWithBinaries(['nginx'])('fromFetchHandler: streaming and aborts through 
     const total = 64 * MiB;
     const after = events(stack.app.process).length;
     const received = await new Promise<number>((resolve, reject) => {
-      http.get(`${stack.url}/stream?mib=64`, (res) => {
-        let bytes = 0;
-        res.once('data', (c: Buffer) => {
-          bytes += c.length;
-          res.pause();
-          // The client stalls: the producer must stop well short of the whole body.
-          setTimeout(() => {
-            const produced = Math.max(0, ...events(stack.app.process).slice(after).filter((e) => e.event === 'produced').map((e) => e.bytes as number));
-            try {
-              expect(produced).toBeLessThan(total / 2);
-            } catch (err) {
-              reject(err);
-              res.destroy();
-              return;
-            }
-            res.on('data', (d: Buffer) => (bytes += d.length));
-            res.on('end', () => resolve(bytes));
-            res.resume();
-          }, 1500);
-        });
-        res.on('error', reject);
-      }).on('error', reject);
+      http
+        .get(`${stack.url}/stream?mib=64`, (res) => {
+          let bytes = 0;
+          res.once('data', (c: Buffer) => {
+            bytes += c.length;
+            res.pause();
+            // The client stalls: the producer must stop well short of the whole body.
+            setTimeout(() => {
+              const produced = Math.max(
+                0,
+                ...events(stack.app.process)
+                  .slice(after)
+                  .filter((e) => e.event === 'produced')
+                  .map((e) => e.bytes as number),
+              );
+              try {
+                expect(produced).toBeLessThan(total / 2);
+              } catch (err) {
+                reject(err);
+                res.destroy();
+                return;
+              }
+              res.on('data', (d: Buffer) => (bytes += d.length));
+              res.on('end', () => resolve(bytes));
+              res.resume();
+            }, 1500);
+          });
+          res.on('error', reject);
+        })
+        .on('error', reject);
     });
     expect(received).toBe(total);
   });
@@ -174,7 +184,10 @@ describeWithBinaries(['nginx'])('fromFetchHandler: streaming and aborts through 
     req.on('error', () => undefined);
     await waitForEvent(stack.app.process, (e) => e.event === 'wait-start', { after });
     req.destroy();
-    const outcome = await waitForEvent(stack.app.process, (e) => e.event === 'aborted' || e.event === 'not-aborted', { after, timeoutMs: 15000 });
+    const outcome = await waitForEvent(stack.app.process, (e) => e.event === 'aborted' || e.event === 'not-aborted', {
+      after,
+      timeoutMs: 15000,
+    });
     expect(outcome.event).toBe('aborted');
   });
 });

@@ -49,7 +49,9 @@ describe('ServerRequest helpers (through the package client)', () => {
   const ask = async (params: Params, body?: Buffer | string) => {
     const res = await fcgiRequest({ path: app.socketPath }, { params: { REQUEST_METHOD: 'GET', ...params }, body });
     const text = res.body.toString('utf8');
-    const json = res.headers.some(([n, v]) => n.toLowerCase() === 'content-type' && v === 'application/json') ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+    const json = res.headers.some(([n, v]) => n.toLowerCase() === 'content-type' && v === 'application/json')
+      ? (JSON.parse(text) as Record<string, unknown>)
+      : undefined;
     return { status: res.status, json, text };
   };
 
@@ -69,7 +71,11 @@ describe('ServerRequest helpers (through the package client)', () => {
     expect(json).toEqual({
       url: 'https://example.com/raw/helpers?a=1&b=x%20y&a=2',
       pathname: '/raw/helpers',
-      query: [['a', '1'], ['b', 'x y'], ['a', '2']],
+      query: [
+        ['a', '1'],
+        ['b', 'x y'],
+        ['a', '2'],
+      ],
       cookies: { sid: 'abc', theme: 'dark blue' },
     });
   });
@@ -87,7 +93,10 @@ describe('ServerRequest helpers (through the package client)', () => {
     expect(form.json).toEqual({ fields: { a: '1', b: 'é x' }, files: {} });
     const file = randomBytes(300 * 1024);
     const { body, type } = await multipart({ note: 'n', file: new Blob([file]) });
-    const up = await ask({ REQUEST_METHOD: 'POST', DOCUMENT_URI: '/raw/form', CONTENT_TYPE: type, CONTENT_LENGTH: String(body.length) }, body);
+    const up = await ask(
+      { REQUEST_METHOD: 'POST', DOCUMENT_URI: '/raw/form', CONTENT_TYPE: type, CONTENT_LENGTH: String(body.length) },
+      body,
+    );
     expect(up.json).toEqual({
       fields: { note: 'n' },
       files: { file: { name: 'file.bin', size: file.length, sha256: createHash('sha256').update(file).digest('hex') } },
@@ -97,7 +106,12 @@ describe('ServerRequest helpers (through the package client)', () => {
   test('formData() over bodyLimit: 413; with another content type: a TypeError (500)', async () => {
     const big = Buffer.alloc(1024 * 1024 + 1, 'a');
     const over = await ask(
-      { REQUEST_METHOD: 'POST', DOCUMENT_URI: '/raw/form', CONTENT_TYPE: 'application/x-www-form-urlencoded', CONTENT_LENGTH: String(big.length) },
+      {
+        REQUEST_METHOD: 'POST',
+        DOCUMENT_URI: '/raw/form',
+        CONTENT_TYPE: 'application/x-www-form-urlencoded',
+        CONTENT_LENGTH: String(big.length),
+      },
       big,
     );
     expect(over.status).toBe(413);
@@ -123,7 +137,12 @@ describe('ServerRequest helpers (through the package client)', () => {
     expect(json).toEqual({
       url: 'http://h.example:81/raw/to-request',
       method: 'PUT',
-      headers: [['content-length', '5'], ['content-type', 'text/plain'], ['host', 'h.example:81'], ['x-trace-id', 't1']],
+      headers: [
+        ['content-length', '5'],
+        ['content-type', 'text/plain'],
+        ['host', 'h.example:81'],
+        ['x-trace-id', 't1'],
+      ],
       body: 'hello',
       signalAborted: false,
     });
@@ -190,7 +209,10 @@ describe('createServer(app) with a Hono app object (through the package client)'
 
   test('an object with a fetch method is served as a fetch app', async () => {
     const app = track(await startFixture('hono-app.ts', { HONO_DIRECT: '1' }));
-    const res = await fcgiRequest({ path: app.socketPath }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/users/7?q=a', HTTP_HOST: 'h' } });
+    const res = await fcgiRequest(
+      { path: app.socketPath },
+      { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/users/7?q=a', HTTP_HOST: 'h' } },
+    );
     expect(JSON.parse(res.body.toString())).toEqual({ id: '7', q: 'a', url: 'http://h/users/7?q=a' });
   });
 });
@@ -209,7 +231,11 @@ describe('sync loop helpers (through the package client)', () => {
 
   test('query and cookies, computed once per request', async () => {
     expect(await ask({ QUERY_STRING: 'x=1&y=%2F&x=3', HTTP_COOKIE: 'a=1; b=%3D' })).toEqual({
-      query: [['x', '1'], ['y', '/'], ['x', '3']],
+      query: [
+        ['x', '1'],
+        ['y', '/'],
+        ['x', '3'],
+      ],
       cookies: { a: '1', b: '=' },
       sameQuery: true,
     });
@@ -218,16 +244,28 @@ describe('sync loop helpers (through the package client)', () => {
 
   test('form(): an urlencoded body; over the limit FCGI_BODY_TOO_LARGE; another type a TypeError', async () => {
     const body = 'name=J%C3%BCrgen&tags=a&tags=b';
-    expect(await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded', CONTENT_LENGTH: String(body.length) }, body)).toMatchObject({
-      form: [['name', 'Jürgen'], ['tags', 'a'], ['tags', 'b']],
+    expect(
+      await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded', CONTENT_LENGTH: String(body.length) }, body),
+    ).toMatchObject({
+      form: [
+        ['name', 'Jürgen'],
+        ['tags', 'a'],
+        ['tags', 'b'],
+      ],
     });
     const big = 'a='.padEnd(65, 'x');
-    expect(await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded', CONTENT_LENGTH: String(big.length) }, big)).toMatchObject({
+    expect(
+      await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded', CONTENT_LENGTH: String(big.length) }, big),
+    ).toMatchObject({
       code: 'FCGI_BODY_TOO_LARGE',
     });
     // Without CONTENT_LENGTH the limit holds on what is read.
-    expect(await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded' }, big)).toMatchObject({ code: 'FCGI_BODY_TOO_LARGE' });
-    expect(await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '2' }, 'hi')).toMatchObject({ code: 'TypeError' });
+    expect(await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/x-www-form-urlencoded' }, big)).toMatchObject({
+      code: 'FCGI_BODY_TOO_LARGE',
+    });
+    expect(await ask({ REQUEST_METHOD: 'POST', CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '2' }, 'hi')).toMatchObject({
+      code: 'TypeError',
+    });
   });
 });
 
@@ -245,12 +283,22 @@ describeWithBinaries(['nginx'])('ServerRequest helpers through nginx', () => {
     expect(JSON.parse(res.text)).toEqual({
       url: `http://127.0.0.1:${port}/raw/helpers?q=%C3%A9&n=1`,
       pathname: '/raw/helpers',
-      query: [['q', 'é'], ['n', '1']],
+      query: [
+        ['q', 'é'],
+        ['n', '1'],
+      ],
       cookies: { a: '1', b: 'two words' },
     });
     const file = randomBytes(100 * 1024);
     const { body, type } = await multipart({ f: new Blob([file]) });
-    const up = await request(`${stack.url}/raw/form`, { method: 'POST', body, headers: { 'Content-Type': type, 'Content-Length': String(body.length) } });
-    expect(JSON.parse(up.text)).toEqual({ fields: {}, files: { f: { name: 'f.bin', size: file.length, sha256: createHash('sha256').update(file).digest('hex') } } });
+    const up = await request(`${stack.url}/raw/form`, {
+      method: 'POST',
+      body,
+      headers: { 'Content-Type': type, 'Content-Length': String(body.length) },
+    });
+    expect(JSON.parse(up.text)).toEqual({
+      fields: {},
+      files: { f: { name: 'f.bin', size: file.length, sha256: createHash('sha256').update(file).digest('hex') } },
+    });
   });
 });

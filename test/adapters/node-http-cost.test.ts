@@ -54,7 +54,13 @@ test('a JSON POST read whole by the listener: no env built, no ServerRequest.bod
   );
   expect(reply.body.toString()).toBe('{"got":1}'); // the whole body in one chunk, as it came
   expect(seen).toEqual({
-    headers: { host: 'app.example', 'x-twice': 'first', accept: '*/*', 'content-type': 'application/json', 'content-length': String(json.length) },
+    headers: {
+      host: 'app.example',
+      'x-twice': 'first',
+      accept: '*/*',
+      'content-type': 'application/json',
+      'content-length': String(json.length),
+    },
     body: json,
     complete: true,
     ownRead: false,

@@ -95,7 +95,11 @@ test('a listener that throws, or returns a promise that rejects, gets a 500 and 
 
 test('fromNodeListener and createServer name what they got when it is not a listener', () => {
   expect(() => fromNodeListener({} as unknown as NodeListener)).toThrow(
-    expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/"listener" argument must be a function/) }),
+    expect.objectContaining({
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: expect.stringMatching(/"listener" argument must be a function/),
+    }),
   );
   expect(() => fromNodeListener('app' as unknown as NodeListener)).toThrow(/"listener" argument must be a function.*Received "app"/);
   expect(() => createServer(42 as unknown as NodeListener)).toThrow(TypeError);
@@ -104,7 +108,9 @@ test('fromNodeListener and createServer name what they got when it is not a list
 test('createServer(listener) serves a (req, res) function as a Node listener', async () => {
   const dir = track(tempDir('fcgi-node-'));
   const socketPath = path.join(dir.path, 'app.sock');
-  const server = createServer((req: http.IncomingMessage, res: http.ServerResponse) => res.end(`node ${req.method}`), { handleSignals: false });
+  const server = createServer((req: http.IncomingMessage, res: http.ServerResponse) => res.end(`node ${req.method}`), {
+    handleSignals: false,
+  });
   await server.listen({ path: socketPath });
   track({ close: () => server.close() });
   expect((await get(socketPath)).body.toString()).toBe('node GET');
@@ -217,7 +223,10 @@ test("a dropped request whose body is being read: req gets 'aborted' and is dest
 test('mountPath: req.url is relative to the prefix the web server routes to the app', async () => {
   const dir = track(tempDir('fcgi-node-'));
   const socketPath = path.join(dir.path, 'app.sock');
-  const server = createServer(fromNodeListener((req, res) => res.end(req.url), { mountPath: '/app/' }), { handleSignals: false });
+  const server = createServer(
+    fromNodeListener((req, res) => res.end(req.url), { mountPath: '/app/' }),
+    { handleSignals: false },
+  );
   await server.listen({ path: socketPath });
   track({ close: () => server.close() });
   expect((await get(socketPath, '/app/users/7?x=1')).body.toString()).toBe('/users/7?x=1');

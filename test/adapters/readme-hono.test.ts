@@ -21,11 +21,17 @@ describeWithBinaries(['nginx', 'spawn-fcgi'])('examples/hono.ts under spawn-fcgi
 
   test('routes with a parameter and a JSON body answer', async () => {
     const dir = track(tempDir()).path;
-    const spawned = track(await startSpawnFcgi({ socketPath: path.join(dir, 'hono.sock'), command: appCommand(example('hono.ts')), env: appEnv() }));
+    const spawned = track(
+      await startSpawnFcgi({ socketPath: path.join(dir, 'hono.sock'), command: appCommand(example('hono.ts')), env: appEnv() }),
+    );
     const nginx = track(await startNginx({ upstream: { path: spawned.socketPath } }));
     const hello = await request(`${nginx.url}/hello/fcgi`);
     expect([hello.status, hello.text]).toEqual([200, 'hello fcgi']);
-    const echo = await request(`${nginx.url}/echo`, { method: 'POST', body: '{"a":[1,"b"]}', headers: { 'Content-Type': 'application/json' } });
+    const echo = await request(`${nginx.url}/echo`, {
+      method: 'POST',
+      body: '{"a":[1,"b"]}',
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(JSON.parse(echo.text)).toEqual({ a: [1, 'b'] });
   });
 });

@@ -72,7 +72,11 @@ export function waitForOutput(
     };
     const timer = setTimeout(() => {
       finish();
-      reject(new Error(`${proc.description} did not print ${pattern} within ${timeoutMs} ms\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`));
+      reject(
+        new Error(
+          `${proc.description} did not print ${pattern} within ${timeoutMs} ms\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`,
+        ),
+      );
     }, timeoutMs);
     // The helper's collector is registered first, so by our 'data' listener the text includes the chunk.
     const onData = () => check();

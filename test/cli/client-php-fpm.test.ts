@@ -82,7 +82,12 @@ describeWithBinaries([phpFpmBinaryName()])('the client against PHP-FPM', () => {
       { params: baseParams({ REQUEST_METHOD: 'GET', QUERY_STRING: 'a=1&b=two', HTTP_X_TEST: 'hello' }) },
     );
     expect(response.status).toBe(200);
-    expect(response.headers).toEqual(expect.arrayContaining([['Content-Type', 'application/json'], ['X-Reply', '1']]));
+    expect(response.headers).toEqual(
+      expect.arrayContaining([
+        ['Content-Type', 'application/json'],
+        ['X-Reply', '1'],
+      ]),
+    );
     const answer = JSON.parse(response.body.toString()) as PhpAnswer;
     expect(answer).toMatchObject({
       sapi: 'fpm-fcgi',
@@ -162,7 +167,17 @@ describeWithBinaries([phpFpmBinaryName()])('the client against PHP-FPM', () => {
   });
 
   test('libfcgi request talks to PHP-FPM too: --document-root gives SCRIPT_FILENAME, 4xx exits 3', async () => {
-    const ok = await runCli(['request', '-c', socketPath, '--document-root', scriptDir, '-H', 'X-Test: cli', '-b', '/app.php?log=via%20cli']);
+    const ok = await runCli([
+      'request',
+      '-c',
+      socketPath,
+      '--document-root',
+      scriptDir,
+      '-H',
+      'X-Test: cli',
+      '-b',
+      '/app.php?log=via%20cli',
+    ]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout.toString())).toMatchObject({ script, header: 'cli', uri: '/app.php?log=via%20cli' });
     expect(ok.stderr).toMatch(/^PHP message: from php: via cli/);

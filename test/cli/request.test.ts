@@ -128,10 +128,9 @@ describe('libfcgi request against a running app', () => {
     expect(literal.stdout.toString()).toBe('a=1&b=2');
 
     const input = randomBytes(70000);
-    const piped = await runCli(
-      ['request', '-c', app.socketPath, '-d', '@-', '-H', 'Content-Type: application/octet-stream', '-b', '/'],
-      { input },
-    );
+    const piped = await runCli(['request', '-c', app.socketPath, '-d', '@-', '-H', 'Content-Type: application/octet-stream', '-b', '/'], {
+      input,
+    });
     expect(piped.code).toBe(0);
     const answer = JSON.parse(piped.stdout.toString()) as FixtureAnswer;
     expect(answer.bodyMd5).toBe(md5(input));
@@ -199,9 +198,7 @@ describe('libfcgi request without an app', () => {
     const result = await runCli(['request', '--connect', '/tmp/libfcgi-no-such-dir/app.sock', '/']);
     expect(result.code).toBe(1);
     expect(result.stdout.length).toBe(0);
-    expect(result.stderr).toBe(
-      'libfcgi request: cannot connect to /tmp/libfcgi-no-such-dir/app.sock: ENOENT (no such file)\n',
-    );
+    expect(result.stderr).toBe('libfcgi request: cannot connect to /tmp/libfcgi-no-such-dir/app.sock: ENOENT (no such file)\n');
   });
 
   test('a socket file nobody listens on (a crashed app): ECONNREFUSED and exit 1', async () => {

@@ -55,22 +55,30 @@ describe('libfcgi run: what the module exports is served', () => {
   ])('%s is served as a %s app on --socket', async (file, kind) => {
     const dir = track(tempDir('fcgi-run-'));
     const socketPath = path.join(dir.path, 'app.sock');
-    const proc = await startProcess(process.execPath, [CLI, 'run', runFixture(file), '--socket', socketPath, '--concurrency', '4'], { cwd: ROOT });
+    const proc = await startProcess(process.execPath, [CLI, 'run', runFixture(file), '--socket', socketPath, '--concurrency', '4'], {
+      cwd: ROOT,
+    });
     track({ close: () => proc.close() });
     await waitForSocketFile(socketPath, 15000, { process: proc });
-    const r = await fcgiRequest({ path: socketPath }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/some/path', SERVER_PROTOCOL: 'HTTP/1.1' } });
+    const r = await fcgiRequest(
+      { path: socketPath },
+      { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/some/path', SERVER_PROTOCOL: 'HTTP/1.1' } },
+    );
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body.toString())).toEqual({ kind, url: '/some/path' });
     expect(proc.stderr()).toMatch(/libfcgi run: serving/);
   });
 
-  test('a TypeScript module is served (tsx from the app\'s project: Node 20 has no type stripping)', async () => {
+  test("a TypeScript module is served (tsx from the app's project: Node 20 has no type stripping)", async () => {
     const dir = track(tempDir('fcgi-run-'));
     const socketPath = path.join(dir.path, 'app.sock');
     const proc = await startProcess(process.execPath, [CLI, 'run', runFixture('typed-export.ts'), '--socket', socketPath], { cwd: ROOT });
     track({ close: () => proc.close() });
     await waitForSocketFile(socketPath, 15000, { process: proc });
-    const r = await fcgiRequest({ path: socketPath }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/typed', SERVER_PROTOCOL: 'HTTP/1.1' } });
+    const r = await fcgiRequest(
+      { path: socketPath },
+      { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/typed', SERVER_PROTOCOL: 'HTTP/1.1' } },
+    );
     expect(JSON.parse(r.body.toString())).toEqual({ kind: 'typescript', url: '/typed' });
   });
 
@@ -87,7 +95,9 @@ describe('libfcgi run: what the module exports is served', () => {
 
   test('a module that exports no app and never listens gets a clear message', async () => {
     const dir = track(tempDir('fcgi-run-'));
-    const proc = await startProcess(process.execPath, [CLI, 'run', runFixture('nothing.js'), '--socket', path.join(dir.path, 'a.sock')], { cwd: ROOT });
+    const proc = await startProcess(process.execPath, [CLI, 'run', runFixture('nothing.js'), '--socket', path.join(dir.path, 'a.sock')], {
+      cwd: ROOT,
+    });
     track({ close: () => proc.close() });
     await waitForOutput(proc, 'stderr', /exports no app .*waiting for its listen\(\)/);
   });

@@ -123,9 +123,23 @@ describeWithBinaries(['nginx'])('libfcgi serve sends the params nginx sends', ()
     // Spot checks that the comparison covers what matters.
     expect(Object.keys(fromServe)).toEqual(
       expect.arrayContaining([
-        'REQUEST_METHOD', 'QUERY_STRING', 'REQUEST_URI', 'DOCUMENT_URI', 'SCRIPT_NAME', 'SCRIPT_FILENAME',
-        'DOCUMENT_ROOT', 'CONTENT_TYPE', 'CONTENT_LENGTH', 'SERVER_PROTOCOL', 'GATEWAY_INTERFACE', 'REQUEST_SCHEME',
-        'SERVER_NAME', 'SERVER_ADDR', 'REMOTE_ADDR', 'HTTP_HOST', 'REDIRECT_STATUS',
+        'REQUEST_METHOD',
+        'QUERY_STRING',
+        'REQUEST_URI',
+        'DOCUMENT_URI',
+        'SCRIPT_NAME',
+        'SCRIPT_FILENAME',
+        'DOCUMENT_ROOT',
+        'CONTENT_TYPE',
+        'CONTENT_LENGTH',
+        'SERVER_PROTOCOL',
+        'GATEWAY_INTERFACE',
+        'REQUEST_SCHEME',
+        'SERVER_NAME',
+        'SERVER_ADDR',
+        'REMOTE_ADDR',
+        'HTTP_HOST',
+        'REDIRECT_STATUS',
       ]),
     );
   });

@@ -33,7 +33,15 @@ function rawRequest(
   const transport = protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const request = transport.request(
-      { host: hostname, port, path: target, method: options.method ?? 'GET', headers: options.headers, agent: false, rejectUnauthorized: false },
+      {
+        host: hostname,
+        port,
+        path: target,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: false,
+        rejectUnauthorized: false,
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -186,7 +194,9 @@ describe('libfcgi serve: workers', () => {
 
     const started = await workersReady(serve, 3);
     const replacement = started[2];
-    expect(serve.process.stderr()).toMatch(new RegExp(`worker ${victim} exited \\(signal SIGKILL\\) after [\\d.]+ s; restarting in \\d+ ms`));
+    expect(serve.process.stderr()).toMatch(
+      new RegExp(`worker ${victim} exited \\(signal SIGKILL\\) after [\\d.]+ s; restarting in \\d+ ms`),
+    );
     expect(isRunning(victim)).toBe(false);
     expect(isRunning(replacement)).toBe(true);
 
@@ -214,7 +224,9 @@ describe('libfcgi serve: workers', () => {
     const response = await rawRequest(serve.url, '/anything');
     const ms = Date.now() - t0;
     expect(response.status).toBe(503);
-    expect(response.body.toString()).toMatch(/^503 Service Unavailable\nlibfcgi serve: every worker keeps exiting soon after it starts \(the last: code 3 after [\d.]+ s\)\n$/);
+    expect(response.body.toString()).toMatch(
+      /^503 Service Unavailable\nlibfcgi serve: every worker keeps exiting soon after it starts \(the last: code 3 after [\d.]+ s\)\n$/,
+    );
     expect(ms).toBeLessThan(2000); // not the 60 s client timeout
   });
 
@@ -222,11 +234,17 @@ describe('libfcgi serve: workers', () => {
     const serve = track(await startServe(['--workers', '1', FIXTURE_APP]));
     await workersReady(serve, 1);
     const controller = new AbortController();
-    const pending = fetch(`${serve.url}/given-up?announce=started-7f3&sleep=1500`, { signal: controller.signal }).catch((err: Error) => err);
+    const pending = fetch(`${serve.url}/given-up?announce=started-7f3&sleep=1500`, { signal: controller.signal }).catch(
+      (err: Error) => err,
+    );
     await waitForOutput(serve.process, 'stderr', /started-7f3/);
     controller.abort();
     await pending;
-    await waitForOutput(serve.process, 'stdout', /^\S+Z GET \/given-up\S* 499 0 [\d.]+ms client closed the connection before the response was complete$/m);
+    await waitForOutput(
+      serve.process,
+      'stdout',
+      /^\S+Z GET \/given-up\S* 499 0 [\d.]+ms client closed the connection before the response was complete$/m,
+    );
     expect(serve.process.stdout()).not.toMatch(/GET \/given-up\S* 200 /);
   });
 
@@ -291,8 +309,27 @@ describeWithBinaries(['openssl'])('libfcgi serve over TLS', () => {
     track({ close: () => fs.rmSync(dir, { recursive: true, force: true }) });
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     const serve = track(await startServe(['--tls-cert', cert, '--tls-key', key, FIXTURE_APP]));
     expect(serve.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const response = await rawRequest(serve.url, '/secure?x=1');

@@ -158,8 +158,7 @@ export function waitForOutput(proc: ProcessHandle, text: string, timeoutMs = 150
     const check = () => {
       if (proc.stdout().includes(text)) finish();
     };
-    const fail = (why: string) =>
-      finish(new Error(`${proc.description} ${why}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`));
+    const fail = (why: string) => finish(new Error(`${proc.description} ${why}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`));
     const onExit = () => fail(`exited before printing ${JSON.stringify(text)}`);
     timer = setTimeout(() => fail(`did not print ${JSON.stringify(text)} within ${timeoutMs} ms`), timeoutMs);
     stdout?.on('data', check);

@@ -25,11 +25,7 @@ export function helloRespond(env: Record<string, string>): string {
  * Self-contained (no outside names) because fakeAppScript() embeds its source text.
  */
 /* istanbul ignore next -- stringified into a standalone script (fakeAppScript): it must stay uninstrumented */
-export function serveFakeConnection(
-  socket: net.Socket,
-  respond: FakeRespond,
-  onRequest?: (request: FakeRequest) => void,
-): void {
+export function serveFakeConnection(socket: net.Socket, respond: FakeRespond, onRequest?: (request: FakeRequest) => void): void {
   type State = { keepConn: boolean; params: Buffer[]; stdin: Buffer[]; env?: Record<string, string> };
   const requests = new Map<number, State>();
   let pending: Buffer = Buffer.alloc(0);

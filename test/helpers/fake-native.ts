@@ -1,6 +1,15 @@
 // A fake native side for the concurrent server (the test seam of issue 14): records every command the Server
 // and its ServerRequests send, and lets a test fire the events the addon's threads would.
-import { MAX_SLOTS, ServerEventKind, type NativeAddress, type NativeOutput, type NativeServerIo, type NativeStats, type ServerEvent, type ServerEventHandler } from '../../lib/native';
+import {
+  MAX_SLOTS,
+  ServerEventKind,
+  type NativeAddress,
+  type NativeOutput,
+  type NativeServerIo,
+  type NativeStats,
+  type ServerEvent,
+  type ServerEventHandler,
+} from '../../lib/native';
 import { Server, type Handler, type ServerOptions } from '../../lib/server';
 import { kNativeFactory } from '../../lib/symbols';
 
@@ -44,11 +53,24 @@ export class FakeNative implements NativeServerIo {
     this.#onEvent(...event);
   }
   /** A request arrives on `slot` (the handler runs now, synchronously, as from the addon's callback). */
-  request(slot: number, gen: number, params: Record<string, string>, options: { role?: string; body?: Buffer; wholeBody?: boolean } = {}): void {
+  request(
+    slot: number,
+    gen: number,
+    params: Record<string, string>,
+    options: { role?: string; body?: Buffer; wholeBody?: boolean } = {},
+  ): void {
     const joined = Object.entries(params)
       .map(([k, v]) => `${k}=${v}`)
       .join('\0');
-    this.#fire(ServerEventKind.Request, slot, gen, joined, options.role ?? 'RESPONDER', options.body, options.body === undefined ? undefined : options.wholeBody === true);
+    this.#fire(
+      ServerEventKind.Request,
+      slot,
+      gen,
+      joined,
+      options.role ?? 'RESPONDER',
+      options.body,
+      options.body === undefined ? undefined : options.wholeBody === true,
+    );
   }
   data(slot: number, gen: number, chunk: Buffer, eof: boolean, filterData = false): void {
     this.#fire(ServerEventKind.Data, slot, gen, chunk, eof, undefined, filterData ? true : undefined);

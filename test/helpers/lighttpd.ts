@@ -30,9 +30,7 @@ function backend(options: LighttpdOptions): string[] {
     ];
   }
   const { upstream } = options;
-  return 'path' in upstream
-    ? [`"socket" => ${quote(upstream.path)}`]
-    : [`"host" => ${quote(upstream.host)}`, `"port" => ${upstream.port}`];
+  return 'path' in upstream ? [`"socket" => ${quote(upstream.path)}`] : [`"host" => ${quote(upstream.host)}`, `"port" => ${upstream.port}`];
 }
 
 /** The complete lighttpd.conf for `options` in `dir` on `port` (pure: nothing is written). */

@@ -140,11 +140,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * Retries `net.connect` (10 ms backoff doubling to 100 ms) until a connection succeeds, and closes it.
  * For servers that announce readiness no other way. With `process`, fails at once when that process exits.
  */
-export async function waitForSocket(
-  target: SocketTarget,
-  timeoutMs = 5000,
-  options: { process?: ProcessHandle } = {},
-): Promise<void> {
+export async function waitForSocket(target: SocketTarget, timeoutMs = 5000, options: { process?: ProcessHandle } = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
   for (;;) {

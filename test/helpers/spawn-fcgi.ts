@@ -72,8 +72,7 @@ export async function startSpawnFcgi(options: SpawnFcgiOptions): Promise<SpawnFc
   if (status.code !== 0 || pids.length !== children) {
     await stopPids(pids);
     throw new Error(
-      `${proc.description} failed (code ${status.code}, signal ${status.signal})\n` +
-        `stdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`,
+      `${proc.description} failed (code ${status.code}, signal ${status.signal})\n` + `stdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`,
     );
   }
   let closing: Promise<void> | undefined;

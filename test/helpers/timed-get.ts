@@ -17,9 +17,7 @@ export function timedGet(url: string, timeoutMs = 20000): Promise<TimedResponse>
       res.setEncoding('utf8');
       res.on('data', (text: string) => chunks.push({ ms: Date.now() - start, text }));
       res.on('error', reject);
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: chunks.map((c) => c.text).join(''), chunks }),
-      );
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: chunks.map((c) => c.text).join(''), chunks }));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${url}: no response within ${timeoutMs} ms`)));
     req.on('error', reject);

@@ -129,7 +129,12 @@ describeWithBinaries(['nginx'])('examples/nginx.conf', () => {
     const dir = track(tempDir()).path;
     const socket = await startHello(track, dir);
     const server = track(
-      await startServer(dir, nginx, (port) => writeConfig(dir, port, socket, false), (file) => nginxArgs(dir, file)),
+      await startServer(
+        dir,
+        nginx,
+        (port) => writeConfig(dir, port, socket, false),
+        (file) => nginxArgs(dir, file),
+      ),
     );
     await expectCounter(`${server.url}/`);
   });
@@ -138,7 +143,12 @@ describeWithBinaries(['nginx'])('examples/nginx.conf', () => {
     const dir = track(tempDir()).path;
     const proxy = track(await startCountingProxy(path.join(dir, 'proxy.sock'), { path: await startHello(track, dir) }));
     const server = track(
-      await startServer(dir, nginx, (port) => writeConfig(dir, port, proxy.address.path, true), (file) => nginxArgs(dir, file)),
+      await startServer(
+        dir,
+        nginx,
+        (port) => writeConfig(dir, port, proxy.address.path, true),
+        (file) => nginxArgs(dir, file),
+      ),
     );
     await expectCounter(`${server.url}/`);
     expect(proxy.connections).toBe(1);
@@ -236,7 +246,14 @@ describeWithBinaries(['lighttpd'])('examples/lighttpd.conf', () => {
   test('serves the counter from hello.ts on its unix socket', async () => {
     const dir = track(tempDir()).path;
     const socket = await startHello(track, dir);
-    const server = track(await startServer(dir, lighttpd, (port) => writeConfig(dir, port, socket), (file) => ['-D', '-f', file]));
+    const server = track(
+      await startServer(
+        dir,
+        lighttpd,
+        (port) => writeConfig(dir, port, socket),
+        (file) => ['-D', '-f', file],
+      ),
+    );
     await expectCounter(`${server.url}/`);
   });
 });
@@ -291,7 +308,7 @@ describe('examples/systemd', () => {
       const script = `exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec "$@"`;
       const command = ['/bin/sh', '-c', script, 'sh', node, ...nodeArgs];
       const spawned = track(await startSpawnFcgi({ socketPath: socket, command, env: appEnv() }));
-        const nginx = track(await startNginx({ upstream: { path: spawned.socketPath } }));
+      const nginx = track(await startNginx({ upstream: { path: spawned.socketPath } }));
       await expectCounter(`${nginx.url}/`);
     });
   });

@@ -48,10 +48,12 @@ describeWithBinaries(['apache2'])('examples/apache-express.conf (mod_fcgid)', ()
     const configFile = inDir(dir, 'httpd.conf');
     fs.writeFileSync(
       configFile,
-      httpdConfForSite(dir, port, ['mpm_event', 'authz_core', 'fcgid'], [
-        `FcgidIPCDir ${quote(inDir(dir, 'fcgid'))}`,
-        `FcgidProcessTableFile ${quote(inDir(dir, 'fcgid_shm'))}`,
-      ]),
+      httpdConfForSite(
+        dir,
+        port,
+        ['mpm_event', 'authz_core', 'fcgid'],
+        [`FcgidIPCDir ${quote(inDir(dir, 'fcgid'))}`, `FcgidProcessTableFile ${quote(inDir(dir, 'fcgid_shm'))}`],
+      ),
     );
     return configFile;
   }
@@ -60,7 +62,9 @@ describeWithBinaries(['apache2'])('examples/apache-express.conf (mod_fcgid)', ()
   function writeWrapper(dir: string): string {
     const wrapper = writeAppWrapper(dir, example('express-listen.js'), 'libfcgi-express'); // makes the repo reachable
     const cli = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
-    fs.writeFileSync(wrapper, `#!/bin/sh\ncd '${REPO_ROOT}' && exec '${process.execPath}' '${cli}' run examples/express-listen.js\n`, { mode: 0o755 });
+    fs.writeFileSync(wrapper, `#!/bin/sh\ncd '${REPO_ROOT}' && exec '${process.execPath}' '${cli}' run examples/express-listen.js\n`, {
+      mode: 0o755,
+    });
     shareWithServerUser(wrapper);
     return wrapper;
   }

@@ -263,9 +263,7 @@ describeWithBinaries(['nginx', 'spawn-fcgi'])('spawn-fcgi behind nginx', () => {
   test('one app (-n) on fd 0 answers "hello /x"; close() stops it', async () => {
     const dir = scratchDir(track);
     const { script } = writeFakeApp(dir);
-    const spawned = track(
-      await startSpawnFcgi({ socketPath: path.join(dir, 'app.sock'), command: [process.execPath, script] }),
-    );
+    const spawned = track(await startSpawnFcgi({ socketPath: path.join(dir, 'app.sock'), command: [process.execPath, script] }));
     const nginx = track(await startNginx({ upstream: { path: spawned.socketPath } }));
     const response = await httpRequest(`${nginx.url}/x`);
     expect(response.status).toBe(200);

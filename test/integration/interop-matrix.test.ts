@@ -183,7 +183,12 @@ describe.each(COLUMNS)('$name', (column) => {
 
     check('1 MiB POST byte-exact', async () => {
       const body = randomBytes(MiB);
-      const r = await httpRequest(`${base}/echo`, { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' }, timeoutMs: 30000 });
+      const r = await httpRequest(`${base}/echo`, {
+        method: 'POST',
+        body,
+        headers: { 'Content-Type': 'application/octet-stream' },
+        timeoutMs: 30000,
+      });
       expect({ status: r.status, length: r.headers['x-body-length'] }).toEqual({ status: 200, length: String(MiB) });
       expect(r.body.equals(body)).toBe(true);
     });
@@ -200,7 +205,11 @@ describe.each(COLUMNS)('$name', (column) => {
 
     check('UTF-8 body', async () => {
       const r = await httpRequest(`${base}/utf8`);
-      expect({ status: r.status, text: r.text, bytes: r.body.length }).toEqual({ status: 200, text: UTF8_TEXT, bytes: Buffer.byteLength(UTF8_TEXT) });
+      expect({ status: r.status, text: r.text, bytes: r.body.length }).toEqual({
+        status: 200,
+        text: UTF8_TEXT,
+        bytes: Buffer.byteLength(UTF8_TEXT),
+      });
     });
 
     if (column.keepConn) {

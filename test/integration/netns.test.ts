@@ -57,7 +57,10 @@ function createNamespaces(): void {
   ip('link', 'set', vWeb, 'netns', NS_WEB);
   ip('-n', NS_APP, 'addr', 'add', `${APP_ADDRESS}/30`, 'dev', vApp);
   ip('-n', NS_WEB, 'addr', 'add', `${WEB_ADDRESS}/30`, 'dev', vWeb);
-  for (const [ns, dev] of [[NS_APP, vApp], [NS_WEB, vWeb]]) {
+  for (const [ns, dev] of [
+    [NS_APP, vApp],
+    [NS_WEB, vWeb],
+  ]) {
     ip('-n', ns, 'link', 'set', 'lo', 'up');
     ip('-n', ns, 'link', 'set', dev, 'up');
   }

@@ -89,7 +89,9 @@ describeWithBinaries(['nginx', 'spawn-fcgi', 'ss'])('spawn-fcgi -F 4: four sync-
     const [victim, ...others] = spawned.pids;
     signalPid(victim, 'SIGTERM');
     await waitForPidsGone([victim], 15000);
-    const answers = await Promise.all(Array.from({ length: 20 }, () => httpRequest(`${nginx.url}/pid`, { timeoutMs: 30000 }).catch((err: Error) => err)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => httpRequest(`${nginx.url}/pid`, { timeoutMs: 30000 }).catch((err: Error) => err)),
+    );
     const outcome = answers.map((a) => (a instanceof Error ? a.message : a.status));
     expect(outcome).toEqual(Array(20).fill(200));
     for (const a of answers) expect(others).toContain(Number((a as { text: string }).text));

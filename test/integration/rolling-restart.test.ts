@@ -16,7 +16,10 @@ type Track = ReturnType<typeof closeAfterEach>;
 async function startInstance(track: Track, port: number): Promise<ProcessHandle> {
   const [node, ...args] = appCommand(fixture('server-app.ts'));
   const proc = track(
-    await startProcess(node, args, { cwd: REPO_ROOT, env: appEnv({ FCGI_HOST: '127.0.0.1', FCGI_PORT: String(port), SERVER_NAME: `port ${port}` }) }),
+    await startProcess(node, args, {
+      cwd: REPO_ROOT,
+      env: appEnv({ FCGI_HOST: '127.0.0.1', FCGI_PORT: String(port), SERVER_NAME: `port ${port}` }),
+    }),
   );
   await waitForListeningPort(proc, port, 20000);
   return proc;
@@ -107,7 +110,11 @@ describeWithBinaries(['nginx', 'apache2', 'wrk'])('rolling restart of two concur
         // As a deploy script would: the next instance goes down only once this one takes requests again (the
         // balancer retries a member that refused after a while: nginx at once, Apache after retry=1 s).
         const back = Date.now() + 20000;
-        while (!accessLines(front.web).slice(to).some((l) => front.parse(l).port === ports[i])) {
+        while (
+          !accessLines(front.web)
+            .slice(to)
+            .some((l) => front.parse(l).port === ports[i])
+        ) {
           if (Date.now() > back) throw new Error(`the restarted instance on port ${ports[i]} got no request within 20 s`);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
@@ -117,13 +124,19 @@ describeWithBinaries(['nginx', 'apache2', 'wrk'])('rolling restart of two concur
       const out = wrk.stdout();
 
       const lines = accessLines(front.web).map(front.parse);
-      const perPort = (from: number, to: number) =>
-        ports.map((p) => lines.slice(from, to).filter((l) => l.port === p).length);
+      const perPort = (from: number, to: number) => ports.map((p) => lines.slice(from, to).filter((l) => l.port === p).length);
       const summary = windows.map((w) => ({ restarted: `port ${ports[w.restarted]}`, answeredWhileDown: perPort(w.from, w.to) }));
-      console.log(`${what}: ${lines.length} requests; per instance ${JSON.stringify(perPort(0, lines.length))}; ` +
-        `while one was down: ${JSON.stringify(summary)}\n${out}` +
-        `statuses: ${JSON.stringify(lines.reduce<Record<number, number>>((h, l) => ({ ...h, [l.status]: (h[l.status] ?? 0) + 1 }), {}))}\n` +
-        front.web.errorLog().split('\n').filter((l) => /:error\]|\[error\]/.test(l)).slice(0, 8).join('\n'));
+      console.log(
+        `${what}: ${lines.length} requests; per instance ${JSON.stringify(perPort(0, lines.length))}; ` +
+          `while one was down: ${JSON.stringify(summary)}\n${out}` +
+          `statuses: ${JSON.stringify(lines.reduce<Record<number, number>>((h, l) => ({ ...h, [l.status]: (h[l.status] ?? 0) + 1 }), {}))}\n` +
+          front.web
+            .errorLog()
+            .split('\n')
+            .filter((l) => /:error\]|\[error\]/.test(l))
+            .slice(0, 8)
+            .join('\n'),
+      );
 
       expect(out).toMatch(/\d+ requests in/);
       expect(out).not.toMatch(/Non-2xx or 3xx responses/);

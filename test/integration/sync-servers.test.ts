@@ -93,7 +93,7 @@ describeWithBinaries(['apache2'])('hello.ts behind Apache', () => {
 describeWithBinaries(['lighttpd'])('hello.ts behind lighttpd', () => {
   const track = closeAfterEach();
 
-  test('mod_fastcgi to the app\'s existing unix socket: the counter counts 1, 2, 3', async () => {
+  test("mod_fastcgi to the app's existing unix socket: the counter counts 1, 2, 3", async () => {
     const dir = track(tempDir()).path;
     const app = track(await startApp(example('hello.ts'), { listen: { path: path.join(dir, 'hello.sock') } }));
     const lighttpd = track(await startLighttpd({ upstream: app.address }));

@@ -114,15 +114,17 @@ describeWithBinaries(['systemd-socket-activate', 'nginx'])('systemd socket activ
     );
     const result = await firstConnectionThenExit(activated, activated.addresses[0]);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(
-      new RegExp(`LISTEN_FDS=1 is for process ${activated.pid} \\(LISTEN_PID\\), not this process \\(\\d+\\)`),
-    );
+    expect(result.stderr).toMatch(new RegExp(`LISTEN_FDS=1 is for process ${activated.pid} \\(LISTEN_PID\\), not this process \\(\\d+\\)`));
   });
 
   test('examples/hello.ts as examples/systemd/libfcgi-hello.service runs it: the counter counts 1, 2, 3', async () => {
     const dir = track(tempDir()).path;
     const activated = track(
-      await startSocketActivate({ listen: [{ path: path.join(dir, 'hello.sock') }], command: appCommand(example('hello.ts')), env: appEnv() }),
+      await startSocketActivate({
+        listen: [{ path: path.join(dir, 'hello.sock') }],
+        command: appCommand(example('hello.ts')),
+        env: appEnv(),
+      }),
     );
     const nginx = track(await startNginx({ upstream: activated.addresses[0] }));
     for (const expected of ['1', '2', '3']) expect((await httpRequest(`${nginx.url}/`)).text).toBe(expected);

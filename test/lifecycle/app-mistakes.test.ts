@@ -25,7 +25,7 @@ async function startServerStack(track: Track) {
   return { app, proc: app.process, nginx };
 }
 
-describeWithBinaries(['nginx'])('concurrent server: an app\'s mistakes', () => {
+describeWithBinaries(['nginx'])("concurrent server: an app's mistakes", () => {
   const track = closeAfterEach();
 
   test('print()/header()/flush()/error() after the handler returned: ignored (false), one warning naming the URI, other requests answered', async () => {
@@ -69,7 +69,7 @@ describeWithBinaries(['nginx'])('concurrent server: an app\'s mistakes', () => {
   });
 });
 
-describe('accept loop: an app\'s mistakes and misuse messages', () => {
+describe("accept loop: an app's mistakes and misuse messages", () => {
   const track = closeAfterEach();
 
   test('print()/error()/flush() after finish(): false, one warning naming the URI; env then says "finished"', async () => {
@@ -82,7 +82,10 @@ describe('accept loop: an app\'s mistakes and misuse messages', () => {
     const response = await fcgiRequest({ path: sock, timeout: 10000 }, { params });
     expect(response.body.toString()).toBe('finished early');
     await waitForOutput(proc, '"late"');
-    const line = proc.stdout().split('\n').find((l) => l.includes('"late"')) as string;
+    const line = proc
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('"late"')) as string;
     const report = JSON.parse(line) as { late: boolean[]; envError: { code: string; message: string } };
     expect(report.late).toEqual([false, false, false, false]);
     expect(report.envError.code).toBe('FCGI_NO_REQUEST');
@@ -98,7 +101,9 @@ describe('accept loop: an app\'s mistakes and misuse messages', () => {
     const dir = track(tempDir('fcgi-mistakes-')).path;
     const fcgi = new FastCGI({ path: path.join(dir, 'app.sock') });
     try {
-      expect(() => fcgi.env).toThrow(expect.objectContaining({ code: 'FCGI_NO_REQUEST', message: expect.stringContaining('call accept() first') }));
+      expect(() => fcgi.env).toThrow(
+        expect.objectContaining({ code: 'FCGI_NO_REQUEST', message: expect.stringContaining('call accept() first') }),
+      );
       expect(() => fcgi.param('X')).toThrow(expect.objectContaining({ code: 'FCGI_NO_REQUEST' }));
       expect(() => fcgi.read()).toThrow(expect.objectContaining({ code: 'FCGI_NO_REQUEST' }));
       expect(() => fcgi.print('x')).toThrow(expect.objectContaining({ code: 'FCGI_NO_REQUEST' }));
@@ -125,7 +130,7 @@ describe('accept loop: an app\'s mistakes and misuse messages', () => {
   });
 });
 
-describe('the socket file of the next process survives the old one\'s shutdown', () => {
+describe("the socket file of the next process survives the old one's shutdown", () => {
   const track = closeAfterEach();
 
   test.each(['accept loop', 'concurrent server'])(
@@ -136,7 +141,9 @@ describe('the socket file of the next process survives the old one\'s shutdown',
       const start = async () => {
         if (which === 'accept loop') {
           const [node, ...args] = appCommand(fixture('sync-app.ts'));
-          const proc = track(await startProcess(node, args, { cwd: REPO_ROOT, env: appEnv({ APP_OPTIONS: JSON.stringify({ path: sock }) }) }));
+          const proc = track(
+            await startProcess(node, args, { cwd: REPO_ROOT, env: appEnv({ APP_OPTIONS: JSON.stringify({ path: sock }) }) }),
+          );
           await waitForOutput(proc, 'accepting');
           return proc;
         }

@@ -25,7 +25,9 @@ async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
 async function startServer(track: Track, env: NodeJS.ProcessEnv) {
   const dir = track(tempDir('fcgi-signals-')).path;
   const socketPath = path.join(dir, 'app.sock');
-  const app = track(await startApp(fixture('server-app.ts'), { listen: { path: socketPath }, env: { SERVER_NO_SIGTERM_LOG: '1', ...env } }));
+  const app = track(
+    await startApp(fixture('server-app.ts'), { listen: { path: socketPath }, env: { SERVER_NO_SIGTERM_LOG: '1', ...env } }),
+  );
   return { app, proc: app.process, socketPath };
 }
 
@@ -83,7 +85,9 @@ describe('a server in a worker thread', () => {
 
   test('SIGTERM to the process keeps its default action at once: no watchdog holds it (signals reach only the main thread)', async () => {
     const dir = track(tempDir('fcgi-signals-'));
-    const proc = track(await runFixture('server-lifecycle.ts', { FCGI_SOCKET_PATH: path.join(dir.path, 'app.sock'), SERVER_CASE: 'worker-terminate-never' }));
+    const proc = track(
+      await runFixture('server-lifecycle.ts', { FCGI_SOCKET_PATH: path.join(dir.path, 'app.sock'), SERVER_CASE: 'worker-terminate-never' }),
+    );
     await waitForEvent(proc, (e) => e.event === 'worker-listening', { timeoutMs: 15000 });
     const t0 = Date.now();
     proc.kill('SIGTERM');
@@ -108,7 +112,7 @@ describeWithBinaries(['nginx'])('SIGHUP made graceful by the app (README)', () =
   });
 });
 
-describe.each(['SIGHUP', 'SIGUSR2'] as const)('%s keeps Node\'s default action (documented)', (signal) => {
+describe.each(['SIGHUP', 'SIGUSR2'] as const)("%s keeps Node's default action (documented)", (signal) => {
   const track = closeAfterEach();
 
   test(`the concurrent server: ${signal} ends the process by the signal; the socket file is left and the next start replaces it`, async () => {

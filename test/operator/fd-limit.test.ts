@@ -79,13 +79,18 @@ describe.each(['loop', 'server'] as const)('under ulimit -n 64 (%s)', (mode) => 
     expect(Math.max(...took)).toBeLessThan(500);
     const stats = JSON.parse(last) as { refusedByLimits: number };
     expect(stats.refusedByLimits).toBeGreaterThan(0);
-    const logged = app.stderr().split('\n').filter((l) => l.includes('out of file descriptors'));
+    const logged = app
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('out of file descriptors'));
     if (maxConnections === undefined) {
       expect(logged).toEqual([]); // the default leaves room: the limit evicts before accept() fails
     } else {
       expect(logged).toHaveLength(1);
       expect(logged[0]).toMatch(/EMFILE.*RLIMIT_NOFILE 64/);
     }
-    console.log(`${mode} maxConnections=${maxConnections ?? 'default'}: took ms ${took.join(',')}; cpu ${cpu.toFixed(2)} s over ${window.toFixed(1)} s`);
+    console.log(
+      `${mode} maxConnections=${maxConnections ?? 'default'}: took ms ${took.join(',')}; cpu ${cpu.toFixed(2)} s over ${window.toFixed(1)} s`,
+    );
   });
 });

@@ -24,7 +24,11 @@ describe('maxConnections', () => {
   test('options.maxConnections: a RangeError naming it for bad values, in both servers', () => {
     for (const bad of [0, -1, 1.5, 2 ** 31]) {
       expect(() => new FastCGI({ path: '/tmp/never.sock', maxConnections: bad })).toThrow(
-        expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.maxConnections') }),
+        expect.objectContaining({
+          name: 'RangeError',
+          code: 'ERR_OUT_OF_RANGE',
+          message: expect.stringContaining('options.maxConnections'),
+        }),
       );
     }
     const s = createServer(() => undefined, { handleSignals: false });
@@ -52,7 +56,10 @@ describe('maxConnections', () => {
       await c.connected();
       expect(await c.request()).toBe('ok'); // the new one is served
       // and the one idle longest is closed to keep it (at once; 10 s is only a bound for a clear failure)
-      await Promise.race([conns[i].closedAt, new Promise((_, reject) => setTimeout(() => reject(new Error(`connection ${i}, idle longest, was not closed`)), 10000).unref())]);
+      await Promise.race([
+        conns[i].closedAt,
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`connection ${i}, idle longest, was not closed`)), 10000).unref()),
+      ]);
     }
     expect(conns.filter((c) => c.closed).length).toBe(EXTRA);
     expect(conns.slice(0, EXTRA).every((c) => c.closed)).toBe(true);

@@ -24,7 +24,11 @@ const PARALLEL = 8;
 async function lineFrom(proc: ProcessHandle, prefix: string, from: number, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const line = proc.stdout().slice(from).split('\n').find((l) => l.startsWith(prefix));
+    const line = proc
+      .stdout()
+      .slice(from)
+      .split('\n')
+      .find((l) => l.startsWith(prefix));
     if (line !== undefined) return line;
     if (proc.exitStatus() !== undefined) throw new Error(`the holder exited: ${proc.stderr()}`);
     if (Date.now() > deadline) throw new Error(`no "${prefix}" line from the holder within ${timeoutMs} ms: ${proc.stderr()}`);

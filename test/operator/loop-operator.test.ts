@@ -16,7 +16,16 @@ const get = (sock: string, uri: string, body?: Buffer) => {
   const [p, q = ''] = uri.split('?');
   return fcgiRequest(
     { path: sock, timeout: 20000 },
-    { params: { REQUEST_METHOD: body ? 'POST' : 'GET', REQUEST_URI: uri, SCRIPT_NAME: p, QUERY_STRING: q, ...(body ? { CONTENT_LENGTH: String(body.length) } : {}) }, body },
+    {
+      params: {
+        REQUEST_METHOD: body ? 'POST' : 'GET',
+        REQUEST_URI: uri,
+        SCRIPT_NAME: p,
+        QUERY_STRING: q,
+        ...(body ? { CONTENT_LENGTH: String(body.length) } : {}),
+      },
+      body,
+    },
   );
 };
 
@@ -51,7 +60,15 @@ describe('accept loop: fcgi.stats()', () => {
   test('requests, bytes and kept connections move the counters', async () => {
     const { sock } = await start();
     const first = JSON.parse((await get(sock, '/stats')).body.toString()) as Stats;
-    expect(first).toMatchObject({ accepted: 1, completed: 0, requestsInFlight: 1, connectionsBusy: 1, failed: 0, refusedByGate: 0, refusedByLimits: 0 });
+    expect(first).toMatchObject({
+      accepted: 1,
+      completed: 0,
+      requestsInFlight: 1,
+      connectionsBusy: 1,
+      failed: 0,
+      refusedByGate: 0,
+      refusedByLimits: 0,
+    });
     for (let i = 0; i < 4; i++) expect((await get(sock, '/big?n=5000')).body.length).toBe(5000);
     expect((await get(sock, '/read', Buffer.alloc(7000, 1))).body.toString()).toBe('7000');
     const after = JSON.parse((await get(sock, '/stats')).body.toString()) as Stats;
@@ -110,7 +127,10 @@ describe('accept loop: slowRequestThreshold', () => {
     const loggedAfter = Date.now() - started;
     expect(loggedAfter).toBeLessThan(2500); // before the handler's end (3 s): the JS thread is blocked meanwhile
     expect((await pending).body.toString()).toBe('slow done');
-    const lines = app.process.stderr().split('\n').filter((l) => l.includes('slow request'));
+    const lines = app.process
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('slow request'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^libfcgi: slow request: GET \/slow\?ms=3000 running for \d+ ms \(slowRequestThreshold 300 ms\)$/);
     expect(stderr).toContain('GET /slow?ms=3000');

@@ -39,7 +39,11 @@ describeWithBinaries(['strace'])('mode on a unix socket', () => {
     const pid = lines[bindAt].split(/\s+/)[0];
     const chmodAt = lines.findIndex((l) => /\b(?:f?chmod|fchmodat)\(/.test(l) && l.includes(`${quoted}, 0660`) && / = 0$/.test(l));
     const listenAt = lines.findIndex((l, i) => i > bindAt && l.startsWith(`${pid} `) && l.includes(`listen(${fd},`));
-    expect({ bindAt: bindAt >= 0, chmodAt: chmodAt >= 0, listenAt: listenAt >= 0 }).toEqual({ bindAt: true, chmodAt: true, listenAt: true });
+    expect({ bindAt: bindAt >= 0, chmodAt: chmodAt >= 0, listenAt: listenAt >= 0 }).toEqual({
+      bindAt: true,
+      chmodAt: true,
+      listenAt: true,
+    });
     expect(chmodAt).toBeGreaterThan(bindAt);
     expect(chmodAt).toBeLessThan(listenAt);
   });

@@ -10,7 +10,10 @@ const contentType = (headers: Array<[string, string]>) => headers.find(([n]) => 
 
 const get = (sock: string, uri: string, extra: Record<string, string> = {}) => {
   const [p, q = ''] = uri.split('?');
-  return fcgiRequest({ path: sock, timeout: 20000 }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: uri, SCRIPT_NAME: p, QUERY_STRING: q, ...extra } });
+  return fcgiRequest(
+    { path: sock, timeout: 20000 },
+    { params: { REQUEST_METHOD: 'GET', REQUEST_URI: uri, SCRIPT_NAME: p, QUERY_STRING: q, ...extra } },
+  );
 };
 
 describe('concurrent server: stats()', () => {
@@ -24,32 +27,46 @@ describe('concurrent server: stats()', () => {
     const sock = path.join(makeTempDir(), 'app.sock');
     let release: (() => void) | undefined;
     const aborted = new Promise<void>((resolve) => {
-      server = createServer(async (req) => {
-        const uri = req.param('REQUEST_URI');
-        if (uri === '/fail') throw new Error('deliberate');
-        if (uri === '/wait') {
-          await new Promise<void>((r) => (release = r));
-          req.print('waited');
-          return;
-        }
-        if (uri === '/hang') {
-          await new Promise<void>((r) => req.signal.addEventListener('abort', () => r()));
-          resolve();
-          return;
-        }
-        const body = await req.bytes();
-        req.header({ 'Content-Type': 'text/plain' }).print('y'.repeat(1000 + body.length));
-      }, { handleSignals: false });
+      server = createServer(
+        async (req) => {
+          const uri = req.param('REQUEST_URI');
+          if (uri === '/fail') throw new Error('deliberate');
+          if (uri === '/wait') {
+            await new Promise<void>((r) => (release = r));
+            req.print('waited');
+            return;
+          }
+          if (uri === '/hang') {
+            await new Promise<void>((r) => req.signal.addEventListener('abort', () => r()));
+            resolve();
+            return;
+          }
+          const body = await req.bytes();
+          req.header({ 'Content-Type': 'text/plain' }).print('y'.repeat(1000 + body.length));
+        },
+        { handleSignals: false },
+      );
     });
     if (server === undefined) throw new Error('createServer did not run');
     const before = server.stats();
     expect(before.accepted).toBe(0);
     await server.listen({ path: sock });
     const s0 = server.stats();
-    expect(s0).toMatchObject({ accepted: 0, completed: 0, aborted: 0, failed: 0, requestsInFlight: 0, refusedByGate: 0, refusedByLimits: 0 });
+    expect(s0).toMatchObject({
+      accepted: 0,
+      completed: 0,
+      aborted: 0,
+      failed: 0,
+      requestsInFlight: 0,
+      refusedByGate: 0,
+      refusedByLimits: 0,
+    });
 
     for (let i = 0; i < 5; i++) {
-      const res = await fcgiRequest({ path: sock }, { params: { REQUEST_METHOD: 'POST', REQUEST_URI: '/echo', CONTENT_LENGTH: '3000' }, body: Buffer.alloc(3000, 1) });
+      const res = await fcgiRequest(
+        { path: sock },
+        { params: { REQUEST_METHOD: 'POST', REQUEST_URI: '/echo', CONTENT_LENGTH: '3000' }, body: Buffer.alloc(3000, 1) },
+      );
       expect(res.body.length).toBe(4000);
     }
     const s1 = server.stats();
@@ -111,10 +128,13 @@ describe('concurrent server: statusPath', () => {
   test('the status page answers text and ?json without calling the handler; other paths reach the app', async () => {
     const sock = path.join(makeTempDir(), 'app.sock');
     const seen: string[] = [];
-    server = createServer((req) => {
-      seen.push(req.param('REQUEST_URI') ?? '');
-      req.header({ 'Content-Type': 'text/plain' }).print('app');
-    }, { handleSignals: false, statusPath: '/fcgi-status' });
+    server = createServer(
+      (req) => {
+        seen.push(req.param('REQUEST_URI') ?? '');
+        req.header({ 'Content-Type': 'text/plain' }).print('app');
+      },
+      { handleSignals: false, statusPath: '/fcgi-status' },
+    );
     await server.listen({ path: sock });
     await get(sock, '/hello');
     const text = await get(sock, '/fcgi-status');
@@ -139,8 +159,12 @@ describe('concurrent server: statusPath', () => {
     server = createServer((req) => void req.header({ 'Content-Type': 'text/plain' }).print('app'), { handleSignals: false });
     await server.listen({ path: sock });
     expect((await get(sock, '/fcgi-status')).body.toString()).toBe('app');
-    expect(() => createServer(() => undefined, { statusPath: 'fcgi-status' })).toThrow(expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => createServer(() => undefined, { statusPath: 5 as unknown as string })).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => createServer(() => undefined, { statusPath: 'fcgi-status' })).toThrow(
+      expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }),
+    );
+    expect(() => createServer(() => undefined, { statusPath: 5 as unknown as string })).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
+    );
   });
 });
 
@@ -153,11 +177,14 @@ describe('concurrent server: slowRequestThreshold', () => {
 
   const start = async (threshold: number) => {
     const sock = path.join(makeTempDir(), 'app.sock');
-    server = createServer(async (req) => {
-      const ms = Number(req.query.get('ms') ?? 0);
-      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-      req.print('done');
-    }, { handleSignals: false, slowRequestThreshold: threshold });
+    server = createServer(
+      async (req) => {
+        const ms = Number(req.query.get('ms') ?? 0);
+        if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+        req.print('done');
+      },
+      { handleSignals: false, slowRequestThreshold: threshold },
+    );
     await server.listen({ path: sock });
     return sock;
   };

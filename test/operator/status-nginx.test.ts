@@ -47,10 +47,13 @@ describeWithBinaries(['nginx'])('the status page through nginx (README snippet)'
     const sock = path.join(makeTempDir(), 'app.sock');
     fs.chmodSync(path.dirname(sock), 0o755); // nginx's worker (another user when not root) reaches the socket
     const seen: string[] = [];
-    server = createServer((req) => {
-      seen.push(req.param('REQUEST_URI') ?? '');
-      req.header({ 'Content-Type': 'text/plain' }).print('app');
-    }, { handleSignals: false, statusPath: '/fcgi-status' });
+    server = createServer(
+      (req) => {
+        seen.push(req.param('REQUEST_URI') ?? '');
+        req.header({ 'Content-Type': 'text/plain' }).print('app');
+      },
+      { handleSignals: false, statusPath: '/fcgi-status' },
+    );
     await server.listen({ path: sock, mode: 0o666 });
 
     // The snippet as pasted into a site under /etc/nginx (where `include fastcgi_params` resolves), pointing
@@ -58,7 +61,9 @@ describeWithBinaries(['nginx'])('the status page through nginx (README snippet)'
     const snippet = readmeSnippet();
     expect(snippet).toContain('fastcgi_pass unix:/tmp/app.sock;');
     expect(snippet).toContain('include fastcgi_params;');
-    const conf = snippet.replace('unix:/tmp/app.sock', `unix:${sock}`).replace('include fastcgi_params;', 'include /etc/nginx/fastcgi_params;');
+    const conf = snippet
+      .replace('unix:/tmp/app.sock', `unix:${sock}`)
+      .replace('include fastcgi_params;', 'include /etc/nginx/fastcgi_params;');
     const nginx = track(await startNginx({ upstream: { path: sock }, extraServerConf: conf }));
 
     expect((await httpRequest(`${nginx.url}/hello`)).text).toBe('app');

@@ -35,7 +35,9 @@ describe('writeTimeout', () => {
 
   test('accept loop: a peer that never reads a large response is dropped after writeTimeout; the next connection is answered', async () => {
     const sock = path.join(makeTempDir(), 'app.sock');
-    const app = track(await startApp(fixture('operator-app.ts'), { listen: { path: sock }, env: { WRITE_TIMEOUT: String(WRITE_TIMEOUT_MS) } }));
+    const app = track(
+      await startApp(fixture('operator-app.ts'), { listen: { path: sock }, env: { WRITE_TIMEOUT: String(WRITE_TIMEOUT_MS) } }),
+    );
     const stalled = await stalledReader(sock);
     try {
       const t0 = Date.now();
@@ -62,10 +64,13 @@ describe('writeTimeout', () => {
     test('concurrency 1: a peer that never reads a large response is dropped after writeTimeout; the next connection is answered', async () => {
       const sock = path.join(makeTempDir(), 'app.sock');
       const big = Buffer.alloc(BIG, 'x');
-      server = createServer((req) => {
-        if (req.param('REQUEST_URI')?.startsWith('/big')) req.print(big);
-        else req.header({ 'Content-Type': 'text/plain' }).print('ok');
-      }, { handleSignals: false, concurrency: 1, closeTimeout: 1000 });
+      server = createServer(
+        (req) => {
+          if (req.param('REQUEST_URI')?.startsWith('/big')) req.print(big);
+          else req.header({ 'Content-Type': 'text/plain' }).print('ok');
+        },
+        { handleSignals: false, concurrency: 1, closeTimeout: 1000 },
+      );
       await server.listen({ path: sock, writeTimeout: WRITE_TIMEOUT_MS });
       const stalled = await stalledReader(sock);
       try {

@@ -62,9 +62,7 @@ async function startEchoApp(binary: string, dir: string): Promise<EchoApp> {
     } catch (err) {
       if (exitedEarly || Date.now() + delay > deadline) {
         await close();
-        throw new Error(
-          `the echo app did not accept connections on ${socketPath}: ${String(err)}; its stderr: ${stderr}`,
-        );
+        throw new Error(`the echo app did not accept connections on ${socketPath}: ${String(err)}; its stderr: ${stderr}`);
       }
       await new Promise((resolve) => setTimeout(resolve, delay)); // backoff between connect attempts, not a sync point
     }
@@ -207,7 +205,12 @@ describeWithLibfcgi()('FastCGIClient against a C application on the system libfc
     const longName = `X_${'N'.repeat(198)}`;
     const result = await fcgiRequest(
       { path: (app as EchoApp).socketPath },
-      { params: [['BIG', value], [longName, 'short']] },
+      {
+        params: [
+          ['BIG', value],
+          [longName, 'short'],
+        ],
+      },
     );
     expect(value.length).toBe(100 * 1024);
     const got = splitEcho(result.body).params;

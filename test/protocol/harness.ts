@@ -78,7 +78,12 @@ export interface BeginOptions {
 }
 
 export function begin(id = 1, options: BeginOptions = {}): Buffer {
-  return encodeRecord(RecordType.BEGIN_REQUEST, id, encodeBeginRequest(options.role ?? Role.RESPONDER, options.keepConn ?? false), options.padding ?? 0);
+  return encodeRecord(
+    RecordType.BEGIN_REQUEST,
+    id,
+    encodeBeginRequest(options.role ?? Role.RESPONDER, options.keepConn ?? false),
+    options.padding ?? 0,
+  );
 }
 
 export interface StreamOptions {

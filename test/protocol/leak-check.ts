@@ -32,7 +32,11 @@ async function main(): Promise<number> {
       for (const bytes of [
         requestBytes({ role: 9 }),
         requestBytes({ params: [['A=B', 'c']] }),
-        Buffer.concat([begin(1), stream(RecordType.PARAMS, 1, encodeParams({ A: '1' }), { end: false }), record(RecordType.ABORT_REQUEST, 1)]),
+        Buffer.concat([
+          begin(1),
+          stream(RecordType.PARAMS, 1, encodeParams({ A: '1' }), { end: false }),
+          record(RecordType.ABORT_REQUEST, 1),
+        ]),
         Buffer.concat([record(42, 0, Buffer.from('xyz')), requestBytes({ params: { AFTER: 'unknown' } })]),
       ]) {
         const refused = await RawConnection.connect(app.path);

@@ -55,7 +55,6 @@ async function expectNothingReachedTheApp(app: ProtocolApp): Promise<void> {
   expect(answer.n).toBe(1);
 }
 
-
 /** The request gate (issue 15) reads management records and requests before fcgi2; off with a system libfcgi. */
 const GATE = buildInfo.features.includes('preread');
 
@@ -76,7 +75,9 @@ describe('1. length arithmetic and limits on params', () => {
     const app = await fresh();
     const rssBefore = rssBytes(app.proc.pid);
     const conn = await RawConnection.connect(app.path);
-    await conn.write(Buffer.concat([begin(1), record(RecordType.PARAMS, 1, Buffer.concat([Buffer.from([1]), length4(0x3fffffff), Buffer.from('AB')]))]));
+    await conn.write(
+      Buffer.concat([begin(1), record(RecordType.PARAMS, 1, Buffer.concat([Buffer.from([1]), length4(0x3fffffff), Buffer.from('AB')]))]),
+    );
     expect(await conn.waitForClose(2000)).toBe(true); // no wait for a gigabyte that never comes
     conn.destroy();
     expect(rssBytes(app.proc.pid) - rssBefore).toBeLessThan(16 * 1024 * 1024);
@@ -134,7 +135,10 @@ describe('2. the FCGI_GET_VALUES reply buffer', () => {
     expect(reply.length % 8).toBe(0);
     expect(reply.subarray(8 + contentLength).equals(Buffer.alloc(padding))).toBe(true); // no stack bytes
     // Each asked variable once (the order is not the protocol's: the gate answers in its own).
-    expect(decodeParams(reply.subarray(8, 8 + contentLength)).sort()).toEqual([['FCGI_MAX_REQS', '1'], ['FCGI_MPXS_CONNS', '0']]);
+    expect(decodeParams(reply.subarray(8, 8 + contentLength)).sort()).toEqual([
+      ['FCGI_MAX_REQS', '1'],
+      ['FCGI_MPXS_CONNS', '0'],
+    ]);
     await expectNothingReachedTheApp(app);
   });
 });
@@ -150,7 +154,10 @@ describe('2b. FCGI_GET_VALUES beyond its own limits', () => {
       await conn.write(record(RecordType.GET_VALUES, 0, encodeParams(names)));
       expect(await conn.waitFor(() => conn.recordsOf(RecordType.GET_VALUES_RESULT).length > 0, 5000)).toBe(true);
       conn.destroy();
-      expect(decodeParams(conn.recordsOf(RecordType.GET_VALUES_RESULT)[0].content).sort()).toEqual([['FCGI_MAX_REQS', '1'], ['FCGI_MPXS_CONNS', '0']]);
+      expect(decodeParams(conn.recordsOf(RecordType.GET_VALUES_RESULT)[0].content).sort()).toEqual([
+        ['FCGI_MAX_REQS', '1'],
+        ['FCGI_MPXS_CONNS', '0'],
+      ]);
     } else {
       const conn = await sendAndWaitClose(app, record(RecordType.GET_VALUES, 0, encodeParams(names)));
       expect(conn.records).toHaveLength(0);
@@ -179,7 +186,13 @@ describe('3. management records of unknown type', () => {
     const app = await fresh();
     const conn = await RawConnection.connect(app.path);
     await conn.write(
-      Buffer.concat([begin(1), params(1, PARAMS), stdin(1, 'abc', { end: false }), record(200, 0, Buffer.from('INJECTED'), 3), stdin(1, 'def')]),
+      Buffer.concat([
+        begin(1),
+        params(1, PARAMS),
+        stdin(1, 'abc', { end: false }),
+        record(200, 0, Buffer.from('INJECTED'), 3),
+        stdin(1, 'def'),
+      ]),
     );
     expect(await conn.waitForEnds(1)).toBe(true);
     conn.destroy();
@@ -237,7 +250,12 @@ describe('5. padding', () => {
 
   test('a padded empty PARAMS record: body intact', async () => {
     const app = await fresh();
-    const bytes = Buffer.concat([begin(1), params(1, PARAMS, { end: false }), record(RecordType.PARAMS, 1, Buffer.alloc(0), 5), stdin(1, 'body')]);
+    const bytes = Buffer.concat([
+      begin(1),
+      params(1, PARAMS, { end: false }),
+      record(RecordType.PARAMS, 1, Buffer.alloc(0), 5),
+      stdin(1, 'body'),
+    ]);
     const answer = await askRaw(app, bytes);
     expect(answer.env).toEqual(expectedEnv(PARAMS));
     expect(answer.body.toString()).toBe('body');
@@ -404,7 +422,10 @@ describe('8. roles and aborts', () => {
 
   test('FCGI_ABORT_REQUEST during PARAMS: END_REQUEST{REQUEST_COMPLETE}, the app never sees the request', async () => {
     const app = await fresh();
-    const conn = await sendAndWaitClose(app, Buffer.concat([begin(1), params(1, PARAMS, { end: false }), record(RecordType.ABORT_REQUEST, 1)]));
+    const conn = await sendAndWaitClose(
+      app,
+      Buffer.concat([begin(1), params(1, PARAMS, { end: false }), record(RecordType.ABORT_REQUEST, 1)]),
+    );
     expect(conn.records.map((r) => r.type)).toEqual([RecordType.END_REQUEST]);
     expect(conn.endRequests(1)).toEqual([{ appStatus: 0, protocolStatus: ProtocolStatus.REQUEST_COMPLETE }]);
     await expectNothingReachedTheApp(app);
@@ -445,7 +466,10 @@ describe('8. roles and aborts', () => {
 
   test('a second BEGIN_REQUEST with the same id never yields two END_REQUESTs', async () => {
     const app = await fresh();
-    const conn = await sendAndWaitClose(app, Buffer.concat([begin(1), params(1, PARAMS, { end: false }), begin(1), params(1, { B: '2' }), stdin(1, 'x')]));
+    const conn = await sendAndWaitClose(
+      app,
+      Buffer.concat([begin(1), params(1, PARAMS, { end: false }), begin(1), params(1, { B: '2' }), stdin(1, 'x')]),
+    );
     expect(conn.endRequests(1).length).toBeLessThanOrEqual(1);
     expect(conn.recordsOf(RecordType.STDOUT)).toHaveLength(0);
     await expectNothingReachedTheApp(app);
@@ -454,7 +478,16 @@ describe('8. roles and aborts', () => {
   test('a BEGIN_REQUEST for another id during a request: END_REQUEST{FCGI_CANT_MPX_CONN} for it, the first completes', async () => {
     const app = await fresh();
     const conn = await RawConnection.connect(app.path);
-    await conn.write(Buffer.concat([begin(1), params(1, PARAMS, { end: false }), begin(2), params(2, { OTHER: 'id' }), params(1, { MORE: '1' }), stdin(1, 'one')]));
+    await conn.write(
+      Buffer.concat([
+        begin(1),
+        params(1, PARAMS, { end: false }),
+        begin(2),
+        params(2, { OTHER: 'id' }),
+        params(1, { MORE: '1' }),
+        stdin(1, 'one'),
+      ]),
+    );
     expect(await conn.waitForEnds(1, 1)).toBe(true);
     conn.destroy();
     expect(conn.endRequests(2)).toEqual([{ appStatus: 0, protocolStatus: ProtocolStatus.CANT_MPX_CONN }]);
@@ -481,7 +514,13 @@ describe('9. params hygiene', () => {
 
   test('duplicate names: the first wins', async () => {
     const app = await fresh();
-    const answer = await ask(app, { params: [['HTTP_X', 'first'], ['A', '1'], ['HTTP_X', 'second']] });
+    const answer = await ask(app, {
+      params: [
+        ['HTTP_X', 'first'],
+        ['A', '1'],
+        ['HTTP_X', 'second'],
+      ],
+    });
     expect(answer.env).toEqual(expectedEnv({ HTTP_X: 'first', A: '1' }));
     await expectServesNormally(app);
   });

@@ -89,7 +89,7 @@ describe('the accept loop on the wire', () => {
   });
 
   describe('output (FCGI_STDOUT)', () => {
-    test('a large answer leaves in records of up to 65528 bytes written from the app\'s memory (patch 0016), 8-byte aligned, and arrives exact', async () => {
+    test("a large answer leaves in records of up to 65528 bytes written from the app's memory (patch 0016), 8-byte aligned, and arrives exact", async () => {
       const body = crypto.randomBytes(300 * 1024); // echoed as base64 JSON: ~400 KiB of output
       const conn = await RawConnection.connect(app.path);
       try {
@@ -242,15 +242,25 @@ describe('the accept loop on the wire', () => {
       ['a truncated header, then close', header(RecordType.BEGIN_REQUEST, 1, 8).subarray(0, 5), 'end'],
       ['a truncated BEGIN_REQUEST body, then close', Buffer.concat([header(RecordType.BEGIN_REQUEST, 1, 8), Buffer.alloc(3)]), 'end'],
       ['BEGIN_REQUEST with a 7-byte body', Buffer.concat([header(RecordType.BEGIN_REQUEST, 1, 7), Buffer.alloc(7)]), 'close'],
-      ['BEGIN_REQUEST for request id 0', Buffer.concat([header(RecordType.BEGIN_REQUEST, 0, 8), Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])]), 'close'],
+      [
+        'BEGIN_REQUEST for request id 0',
+        Buffer.concat([header(RecordType.BEGIN_REQUEST, 0, 8), Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])]),
+        'close',
+      ],
       [
         'nameLength = valueLength = 0x7ffffffe (the CVE-2025-23016 pattern)',
-        Buffer.concat([begin(1), record(RecordType.PARAMS, 1, Buffer.concat([length4(0x7ffffffe), length4(0x7ffffffe), Buffer.from('AAAAAAAA')]))]),
+        Buffer.concat([
+          begin(1),
+          record(RecordType.PARAMS, 1, Buffer.concat([length4(0x7ffffffe), length4(0x7ffffffe), Buffer.from('AAAAAAAA')])),
+        ]),
         'close',
       ],
       [
         'nameLength 0x7fffffff',
-        Buffer.concat([begin(1), record(RecordType.PARAMS, 1, Buffer.concat([length4(0x7fffffff), Buffer.from([1]), Buffer.from('AAAA')]))]),
+        Buffer.concat([
+          begin(1),
+          record(RecordType.PARAMS, 1, Buffer.concat([length4(0x7fffffff), Buffer.from([1]), Buffer.from('AAAA')])),
+        ]),
         'close',
       ],
       [
@@ -258,8 +268,16 @@ describe('the accept loop on the wire', () => {
         Buffer.concat([begin(1), record(RecordType.PARAMS, 1, Buffer.concat([Buffer.from([1]), length4(0x40000000), Buffer.from('AB')]))]),
         'close',
       ],
-      ['PARAMS content longer than sent, then close', Buffer.concat([begin(1), header(RecordType.PARAMS, 1, 1000), Buffer.from('\x01\x01AB')]), 'end'],
-      ['a pair cut short by the empty PARAMS record', Buffer.concat([begin(1), record(RecordType.PARAMS, 1, Buffer.from([5, 5, 65])), record(RecordType.PARAMS, 1)]), 'close'],
+      [
+        'PARAMS content longer than sent, then close',
+        Buffer.concat([begin(1), header(RecordType.PARAMS, 1, 1000), Buffer.from('\x01\x01AB')]),
+        'end',
+      ],
+      [
+        'a pair cut short by the empty PARAMS record',
+        Buffer.concat([begin(1), record(RecordType.PARAMS, 1, Buffer.from([5, 5, 65])), record(RecordType.PARAMS, 1)]),
+        'close',
+      ],
     ];
 
     test.each(cases)('%s', async (_name, bytes, then) => {
@@ -278,7 +296,14 @@ describe('the accept loop on the wire', () => {
     test('STDIN content longer than sent, then close: the app gets the bytes that came, the connection is closed', async () => {
       const before = await expectServesNormally(app);
       const conn = await RawConnection.connect(app.path);
-      await conn.write(Buffer.concat([begin(1), stream(RecordType.PARAMS, 1, encodeParams({ A: '1' })), header(RecordType.STDIN, 1, 65535, 255), Buffer.from('abc')]));
+      await conn.write(
+        Buffer.concat([
+          begin(1),
+          stream(RecordType.PARAMS, 1, encodeParams({ A: '1' })),
+          header(RecordType.STDIN, 1, 65535, 255),
+          Buffer.from('abc'),
+        ]),
+      );
       conn.end();
       expect(await conn.waitForClose(5000)).toBe(true);
       const [answer] = answers(conn);

@@ -92,7 +92,10 @@ describeWithBinaries(['apache2'])('Apache mod_authnz_fcgi with examples/apache-a
     const ok = await httpRequest(`${apache.url}/private/page`, { headers: ALICE });
     expect({ status: ok.status, body: JSON.parse(ok.text) as unknown }).toEqual({
       status: 200,
-      body: { page: '/private/page', vars: { AUTH_TYPE: 'Basic', REMOTE_USER: 'alice', AUTH_USER: 'alice', AUTH_LEVEL: '7', AUTHZ_LEVEL: '7' } },
+      body: {
+        page: '/private/page',
+        vars: { AUTH_TYPE: 'Basic', REMOTE_USER: 'alice', AUTH_USER: 'alice', AUTH_LEVEL: '7', AUTHZ_LEVEL: '7' },
+      },
     });
 
     // The authz phase denied (the app answered 403 with a body): Apache answers an authenticated user's authz
@@ -121,7 +124,7 @@ describeWithBinaries(['apache2'])('Apache mod_authnz_fcgi with examples/apache-a
 describeWithBinaries(['lighttpd'])('lighttpd mode "authorizer" with examples/lighttpd-authorizer.conf', () => {
   const track = closeAfterEach();
 
-  test('allowed requests reach docroot (a CGI there sees the variables); denied ones get the authorizer\'s status, head and body', async () => {
+  test("allowed requests reach docroot (a CGI there sees the variables); denied ones get the authorizer's status, head and body", async () => {
     const dir = track(tempDir()).path;
     const socket = path.join(dir, 'authorizer.sock');
     track(await startApp(example('authorizer.ts'), { listen: { path: socket } }));

@@ -35,7 +35,11 @@ describe('concurrent server output backpressure', () => {
       await waitForEvent(app.process, (e) => e.event === 'progress');
       // Nothing signals "the producer is now waiting": give it a generous second to run ahead if it can.
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const produced = Math.max(...events(app.process).filter((e) => e.event === 'progress').map((e) => e.produced as number));
+      const produced = Math.max(
+        ...events(app.process)
+          .filter((e) => e.event === 'progress')
+          .map((e) => e.produced as number),
+      );
       console.log(`${mode}: ${(produced / MiB).toFixed(0)} MiB handed to the server while the peer read nothing`);
       // highWaterMark (1 MiB) + the Writable's own 1 MiB (pipeline) + a 64 KiB chunk + the unix socket's buffers.
       expect(produced).toBeLessThanOrEqual(4 * MiB);

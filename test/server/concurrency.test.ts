@@ -93,7 +93,9 @@ describeWithBinaries(['nginx'])('concurrent server behind nginx keeping upstream
         }
       }),
     );
-    console.log(`requests per client in 3 s: ${completed.join(' ')}; worst wait per client (ms): ${worstMs.map((m) => m.toFixed(0)).join(' ')}`);
+    console.log(
+      `requests per client in 3 s: ${completed.join(' ')}; worst wait per client (ms): ${worstMs.map((m) => m.toFixed(0)).join(' ')}`,
+    );
     // Fair service: one request at a time, ~11 ms each, 16 clients: about 16 requests each, waits of about 180 ms.
     expect(Math.min(...completed)).toBeGreaterThanOrEqual(3);
     expect(Math.max(...worstMs)).toBeLessThan(1500);

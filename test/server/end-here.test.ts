@@ -171,11 +171,7 @@ describe('concurrent server: ends finished on the JS thread, and what it hands t
     const conn = await RawConnection.open(socketPath);
     try {
       conn.socket.write(
-        Buffer.concat([
-          head(1, '/instant'),
-          encodeRecord(RecordType.GET_VALUES, 0, encodeParams({ FCGI_MPXS_CONNS: '' })),
-          stdinEnd(1),
-        ]),
+        Buffer.concat([head(1, '/instant'), encodeRecord(RecordType.GET_VALUES, 0, encodeParams({ FCGI_MPXS_CONNS: '' })), stdinEnd(1)]),
       );
       await conn.ended(1);
       const types = conn.records.map((r) => r.type);

@@ -45,17 +45,20 @@ describeWithBinaries(['nginx'])('concurrent server: failing handlers and aborted
   test.each([
     ['throws synchronously', '/throw', 'boom (sync)'],
     ['returns a rejected promise', '/reject', 'boom (async)'],
-  ])('a handler that %s answers 500, its error reaches the server "error" listener, and the next request succeeds', async (_what, route, message) => {
-    const after = events(stack.app.process).length;
-    const response = await request(`${stack.url}${route}`);
-    expect(response.status).toBe(500);
-    expect(response.text).toBe('Internal Server Error\n');
-    // The event of this very error (an earlier test's may still be on its way).
-    await expect(waitForEvent(stack.app.process, (e) => e.event === 'error' && e.message === message, { after })).resolves.toBeDefined();
-    await expectNextRequestSucceeds();
-  });
+  ])(
+    'a handler that %s answers 500, its error reaches the server "error" listener, and the next request succeeds',
+    async (_what, route, message) => {
+      const after = events(stack.app.process).length;
+      const response = await request(`${stack.url}${route}`);
+      expect(response.status).toBe(500);
+      expect(response.text).toBe('Internal Server Error\n');
+      // The event of this very error (an earlier test's may still be on its way).
+      await expect(waitForEvent(stack.app.process, (e) => e.event === 'error' && e.message === message, { after })).resolves.toBeDefined();
+      await expectNextRequestSucceeds();
+    },
+  );
 
-  test('a failing handler\'s error goes to FCGI_STDERR: nginx logs it', async () => {
+  test("a failing handler's error goes to FCGI_STDERR: nginx logs it", async () => {
     await request(`${stack.url}/throw`);
     // nginx writes what the app sent on FCGI_STDERR to its error log, "FastCGI sent in stderr: ...".
     expect(stack.nginx.errorLog()).toMatch(/FastCGI sent in stderr: "libfcgi: handler failed: Error: boom \(sync\)/);

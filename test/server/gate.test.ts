@@ -24,7 +24,11 @@ const STALLS: Record<string, () => Buffer> = {
     Buffer.concat([begin(), encodeHeader(RecordType.PARAMS, 1, 65535), Buffer.alloc(100, 0x41)]),
   'a lone complete GET_VALUES': getValues,
   'CONTENT_LENGTH 100 and 10 bytes of STDIN': () =>
-    Buffer.concat([begin(), params({ CONTENT_LENGTH: '100', REQUEST_METHOD: 'POST' }), encodeRecord(RecordType.STDIN, 1, Buffer.alloc(10, 0x61))]),
+    Buffer.concat([
+      begin(),
+      params({ CONTENT_LENGTH: '100', REQUEST_METHOD: 'POST' }),
+      encodeRecord(RecordType.STDIN, 1, Buffer.alloc(10, 0x61)),
+    ]),
   'a record header cut at 5 of 8 bytes': () => begin().subarray(0, 5),
 };
 
@@ -55,9 +59,12 @@ async function startAcceptLoop(readTimeout = READ_TIMEOUT_MS): Promise<Target> {
 
 async function startServer(concurrency: number, readTimeout = READ_TIMEOUT_MS): Promise<Target & { server: Server }> {
   const sock = path.join(makeTempDir(), 'app.sock');
-  const server = createServer((req) => {
-    req.header({ 'Content-Type': 'text/plain' }).print(`ok ${req.param('REQUEST_URI') ?? ''}`);
-  }, { concurrency, handleSignals: false });
+  const server = createServer(
+    (req) => {
+      req.header({ 'Content-Type': 'text/plain' }).print(`ok ${req.param('REQUEST_URI') ?? ''}`);
+    },
+    { concurrency, handleSignals: false },
+  );
   await server.listen({ path: sock, readTimeout });
   return { path: sock, server, stop: () => server.close(), refusedByGate: async () => server.stats().refusedByGate };
 }
@@ -88,7 +95,10 @@ describe.each(KINDS)('request gate: %s', (_name, start) => {
 
   async function timedRequest(uri: string): Promise<number> {
     const t0 = process.hrtime.bigint();
-    const res = await fcgiRequest({ path: target!.path, timeout: READ_TIMEOUT_MS * 2 }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: uri } });
+    const res = await fcgiRequest(
+      { path: target!.path, timeout: READ_TIMEOUT_MS * 2 },
+      { params: { REQUEST_METHOD: 'GET', REQUEST_URI: uri } },
+    );
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     expect(res.body.toString()).toContain(uri);
     return ms;
@@ -159,7 +169,10 @@ describe.each(KINDS)('request gate: %s', (_name, start) => {
   test('bodies larger than 64 KiB stream as before', async () => {
     target = await start();
     const body = Buffer.alloc(300 * 1024, 0x62);
-    const res = await fcgiRequest({ path: target.path }, { params: { REQUEST_METHOD: 'POST', REQUEST_URI: '/big', CONTENT_LENGTH: String(body.length) }, body });
+    const res = await fcgiRequest(
+      { path: target.path },
+      { params: { REQUEST_METHOD: 'POST', REQUEST_URI: '/big', CONTENT_LENGTH: String(body.length) }, body },
+    );
     expect(res.body.toString()).toBe('ok /big');
   });
 
@@ -189,20 +202,25 @@ describe('FCGI_ABORT_REQUEST while a concurrent handler awaits', () => {
     const handlerStarted = new Promise<void>((resolve) => (started = resolve));
     let fired!: (ms: number) => void;
     const signalFired = new Promise<number>((resolve) => (fired = resolve));
-    server = createServer(async (req) => {
-      started();
-      const t0 = Date.now();
-      await new Promise<void>((resolve) => {
-        req.signal.addEventListener('abort', () => resolve());
-        setTimeout(resolve, 5000).unref(); // without the abort: gives up after 5 s
-      });
-      fired(req.signal.aborted ? Date.now() - t0 : -1);
-    }, { concurrency, handleSignals: false });
+    server = createServer(
+      async (req) => {
+        started();
+        const t0 = Date.now();
+        await new Promise<void>((resolve) => {
+          req.signal.addEventListener('abort', () => resolve());
+          setTimeout(resolve, 5000).unref(); // without the abort: gives up after 5 s
+        });
+        fired(req.signal.aborted ? Date.now() - t0 : -1);
+      },
+      { concurrency, handleSignals: false },
+    );
     await server.listen({ path: sock });
     const s = net.connect(sock);
     s.on('error', () => {});
     await new Promise<void>((resolve) => s.once('connect', () => resolve()));
-    s.write(Buffer.concat([begin(1, true), params({ REQUEST_METHOD: 'GET', REQUEST_URI: '/abort-me' }), encodeRecord(RecordType.STDIN, 1)]));
+    s.write(
+      Buffer.concat([begin(1, true), params({ REQUEST_METHOD: 'GET', REQUEST_URI: '/abort-me' }), encodeRecord(RecordType.STDIN, 1)]),
+    );
     await handlerStarted;
     // Sent whenever: bytes already there when the addon starts watching the connection wake it (level-triggered).
     s.write(encodeRecord(RecordType.ABORT_REQUEST, 1));

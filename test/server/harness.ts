@@ -146,7 +146,12 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-function send(url: string, options: RequestOptions, onResponse: (res: http.IncomingMessage) => void, onError: (err: Error) => void): http.ClientRequest {
+function send(
+  url: string,
+  options: RequestOptions,
+  onResponse: (res: http.IncomingMessage) => void,
+  onError: (err: Error) => void,
+): http.ClientRequest {
   const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false }, onResponse);
   const timeoutMs = options.timeoutMs ?? 20000;
   req.setTimeout(timeoutMs, () => req.destroy(new Error(`${url}: no response within ${timeoutMs} ms`)));
@@ -202,11 +207,16 @@ export function requestHashed(url: string, options: RequestOptions = {}): Promis
 export function abortableRequest(url: string): { abort(): void; settled: Promise<unknown> } {
   let req: http.ClientRequest | undefined;
   const settled = new Promise((resolve) => {
-    req = send(url, {}, (res) => {
-      res.on('error', resolve);
-      res.on('close', resolve);
-      res.resume();
-    }, resolve);
+    req = send(
+      url,
+      {},
+      (res) => {
+        res.on('error', resolve);
+        res.on('close', resolve);
+        res.resume();
+      },
+      resolve,
+    );
   });
   return { abort: () => req?.destroy(), settled };
 }

@@ -95,7 +95,7 @@ async function measure(target: Target, keepConn: boolean): Promise<string> {
     try {
       const url = `${nginx.url}${target.route}`;
       const probe = await request(url);
-      if (probe.status !== 200 || probe.text !== 'ok' && !probe.text.startsWith('slept')) {
+      if (probe.status !== 200 || (probe.text !== 'ok' && !probe.text.startsWith('slept'))) {
         throw new Error(`${target.app}: unexpected reply ${probe.status} ${probe.text.slice(0, 200)}`);
       }
       const { rps, errors } = wrk(url);
@@ -136,12 +136,27 @@ async function main(): Promise<void> {
 
   const targets: Target[] = [
     { app: 'sync loop (FastCGI.accept)', handler: 'instant', route: '/', start: nodeApp('server-sync-loop.ts', {}) },
-    { app: 'sync loop (FastCGI.accept)', handler: '10 ms (blocking)', route: '/', start: nodeApp('server-sync-loop.ts', { SYNC_SLEEP_MS: '10' }) },
+    {
+      app: 'sync loop (FastCGI.accept)',
+      handler: '10 ms (blocking)',
+      route: '/',
+      start: nodeApp('server-sync-loop.ts', { SYNC_SLEEP_MS: '10' }),
+    },
   ];
   for (const concurrency of [1, 16, 64]) {
     const env = { SERVER_CONCURRENCY: String(concurrency) };
-    targets.push({ app: `createServer, concurrency ${concurrency}`, handler: 'instant', route: '/instant', start: nodeApp('server-app.ts', env) });
-    targets.push({ app: `createServer, concurrency ${concurrency}`, handler: 'await 10 ms', route: '/sleep?ms=10', start: nodeApp('server-app.ts', env) });
+    targets.push({
+      app: `createServer, concurrency ${concurrency}`,
+      handler: 'instant',
+      route: '/instant',
+      start: nodeApp('server-app.ts', env),
+    });
+    targets.push({
+      app: `createServer, concurrency ${concurrency}`,
+      handler: 'await 10 ms',
+      route: '/sleep?ms=10',
+      start: nodeApp('server-app.ts', env),
+    });
   }
   if (cBinary !== undefined) {
     for (const threads of [1, 16, 64]) {

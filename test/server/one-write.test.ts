@@ -52,9 +52,13 @@ describeWithBinaries(['strace'])('createServer: print-and-return is one write (u
     const sock = path.join(dir, 'app.sock');
     const traceFile = path.join(dir, 'trace.txt');
     const strace = findBinary('strace') as string;
-    app = spawn(strace, ['-f', '-qq', '-xx', '-s', '65536', '-e', 'trace=write,writev,sendmsg,sendto', '-o', traceFile, process.execPath, '-e', APP, sock], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    app = spawn(
+      strace,
+      ['-f', '-qq', '-xx', '-s', '65536', '-e', 'trace=write,writev,sendmsg,sendto', '-o', traceFile, process.execPath, '-e', APP, sock],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const proc = app;
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     appPid = await new Promise<number>((resolve, reject) => {

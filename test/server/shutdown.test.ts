@@ -23,27 +23,30 @@ describeWithBinaries(['nginx'])('concurrent server shutdown on SIGTERM, through 
   test.each([
     ['new upstream connections', false],
     ['kept upstream connections (fastcgi_keep_conn on)', true],
-  ])('SIGTERM with 5 requests in flight on %s: they complete, new ones are refused, then the process exits 0 and the socket file is gone', async (_how, keepConn) => {
-    const stack = track(await startStack('server-app.ts', { env: { SERVER_CONCURRENCY: '8' }, nginx: { keepConn } }));
-    const app = stack.app.process;
-    // With keep_conn on, this leaves idle kept connections that close() must close too.
-    await Promise.all(Array.from({ length: 8 }, () => request(`${stack.url}/sleep?ms=20`)));
-    const inFlight = Array.from({ length: 5 }, (_, i) => request(`${stack.url}/sleep?ms=1500&log=1&id=${i}`));
-    for (let i = 0; i < 5; i++) await waitForEvent(app, (e) => e.event === 'start' && e.id === String(i));
+  ])(
+    'SIGTERM with 5 requests in flight on %s: they complete, new ones are refused, then the process exits 0 and the socket file is gone',
+    async (_how, keepConn) => {
+      const stack = track(await startStack('server-app.ts', { env: { SERVER_CONCURRENCY: '8' }, nginx: { keepConn } }));
+      const app = stack.app.process;
+      // With keep_conn on, this leaves idle kept connections that close() must close too.
+      await Promise.all(Array.from({ length: 8 }, () => request(`${stack.url}/sleep?ms=20`)));
+      const inFlight = Array.from({ length: 5 }, (_, i) => request(`${stack.url}/sleep?ms=1500&log=1&id=${i}`));
+      for (let i = 0; i < 5; i++) await waitForEvent(app, (e) => e.event === 'start' && e.id === String(i));
 
-    app.kill('SIGTERM');
-    await expect(waitForEvent(app, (e) => e.event === 'sigterm')).resolves.toMatchObject({ inFlight: 5 });
-    const refused = await request(`${stack.url}/instant`);
-    const responses = await Promise.all(inFlight);
+      app.kill('SIGTERM');
+      await expect(waitForEvent(app, (e) => e.event === 'sigterm')).resolves.toMatchObject({ inFlight: 5 });
+      const refused = await request(`${stack.url}/instant`);
+      const responses = await Promise.all(inFlight);
 
-    expect(responses.map((r) => [r.status, r.text])).toEqual(Array(5).fill([200, 'slept 1500']));
-    // Stopped accepting at once: the socket file is gone, so nginx cannot connect (502).
-    expect(refused.status).toBe(502);
-    expect(await exitWithin(app, 5000)).toEqual(EXITED_OK);
-    expect(events(app).filter((e) => e.event === 'done')).toHaveLength(5);
-    expect(events(app).at(-1)).toEqual({ event: 'close' });
-    expect(fs.existsSync(stack.socketPath)).toBe(false);
-  });
+      expect(responses.map((r) => [r.status, r.text])).toEqual(Array(5).fill([200, 'slept 1500']));
+      // Stopped accepting at once: the socket file is gone, so nginx cannot connect (502).
+      expect(refused.status).toBe(502);
+      expect(await exitWithin(app, 5000)).toEqual(EXITED_OK);
+      expect(events(app).filter((e) => e.event === 'done')).toHaveLength(5);
+      expect(events(app).at(-1)).toEqual({ event: 'close' });
+      expect(fs.existsSync(stack.socketPath)).toBe(false);
+    },
+  );
 
   test('SIGTERM with a request that outlasts closeTimeout (500 ms): its signal aborts at the timeout and the process exits 0', async () => {
     const stack = track(await startStack('server-app.ts', { env: { SERVER_CONCURRENCY: '4', SERVER_CLOSE_TIMEOUT: '500' } }));
@@ -72,7 +75,12 @@ describeWithBinaries(['nginx'])('concurrent server: exits with requests in fligh
   /** 10 requests waiting in handlers (all 10 announced by an event), then `trigger` as the 11th: the busy ones' statuses. */
   async function busyThenTrigger(stack: Stack, route: string, announced: (e: AppEvent) => boolean, trigger: string) {
     const proc = stack.app.process;
-    const busy = Array.from({ length: 10 }, () => request(`${stack.url}${route}`).then((r) => r.status, () => 'cut'));
+    const busy = Array.from({ length: 10 }, () =>
+      request(`${stack.url}${route}`).then(
+        (r) => r.status,
+        () => 'cut',
+      ),
+    );
     await waitForEvent(proc, () => events(proc).filter(announced).length >= 10);
     await request(`${stack.url}${trigger}`).catch(() => undefined); // its connection is cut by the exit
     return { busy: await Promise.all(busy) };
@@ -100,7 +108,12 @@ describeWithBinaries(['nginx'])('concurrent server: exits with requests in fligh
   test('terminating a worker thread whose server has 11 requests in flight: the worker exits 1 (terminated), the process 0, no crash', async () => {
     const stack = track(await startStack('server-lifecycle.ts', { env: { SERVER_CASE: 'worker-serve' } }));
     const app = stack.app.process;
-    const { busy } = await busyThenTrigger(stack, '/sleep?ms=5000', (e) => e.event === 'worker-request' && e.uri === '/sleep', '/terminate');
+    const { busy } = await busyThenTrigger(
+      stack,
+      '/sleep?ms=5000',
+      (e) => e.event === 'worker-request' && e.uri === '/sleep',
+      '/terminate',
+    );
     expect({ status: await exitWithin(app, 5000), stderr: app.stderr() }).toEqual({ status: EXITED_OK, stderr: '' });
     expect(events(app).at(-1)).toEqual({ event: 'worker-exit', code: 1 });
     expect(busy).toEqual(Array(10).fill(502));

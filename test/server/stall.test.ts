@@ -19,9 +19,12 @@ describe('concurrent server with stalled peers', () => {
 
   test('32 connections that send half a request do not stop a 33rd client (default concurrency), and are closed after readTimeout', async () => {
     const sock = path.join(makeTempDir(), 'app.sock');
-    server = createServer((req) => {
-      req.header({ 'Content-Type': 'text/plain' }).print(`ok ${req.param('REQUEST_URI')}`);
-    }, { handleSignals: false });
+    server = createServer(
+      (req) => {
+        req.header({ 'Content-Type': 'text/plain' }).print(`ok ${req.param('REQUEST_URI')}`);
+      },
+      { handleSignals: false },
+    );
     await server.listen({ path: sock, readTimeout: READ_TIMEOUT_MS });
 
     // BEGIN_REQUEST and the first bytes of a PARAMS record whose content never completes.
@@ -38,7 +41,10 @@ describe('concurrent server with stalled peers', () => {
     }
 
     const t0 = Date.now();
-    const res = await fcgiRequest({ path: sock, timeout: READ_TIMEOUT_MS * 2 }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/33rd' } });
+    const res = await fcgiRequest(
+      { path: sock, timeout: READ_TIMEOUT_MS * 2 },
+      { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/33rd' } },
+    );
     const waited = Date.now() - t0;
     expect(res.status).toBe(200);
     expect(res.body.toString()).toBe('ok /33rd');

@@ -33,7 +33,7 @@ function classShape(source: string, file: string, className: string): ClassShape
     const members: string[] = [];
     let constructorModifiers: string[] | undefined;
     for (const m of node.members) {
-      const modifiers = (ts.canHaveModifiers(m) ? ts.getModifiers(m) ?? [] : []).map((x) => ts.tokenToString(x.kind) ?? '');
+      const modifiers = (ts.canHaveModifiers(m) ? (ts.getModifiers(m) ?? []) : []).map((x) => ts.tokenToString(x.kind) ?? '');
       if (ts.isConstructorDeclaration(m)) {
         constructorModifiers = modifiers;
         continue;

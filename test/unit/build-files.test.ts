@@ -13,7 +13,12 @@ describe('build files', () => {
   test('binding.gyp and CMakeLists.txt list the same native sources, and every native/*.cc is built', () => {
     const gyp = sorted(read('binding.gyp').match(/native\/[\w-]+\.cc/g) ?? []);
     const cmake = sorted(read('CMakeLists.txt').match(/native\/[\w-]+\.cc/g) ?? []);
-    const onDisk = sorted(fs.readdirSync(path.join(root, 'native')).filter((f) => f.endsWith('.cc')).map((f) => `native/${f}`));
+    const onDisk = sorted(
+      fs
+        .readdirSync(path.join(root, 'native'))
+        .filter((f) => f.endsWith('.cc'))
+        .map((f) => `native/${f}`),
+    );
     expect(gyp.length).toBeGreaterThan(0);
     expect(cmake).toEqual(gyp);
     expect(onDisk).toEqual(gyp);

@@ -40,7 +40,9 @@ const system = process.env.LIBFCGI_SYSTEM === '1';
       return;
     }
     const record = (file: string): string =>
-      execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(file)}).buildInfo))`], { encoding: 'utf8' });
+      execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(file)}).buildInfo))`], {
+        encoding: 'utf8',
+      });
     expect(record(path.join(prebuildDir, prebuild))).toBe(record(path.join(release, built)));
   });
 });

@@ -19,7 +19,9 @@ const get = (env: Record<string, string>) => (name: string) => env[name];
 
 describe('request target', () => {
   test('REQUEST_URI is used as sent (still percent-encoded, with its query)', () => {
-    expect(requestTarget(get({ REQUEST_URI: '/a%20b/c?x=1&y=%2F', SCRIPT_NAME: '/a b/c', QUERY_STRING: 'x=1&y=%2F' }))).toBe('/a%20b/c?x=1&y=%2F');
+    expect(requestTarget(get({ REQUEST_URI: '/a%20b/c?x=1&y=%2F', SCRIPT_NAME: '/a b/c', QUERY_STRING: 'x=1&y=%2F' }))).toBe(
+      '/a%20b/c?x=1&y=%2F',
+    );
   });
   test('without REQUEST_URI: SCRIPT_NAME + PATH_INFO + ? QUERY_STRING, re-encoded', () => {
     expect(requestTarget(get({ SCRIPT_NAME: '/app', PATH_INFO: '/a b/?#%', QUERY_STRING: 'q=1' }))).toBe('/app/a%20b/%3F%23%25?q=1');
@@ -87,7 +89,9 @@ describe('scheme and host', () => {
     expect(requestHost(get({}), 'http')).toBe('localhost');
   });
   test('a Host header that is not a plain host[:port] is not trusted', () => {
-    expect(requestHost(get({ HTTP_HOST: 'evil.example/path', SERVER_NAME: 'good.example', SERVER_PORT: '80' }), 'http')).toBe('good.example');
+    expect(requestHost(get({ HTTP_HOST: 'evil.example/path', SERVER_NAME: 'good.example', SERVER_PORT: '80' }), 'http')).toBe(
+      'good.example',
+    );
     expect(requestHost(get({ HTTP_HOST: 'a@evil.example', SERVER_NAME: 'good.example' }), 'http')).toBe('good.example');
     expect(requestHost(get({ HTTP_HOST: '[::1]:81' }), 'http')).toBe('[::1]:81');
   });
@@ -125,24 +129,42 @@ describe('headers', () => {
       HTTPS: 'on',
     };
     expect(rawHeaders(envParams(env))).toEqual([
-      'Host', 'h',
-      'Cookie', 'a=1',
-      'X-Requested-With', 'fetch',
-      'Content-Type', 'multipart/form-data; boundary=x',
-      'Content-Length', '12',
+      'Host',
+      'h',
+      'Cookie',
+      'a=1',
+      'X-Requested-With',
+      'fetch',
+      'Content-Type',
+      'multipart/form-data; boundary=x',
+      'Content-Length',
+      '12',
     ]);
   });
   test('empty CONTENT_TYPE/CONTENT_LENGTH (nginx on a GET) give no header', () => {
-    expect(rawHeaders(envParams({ CONTENT_TYPE: '', CONTENT_LENGTH: '', HTTP_CONTENT_TYPE: 'x', HTTP_ACCEPT: '*/*' }))).toEqual(['Accept', '*/*']);
+    expect(rawHeaders(envParams({ CONTENT_TYPE: '', CONTENT_LENGTH: '', HTTP_CONTENT_TYPE: 'x', HTTP_ACCEPT: '*/*' }))).toEqual([
+      'Accept',
+      '*/*',
+    ]);
   });
   test('a bare "HTTP_" name and non-HTTP_ variables are not headers', () => {
     expect(rawHeaders(envParams({ HTTP_: 'x', HTTPS: 'on', PATH: '/bin', SERVER_NAME: 's' }))).toEqual([]);
   });
   test('from a ServerRequest: the joined params are read directly, env is never built, and the result is the same', () => {
     const joined = [
-      'REQUEST_METHOD=POST', 'HTTP_HOST=h', 'HTTP_CONTENT_TYPE=text/plain', 'CONTENT_TYPE=application/json',
-      'HTTP_', 'HTTP_=x', 'NOEQUALS', 'HTTP_COOKIE=a=1; b=2', 'HTTPS=on', 'HTTP_COOKIE=second', 'HTTP_X_EMPTY=',
-      'CONTENT_LENGTH=2', 'HTTP_ACCEPT=*/*',
+      'REQUEST_METHOD=POST',
+      'HTTP_HOST=h',
+      'HTTP_CONTENT_TYPE=text/plain',
+      'CONTENT_TYPE=application/json',
+      'HTTP_',
+      'HTTP_=x',
+      'NOEQUALS',
+      'HTTP_COOKIE=a=1; b=2',
+      'HTTPS=on',
+      'HTTP_COOKIE=second',
+      'HTTP_X_EMPTY=',
+      'CONTENT_LENGTH=2',
+      'HTTP_ACCEPT=*/*',
     ].join('\0');
     const env = parseParams(joined);
     let envBuilt = false;
@@ -158,7 +180,18 @@ describe('headers', () => {
     expect(envBuilt).toBe(false);
     expect(viaJoined).toEqual(rawHeaders(envParams(env)));
     expect(viaJoined).toEqual([
-      'Host', 'h', 'Cookie', 'a=1; b=2', 'X-Empty', '', 'Accept', '*/*', 'Content-Type', 'application/json', 'Content-Length', '2',
+      'Host',
+      'h',
+      'Cookie',
+      'a=1; b=2',
+      'X-Empty',
+      '',
+      'Accept',
+      '*/*',
+      'Content-Type',
+      'application/json',
+      'Content-Length',
+      '2',
     ]);
   });
 });
@@ -175,11 +208,25 @@ describe('cgiToHttp', () => {
         SERVER_PORT: '8080',
       }),
     );
-    expect(info).toMatchObject({ method: 'PUT', httpVersion: '2.0', remoteAddress: '::1', remotePort: 51000, localAddress: '127.0.0.1', localPort: 8080 });
+    expect(info).toMatchObject({
+      method: 'PUT',
+      httpVersion: '2.0',
+      remoteAddress: '::1',
+      remotePort: 51000,
+      localAddress: '127.0.0.1',
+      localPort: 8080,
+    });
   });
   test('defaults when variables are missing or malformed', () => {
     const info = cgiToHttp(envParams({ REMOTE_PORT: 'x', SERVER_PORT: '99999' }));
-    expect(info).toMatchObject({ method: 'GET', url: '/', httpVersion: '1.0', remoteAddress: undefined, remotePort: undefined, localPort: undefined });
+    expect(info).toMatchObject({
+      method: 'GET',
+      url: '/',
+      httpVersion: '1.0',
+      remoteAddress: undefined,
+      remotePort: undefined,
+      localPort: undefined,
+    });
     expect(httpVersion(get({ SERVER_PROTOCOL: 'HTTP/1.1' }))).toBe('1.1');
     expect(httpVersion(get({ SERVER_PROTOCOL: 'INCLUDED' }))).toBe('1.0');
   });

@@ -97,9 +97,12 @@ describe('record encoding', () => {
     const out = encodeStreamRecords(RecordType.PARAMS, 1, text('abcdefg'), { maxContentLength: 3, end: false });
     expect(out).toEqual(
       Buffer.concat([
-        bytes(1, 4, 0, 1, 0, 3, 0, 0), text('abc'),
-        bytes(1, 4, 0, 1, 0, 3, 0, 0), text('def'),
-        bytes(1, 4, 0, 1, 0, 1, 0, 0), text('g'),
+        bytes(1, 4, 0, 1, 0, 3, 0, 0),
+        text('abc'),
+        bytes(1, 4, 0, 1, 0, 3, 0, 0),
+        text('def'),
+        bytes(1, 4, 0, 1, 0, 1, 0, 0),
+        text('g'),
       ]),
     );
     expect(encodeStreamRecords(RecordType.STDIN, 1, Buffer.alloc(0))).toEqual(bytes(1, 5, 0, 1, 0, 0, 0, 0));
@@ -160,9 +163,7 @@ describe('name-value pairs', () => {
     ]);
     for (let length = 1; length < full.length; length++) {
       if (length === 4) continue; // exactly the first pair: a valid stream
-      expect(() => decodeParams(full.subarray(0, length))).toThrow(
-        expect.objectContaining({ code: 'FCGI_PARAMS_ERROR' }),
-      );
+      expect(() => decodeParams(full.subarray(0, length))).toThrow(expect.objectContaining({ code: 'FCGI_PARAMS_ERROR' }));
     }
     expect(() => decodeParams(bytes(5, 5, 0x41))).toThrow(/declares a 5-byte name and a 5-byte value/);
   });
@@ -170,7 +171,12 @@ describe('name-value pairs', () => {
   test('names and values must be strings or byte arrays: TypeError naming the bad one', () => {
     expect(() => encodeParams([[notAString, 'v']])).toThrow(TypeError);
     expect(() => encodeParams([[notAString, 'v']])).toThrow(/params\[0\] name/);
-    expect(() => encodeParams([['A', 'b'], ['B', null as unknown as string]])).toThrow(/params\[1\] value/);
+    expect(() =>
+      encodeParams([
+        ['A', 'b'],
+        ['B', null as unknown as string],
+      ]),
+    ).toThrow(/params\[1\] value/);
     expect(() => encodeParams({ A: undefined as unknown as string })).toThrow(/"A"/);
     expect(() => encodeParams([['only-name'] as unknown as [string, string]])).toThrow(/pair/);
     expect(() => encodeParams('A=b' as unknown as Record<string, string>)).toThrow(TypeError);
@@ -197,9 +203,7 @@ describe('fixed-size record bodies', () => {
       appStatus: 0xffffffff,
       protocolStatus: 2,
     });
-    expect(() => decodeEndRequest(bytes(0, 0, 0, 0, 0, 0, 0))).toThrow(
-      expect.objectContaining({ code: 'FCGI_PROTOCOL_ERROR' }),
-    );
+    expect(() => decodeEndRequest(bytes(0, 0, 0, 0, 0, 0, 0))).toThrow(expect.objectContaining({ code: 'FCGI_PROTOCOL_ERROR' }));
   });
 });
 
@@ -207,8 +211,7 @@ describe('RecordDecoder', () => {
   const whole = sampleRecords();
   const expected = new RecordDecoder().push(whole);
   /** Records with content replaced by a digest: jest compares 64 KiB Buffers element by element, slowly. */
-  const summary = (records: FastCGIRecord[]) =>
-    records.map((r) => [r.version, r.type, r.requestId, r.paddingLength, sha256(r.content)]);
+  const summary = (records: FastCGIRecord[]) => records.map((r) => [r.version, r.type, r.requestId, r.paddingLength, sha256(r.content)]);
 
   test('decodes the header fields and skips padding', () => {
     expect(expected.map((r) => [r.version, r.type, r.requestId, r.content.length, r.paddingLength])).toEqual([
@@ -244,7 +247,7 @@ describe('RecordDecoder', () => {
     for (let trial = 0; trial < 100; trial++) {
       const decoder = new RecordDecoder();
       const got: FastCGIRecord[] = [];
-      for (let offset = 0; offset < whole.length; ) {
+      for (let offset = 0; offset < whole.length;) {
         const size = 1 + Math.floor(random() * (random() < 0.5 ? 16 : 70000));
         got.push(...decoder.push(whole.subarray(offset, offset + size)));
         offset += size;
@@ -263,9 +266,7 @@ describe('RecordDecoder', () => {
   });
 
   test('an HTTP response instead of FastCGI records is recognised in the message', () => {
-    expect(() => new RecordDecoder().push(text('HTTP/1.1 400 Bad Request\r\n'))).toThrow(
-      /HTTP server rather than a FastCGI/,
-    );
+    expect(() => new RecordDecoder().push(text('HTTP/1.1 400 Bad Request\r\n'))).toThrow(/HTTP server rather than a FastCGI/);
   });
 
   test('end() inside a record says where the bytes stopped', () => {
@@ -348,9 +349,7 @@ describe('parseCgiResponse', () => {
     expect(() => parseCgiResponse(text('Status: abc\n\n'))).toThrow(/Status field/);
     expect(() => parseCgiResponse(text('Status: 200\nStatus: 404\n\n'))).toThrow(/repeats the Status/);
     expect(() => parseCgiResponse(text('Bad Name: x\n\n'))).toThrow(/invalid field name/);
-    expect(() => parseCgiResponse(text(`X: ${'a'.repeat(100)}\n\n`), { maxHeaderSize: 50 })).toThrow(
-      /longer than 50 bytes/,
-    );
+    expect(() => parseCgiResponse(text(`X: ${'a'.repeat(100)}\n\n`), { maxHeaderSize: 50 })).toThrow(/longer than 50 bytes/);
   });
 
   test('the incremental parser fed one byte at a time finds the same head and body', () => {
@@ -532,7 +531,7 @@ function readAll(stream: Readable): Promise<Buffer> {
 /** Resolves once `read()` has not changed for `turns` consecutive event-loop turns (the writer stopped). */
 async function settled(read: () => number, turns = 20): Promise<number> {
   let last = read();
-  for (let stable = 0; stable < turns; ) {
+  for (let stable = 0; stable < turns;) {
     await new Promise((resolve) => setImmediate(resolve));
     const now = read();
     stable = now === last ? stable + 1 : 0;
@@ -562,17 +561,31 @@ describe('FastCGIClient against a fake application', () => {
 
   test('sends BEGIN_REQUEST, PARAMS, empty PARAMS, STDIN, empty STDIN byte for byte, 8-byte aligned', async () => {
     const client = await connect();
-    const request = client.request({ params: [['A', 'b'], ['SCRIPT_NAME', '/x']], body: 'hi' });
+    const request = client.request({
+      params: [
+        ['A', 'b'],
+        ['SCRIPT_NAME', '/x'],
+      ],
+      body: 'hi',
+    });
     const conn = await app.nextConnection();
     await conn.readRequest();
-    const params = encodeParams([['A', 'b'], ['SCRIPT_NAME', '/x']]);
+    const params = encodeParams([
+      ['A', 'b'],
+      ['SCRIPT_NAME', '/x'],
+    ]);
     expect(params.length).toBe(19);
     expect(Buffer.concat(conn.raw)).toEqual(
       Buffer.concat([
-        bytes(1, 1, 0, 1, 0, 8, 0, 0), bytes(0, 1, 0, 0, 0, 0, 0, 0),
-        bytes(1, 4, 0, 1, 0, 19, 5, 0), params, Buffer.alloc(5),
+        bytes(1, 1, 0, 1, 0, 8, 0, 0),
+        bytes(0, 1, 0, 0, 0, 0, 0, 0),
+        bytes(1, 4, 0, 1, 0, 19, 5, 0),
+        params,
+        Buffer.alloc(5),
         bytes(1, 4, 0, 1, 0, 0, 0, 0),
-        bytes(1, 5, 0, 1, 0, 2, 6, 0), text('hi'), Buffer.alloc(6),
+        bytes(1, 5, 0, 1, 0, 2, 6, 0),
+        text('hi'),
+        Buffer.alloc(6),
         bytes(1, 5, 0, 1, 0, 0, 0, 0),
       ]),
     );
@@ -639,9 +652,7 @@ describe('FastCGIClient against a fake application', () => {
     const b = client.request({ requestId: 777 });
     const c = client.request();
     expect([a.requestId, b.requestId, c.requestId]).toEqual([65535, 777, 1]);
-    expect(() => client.request({ requestId: 777 })).toThrow(
-      expect.objectContaining({ code: 'FCGI_REQUEST_ID_IN_USE' }),
-    );
+    expect(() => client.request({ requestId: 777 })).toThrow(expect.objectContaining({ code: 'FCGI_REQUEST_ID_IN_USE' }));
   });
 
   test('after a request without keepConn the connection refuses another with FCGI_CONNECTION_NOT_KEPT', async () => {
@@ -703,14 +714,17 @@ describe('FastCGIClient against a fake application', () => {
     const query = await conn.next();
     expect(query).toMatchObject({ type: RecordType.GET_VALUES, requestId: 0 });
     expect(query.content).toEqual(
-      Buffer.concat([
-        bytes(14, 0), text('FCGI_MAX_CONNS'),
-        bytes(15, 0), text('FCGI_MPXS_CONNS'),
-        bytes(9, 0), text('NOT_KNOWN'),
-      ]),
+      Buffer.concat([bytes(14, 0), text('FCGI_MAX_CONNS'), bytes(15, 0), text('FCGI_MPXS_CONNS'), bytes(9, 0), text('NOT_KNOWN')]),
     );
     expect(query.paddingLength).toBe(4);
-    conn.send(RecordType.GET_VALUES_RESULT, 0, encodeParams([['FCGI_MAX_CONNS', '10'], ['FCGI_MPXS_CONNS', '1']]));
+    conn.send(
+      RecordType.GET_VALUES_RESULT,
+      0,
+      encodeParams([
+        ['FCGI_MAX_CONNS', '10'],
+        ['FCGI_MPXS_CONNS', '1'],
+      ]),
+    );
     expect(await values).toEqual({ FCGI_MAX_CONNS: '10', FCGI_MPXS_CONNS: '1' });
 
     // Content already a multiple of 8 still gets 8 bytes of padding (libfcgi needs bytes after the content).
@@ -856,9 +870,7 @@ describe('FastCGIClient against a fake application', () => {
     expect((await request.response()).stdout.toString()).toBe('mine');
     const { records, reason } = await client.readRecords({ timeoutMs: 0 });
     expect(reason).toBe('timeout');
-    expect(records.map((r) => [r.type, r.requestId, r.content.toString()])).toEqual([
-      [RecordType.STDOUT, 9, 'for someone else'],
-    ]);
+    expect(records.map((r) => [r.type, r.requestId, r.content.toString()])).toEqual([[RecordType.STDOUT, 9, 'for someone else']]);
   });
 
   test('writeRaw sends bytes as given and readRecords collects the answer until END_REQUEST or close', async () => {

@@ -9,7 +9,8 @@ import * as errors from '../../lib/errors';
 const root = path.join(__dirname, '..', '..');
 
 function filesUnder(dir: string, exts: string[]): string[] {
-  return fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
+  return fs
+    .readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
     .filter((f) => exts.some((e) => f.endsWith(e)))
     .map((f) => path.join(root, dir, f));
 }
@@ -35,16 +36,21 @@ function declaredCodes(): { codes: string[]; rest: string } {
 
 describe('error codes', () => {
   const { codes, rest } = declaredCodes();
-  const sources = [rest, ...[...filesUnder('lib', ['.ts']), ...filesUnder('native', ['.cc', '.h'])]
-    .filter((f) => f !== path.join(root, 'lib/errors.ts'))
-    .map((f) => fs.readFileSync(f, 'utf8'))].join('\n');
+  const sources = [
+    rest,
+    ...[...filesUnder('lib', ['.ts']), ...filesUnder('native', ['.cc', '.h'])]
+      .filter((f) => f !== path.join(root, 'lib/errors.ts'))
+      .map((f) => fs.readFileSync(f, 'utf8')),
+  ].join('\n');
   const tests = filesUnder('test', ['.ts'])
     .filter((f) => f !== __filename)
     .map((f) => fs.readFileSync(f, 'utf8'))
     .join('\n');
 
-  test('the unions were read (the server\'s and the client\'s codes)', () => {
-    expect(codes).toEqual(expect.arrayContaining(['FCGI_NO_REQUEST', 'FCGI_PROTOCOL_ERROR', 'FCGI_PARAMS_ERROR', 'FCGI_TIMEOUT', 'ERR_OUT_OF_RANGE']));
+  test("the unions were read (the server's and the client's codes)", () => {
+    expect(codes).toEqual(
+      expect.arrayContaining(['FCGI_NO_REQUEST', 'FCGI_PROTOCOL_ERROR', 'FCGI_PARAMS_ERROR', 'FCGI_TIMEOUT', 'ERR_OUT_OF_RANGE']),
+    );
     expect(new Set(codes).size).toBe(codes.length); // each code declared once
   });
 

@@ -44,7 +44,14 @@ describe('request gate scanner (C++)', () => {
 
   test('a hand-over given to fcgi2 with FCGX_SetPreread parses as the same request from memory; a body over the small body goes on from the socket', () => {
     const binary = path.join(outDir, 'handover_test');
-    const sources = ['test/gate/handover_test.cc', 'native/gate.cc', 'native/gate.h', 'ext/fcgi2/libfcgi/fcgiapp.c', 'ext/fcgi2/libfcgi/os_unix.c', 'ext/fcgi2/include/fcgiapp.h'];
+    const sources = [
+      'test/gate/handover_test.cc',
+      'native/gate.cc',
+      'native/gate.h',
+      'ext/fcgi2/libfcgi/fcgiapp.c',
+      'ext/fcgi2/libfcgi/os_unix.c',
+      'ext/fcgi2/include/fcgiapp.h',
+    ];
     if (!newerThan(binary, sources)) {
       const objects = ['fcgiapp', 'os_unix'].map((name) => {
         const object = path.join(outDir, `${name}.o`);

@@ -13,7 +13,10 @@ describe('LightweightResponse', () => {
     const res = new R('hello', { status: 201, statusText: 'Made', headers: { 'x-a': '1' } });
     expect((res as unknown as Record<symbol, unknown>)[kResponseCache]).toEqual([201, 'Made', 'hello', { 'x-a': '1' }]);
     expect([res.status, res.ok, res.statusText]).toEqual([201, true, 'Made']);
-    expect([...res.headers]).toEqual([['content-type', 'text/plain;charset=UTF-8'], ['x-a', '1']]);
+    expect([...res.headers]).toEqual([
+      ['content-type', 'text/plain;charset=UTF-8'],
+      ['x-a', '1'],
+    ]);
   });
 
   test('headers changed through the getter survive into the platform Response; text() and body work', async () => {
@@ -37,7 +40,7 @@ describe('LightweightResponse', () => {
     expect(new R(null, { status: 204 }).status).toBe(204);
   });
 
-  test('the statics (json, redirect) are the platform\'s', async () => {
+  test("the statics (json, redirect) are the platform's", async () => {
     const json = R.json({ a: 1 });
     expect(json).toBeInstanceOf(Response);
     expect(await json.json()).toEqual({ a: 1 });

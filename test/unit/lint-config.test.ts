@@ -16,12 +16,16 @@ interface EslintMessage {
 
 /** Lints `code` as if it were the project file `asFile` (which must be in tsconfig.json for type information). */
 function eslint(code: string, asFile: string): EslintMessage[] {
-  const run = spawnSync(process.execPath, [path.join(root, 'node_modules/eslint/bin/eslint.js'), '--stdin', '--stdin-filename', asFile, '-f', 'json'], {
-    cwd: root,
-    input: code,
-    encoding: 'utf8',
-    timeout: 120000,
-  });
+  const run = spawnSync(
+    process.execPath,
+    [path.join(root, 'node_modules/eslint/bin/eslint.js'), '--stdin', '--stdin-filename', asFile, '-f', 'json'],
+    {
+      cwd: root,
+      input: code,
+      encoding: 'utf8',
+      timeout: 120000,
+    },
+  );
   if (run.error) throw run.error;
   const results = JSON.parse(run.stdout) as { messages: EslintMessage[] }[];
   return results[0].messages;
@@ -61,7 +65,9 @@ describe('ESLint', () => {
 
   test('an eslint-disable comment without a `-- reason` is an error, and so is one that disables nothing', () => {
     expect(messages).toContainEqual(expect.objectContaining({ ruleId: '@eslint-community/eslint-comments/require-description', line: 8 }));
-    expect(messages).toContainEqual(expect.objectContaining({ ruleId: null, line: 8, message: expect.stringMatching(/unused eslint-disable/i) }));
+    expect(messages).toContainEqual(
+      expect.objectContaining({ ruleId: null, line: 8, message: expect.stringMatching(/unused eslint-disable/i) }),
+    );
   });
 });
 
@@ -71,7 +77,9 @@ describe('Prettier', () => {
     expect(long.length).toBeGreaterThan(100);
     expect(prettier(`${long}\n`, 'lib/example.ts')).toBe(`${long.replace(/"/g, "'")}\n`);
     const wide = `export const x = { ${Array.from({ length: 16 }, (_, i) => `key${i}: ${i}`).join(', ')}, keyLast: 'a longer value to pass 140' };`;
-    expect(prettier(`${wide}\n`, 'lib/example.ts')).toMatch(/^export const x = \{\n {2}key0: 0,\n[\s\S]*keyLast: 'a longer value to pass 140',\n\};\n$/);
+    expect(prettier(`${wide}\n`, 'lib/example.ts')).toMatch(
+      /^export const x = \{\n {2}key0: 0,\n[\s\S]*keyLast: 'a longer value to pass 140',\n\};\n$/,
+    );
   });
 
   test('.prettierignore keeps generated and vendored trees out (dist, build, ext, prebuilds, coverage, bench/results)', () => {
@@ -84,7 +92,11 @@ describe('Prettier', () => {
 
 describeWithBinaries(['clang-format'])('clang-format', () => {
   const check = (code: string) =>
-    spawnSync('clang-format', ['--style=file', '--assume-filename=native/example.cc', '--dry-run', '-Werror'], { cwd: root, input: code, encoding: 'utf8' });
+    spawnSync('clang-format', ['--style=file', '--assume-filename=native/example.cc', '--dry-run', '-Werror'], {
+      cwd: root,
+      input: code,
+      encoding: 'utf8',
+    });
 
   test("native/ code in the project's style passes, including a line of 110-120 columns (Google style's limit is 80)", () => {
     const call = `  return Combine(${['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'].map((w) => `${w}Value`).join(', ')});`;

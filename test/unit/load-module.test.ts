@@ -17,7 +17,7 @@ describe('running an app module', () => {
     expect(nodeArgsForModule('app.mts', 'flag', () => '/p/node_modules/tsx/dist/loader.mjs')).toEqual(['--experimental-strip-types']);
   });
 
-  test('without type stripping, tsx from the app\'s project', () => {
+  test("without type stripping, tsx from the app's project", () => {
     const tsx = '/p/node_modules/tsx/dist/loader.mjs';
     expect(nodeArgsForModule('app.ts', 'none', () => tsx)).toEqual(['--import', pathToFileURL(tsx).href]);
   });

@@ -18,7 +18,7 @@ describe('native boundary', () => {
     expect(new Set(Object.values(native.constants.events)).size).toBe(Object.keys(declared).length);
   });
 
-  test('the slot limit is the addon\'s: createServer accepts it, and one more is refused by TS and the addon alike', () => {
+  test("the slot limit is the addon's: createServer accepts it, and one more is refused by TS and the addon alike", () => {
     expect(MAX_SLOTS).toBe(native.constants.maxSlots);
     expect(Number.isInteger(MAX_SLOTS) && MAX_SLOTS > 0).toBe(true);
     expect(createServer(() => {}, { concurrency: MAX_SLOTS }).concurrency).toBe(MAX_SLOTS);

@@ -164,7 +164,7 @@ describe('ServerRequest over a fake native side', () => {
     expect(cmds.at(-1)).toMatchObject({ op: 'end', data: undefined, cut: true });
   });
 
-  test('stale generation: events for the slot\'s previous request are dropped, its late output sends no command', async () => {
+  test("stale generation: events for the slot's previous request are dropped, its late output sends no command", async () => {
     const fake = new FakeNative();
     const reqs: ServerRequest[] = [];
     const bodies: string[] = [];

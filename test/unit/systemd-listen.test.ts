@@ -44,13 +44,33 @@ describe('systemdListenFd', () => {
   });
 
   test.each<[string, NodeJS.ProcessEnv, string | undefined, string]>([
-    ['another PID', { LISTEN_FDS: '1', LISTEN_PID: '1' }, undefined, `LISTEN_FDS=1 is for process 1 (LISTEN_PID), not this process (${pid})`],
+    [
+      'another PID',
+      { LISTEN_FDS: '1', LISTEN_PID: '1' },
+      undefined,
+      `LISTEN_FDS=1 is for process 1 (LISTEN_PID), not this process (${pid})`,
+    ],
     ['no LISTEN_PID', { LISTEN_FDS: '1' }, undefined, 'LISTEN_FDS=1 comes without a valid LISTEN_PID (not set)'],
     ['a malformed LISTEN_PID', { LISTEN_FDS: '1', LISTEN_PID: 'me' }, undefined, "without a valid LISTEN_PID ('me')"],
     ['a malformed LISTEN_FDS', { LISTEN_FDS: 'two', LISTEN_PID: pid }, undefined, "LISTEN_FDS='two' is not a count of descriptors"],
-    ['names that do not match the count', { LISTEN_FDS: '2', LISTEN_PID: pid, LISTEN_FDNAMES: 'a' }, undefined, "LISTEN_FDNAMES names 1 sockets ('a'), LISTEN_FDS=2"],
-    ['two sockets, no name', { LISTEN_FDS: '2', LISTEN_PID: pid, LISTEN_FDNAMES: 'a:b' }, undefined, '2 sockets were passed: a (fd 3), b (fd 4); choose one with { fdName }'],
-    ['a name that is not there', { LISTEN_FDS: '1', LISTEN_PID: pid, LISTEN_FDNAMES: 'web' }, 'fastcgi', "no socket named 'fastcgi' was passed (options.fdName); LISTEN_FDNAMES has: web (fd 3)"],
+    [
+      'names that do not match the count',
+      { LISTEN_FDS: '2', LISTEN_PID: pid, LISTEN_FDNAMES: 'a' },
+      undefined,
+      "LISTEN_FDNAMES names 1 sockets ('a'), LISTEN_FDS=2",
+    ],
+    [
+      'two sockets, no name',
+      { LISTEN_FDS: '2', LISTEN_PID: pid, LISTEN_FDNAMES: 'a:b' },
+      undefined,
+      '2 sockets were passed: a (fd 3), b (fd 4); choose one with { fdName }',
+    ],
+    [
+      'a name that is not there',
+      { LISTEN_FDS: '1', LISTEN_PID: pid, LISTEN_FDNAMES: 'web' },
+      'fastcgi',
+      "no socket named 'fastcgi' was passed (options.fdName); LISTEN_FDNAMES has: web (fd 3)",
+    ],
     ['a name but no sockets', {}, 'fastcgi', "options.fdName is 'fastcgi', but no sockets were passed (LISTEN_FDS is not set)"],
   ])('%s: an FCGI_LISTEN_FDS error that says so', (_what, env, name, message) => {
     const err = thrown(() => systemdListenFd(name, env));
