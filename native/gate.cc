@@ -20,6 +20,7 @@ constexpr int kGetValues = 9;
 constexpr int kGetValuesResult = 10;
 constexpr int kUnknownType = 11;
 constexpr int kResponder = 1;
+constexpr int kAuthorizer = 2;
 constexpr int kFilter = 3;
 constexpr int kKeepConn = 1;
 constexpr int kRequestComplete = 0;
@@ -254,6 +255,13 @@ GateEvent Gate::EndRecord() {
             return GateEvent::kError;
           }
           phase_ = Phase::kStdin;
+          // An authorizer has no request body (FastCGI 6.3): Apache's mod_authnz_fcgi sends no FCGI_STDIN at
+          // all, so the request is whole at the end of its params. Whatever STDIN a web server does send is
+          // read by fcgi2 as before the gate.
+          if (role_ == kAuthorizer) {
+            ready_ = true;
+            return GateEvent::kReady;
+          }
         }
         return GateEvent::kNeedMore;
       }

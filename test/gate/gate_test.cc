@@ -17,19 +17,28 @@ using Bytes = std::string;
 static int failures = 0;
 static int checks = 0;
 
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    checks++;                                                             \
-    if (!(cond)) {                                                        \
-      failures++;                                                         \
+#define CHECK(cond)                                                                   \
+  do {                                                                                \
+    checks++;                                                                         \
+    if (!(cond)) {                                                                    \
+      failures++;                                                                     \
       fprintf(stderr, "%s:%d: %s: failed: %s\n", __FILE__, __LINE__, current, #cond); \
-    }                                                                     \
+    }                                                                                 \
   } while (0)
 
 static const char* current = "";
 
-enum { kBegin = 1, kAbort = 2, kEnd = 3, kParams = 4, kStdin = 5, kData = 8, kGetValues = 9, kGetValuesResult = 10,
-       kUnknownType = 11 };
+enum {
+  kBegin = 1,
+  kAbort = 2,
+  kEnd = 3,
+  kParams = 4,
+  kStdin = 5,
+  kData = 8,
+  kGetValues = 9,
+  kGetValuesResult = 10,
+  kUnknownType = 11
+};
 
 static Bytes Rec(int type, int id, const Bytes& content, int padding = 0, int version = 1) {
   Bytes h(8, '\0');
@@ -405,7 +414,9 @@ static void TestProtocolErrors() {
   current = "a bad version is a protocol error";
   Run run = Drive(config, Rec(kBegin, 1, Bytes(8, '\0'), 0, 2));
   CHECK(run.error != nullptr && strstr(run.error, "version") != nullptr);
-  current = "records of another request while one is read are skipped, as fcgi2 skips them; its BEGIN is answered CANT_MPX_CONN";
+  current =
+      "records of another request while one is read are skipped, as fcgi2 skips them; its BEGIN is answered "
+      "CANT_MPX_CONN";
   run = Drive(config, Begin(1) + Rec(kParams, 2, "ab") + Begin(2) + Rec(kParams, 1, "") + Rec(kStdin, 1, ""));
   CHECK(run.error == nullptr && run.readyCount == 1);
   current = "pair lengths over maxNameLength/maxValueLength, or a pair cut short by the end of PARAMS, are refused";
@@ -416,7 +427,8 @@ static void TestProtocolErrors() {
   CHECK(run.error != nullptr && strstr(run.error, "maxParamNameLength") != nullptr);
   run = Drive(pairs, Begin(1) + Rec(kParams, 1, Pair("N", std::string(101, 'v'))));
   CHECK(run.error != nullptr);
-  run = Drive(pairs, Begin(1) + Rec(kParams, 1, Pair(std::string(100, 'N'), std::string(100, 'v'))) + Rec(kParams, 1, "") + Rec(kStdin, 1, ""));
+  run = Drive(pairs, Begin(1) + Rec(kParams, 1, Pair(std::string(100, 'N'), std::string(100, 'v'))) +
+                         Rec(kParams, 1, "") + Rec(kStdin, 1, ""));
   CHECK(run.error == nullptr && run.readyCount == 1);
   run = Drive(pairs, Begin(1) + Rec(kParams, 1, Bytes("\x05\x05A", 3)) + Rec(kParams, 1, ""));
   CHECK(run.error != nullptr && strstr(run.error, "cut short") != nullptr);
@@ -442,6 +454,14 @@ static void TestFilterRole() {
   Bytes in = Begin(1, 3) + Rec(kParams, 1, "") + Rec(kStdin, 1, "in") + Rec(kStdin, 1, "") + Rec(kData, 1, "dd");
   Run run = Drive(config, in);
   CHECK(run.readyCount == 1 && run.role == 3 && run.handover == in);
+}
+
+static void TestAuthorizerRole() {
+  current = "AUTHORIZER: ready at the end of PARAMS (Apache's mod_authnz_fcgi sends no FCGI_STDIN), body not complete";
+  GateConfig config;
+  Bytes in = Begin(1, 2) + Rec(kParams, 1, Pair("REMOTE_USER", "u")) + Rec(kParams, 1, "");
+  Run run = Drive(config, in);
+  CHECK(run.readyCount == 1 && run.role == 2 && run.handover == in && !run.bodyComplete);
 }
 
 static void TestWatchInFlight() {
@@ -478,6 +498,7 @@ int main() {
   TestPaddingAndZeroLength();
   TestProtocolErrors();
   TestFilterRole();
+  TestAuthorizerRole();
   TestWatchInFlight();
   if (failures > 0) {
     fprintf(stderr, "%d of %d checks failed\n", failures, checks);
