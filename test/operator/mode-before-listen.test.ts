@@ -28,6 +28,24 @@ describeWithBinaries(['strace'])('mode on a unix socket', () => {
       await waitForSocketFile(sock, 30000, { process: proc });
       expect(fs.statSync(sock).mode & 0o777).toBe(0o660);
     } finally {
+      // Stopping strace only detaches it: the traced app (and any process it forked) would live on and keep
+      // jest's pipes open. End them by the pids strace recorded, then strace ends with them.
+      const pids = new Set(
+        fs.existsSync(trace)
+          ? fs
+              .readFileSync(trace, 'utf8')
+              .split('\n')
+              .map((l) => Number(/^(\d+) /.exec(l)?.[1]))
+              .filter((n) => Number.isInteger(n) && n > 0)
+          : [],
+      );
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       await proc.close();
     }
     // strace -f lines: "PID syscall(args) = result".
