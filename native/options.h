@@ -8,8 +8,8 @@
 namespace libfcgi {
 
 // Fills opts/timeouts from { kind, path, mode, host, port, fd, backlog, maxConnections, maxBufferedBytes,
-// readTimeout, writeTimeout, idleTimeout, maxParamNameLength, maxParamValueLength, maxParamsSize }. Throws a JS TypeError (and returns false) on a
-// wrong type.
+// readTimeout, writeTimeout, idleTimeout, maxParamNameLength, maxParamValueLength, maxParamsSize }. Throws a JS
+// TypeError (and returns false) on a wrong type.
 bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* timeouts, ParamLimits* limits);
 
 // { path?, address, port?, family } for the JS `address()` method.

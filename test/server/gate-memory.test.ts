@@ -14,6 +14,7 @@ jest.setTimeout(60000);
 
 const CAP = 1 << 20; // the least maxBufferedBytes allowed
 const RECORD = 65535; // a full PARAMS record's content
+const DEFAULT_CAP = 64 * 2 ** 20; // maxBufferedBytes' default (README, SECURITY.md)
 
 interface Target {
   path: string;
@@ -59,8 +60,9 @@ const KINDS: Array<[string, (options: Record<string, unknown>) => Promise<Target
 ];
 
 /**
- * A connection that sent most of a request: BEGIN_REQUEST and the first three full PARAMS records of a params
- * stream a little longer than that, then an FCGI_GET_VALUES the gate answers once it has read all that came before.
+ * A connection that sent most of a request: BEGIN_REQUEST and the first `records` full PARAMS records (3 by
+ * default) of a params stream a little longer than that, then an FCGI_GET_VALUES the gate answers once it has read
+ * all that came before.
  */
 class Half {
   readonly socket: net.Socket;
@@ -72,12 +74,16 @@ class Half {
   #got: Buffer[] = [];
   #rest: Buffer;
 
-  constructor(sock: string, uri: string) {
+  constructor(sock: string, uri: string, count = 3) {
     this.uri = uri;
-    const stream = encodeParams({ REQUEST_METHOD: 'GET', REQUEST_URI: uri, X_FILL: 'x'.repeat(3 * RECORD) });
-    const records = [0, 1, 2].map((i) => encodeRecord(RecordType.PARAMS, 1, stream.subarray(i * RECORD, (i + 1) * RECORD)));
+    // Values of at most 1 MiB (maxParamValueLength's default), filling `count` records.
+    const fills = Math.ceil((count * RECORD) / 1_000_000);
+    const params: Record<string, string> = { REQUEST_METHOD: 'GET', REQUEST_URI: uri };
+    for (let i = 0; i < fills; i++) params[`X_FILL${i}`] = 'x'.repeat(Math.ceil((count * RECORD) / fills));
+    const stream = encodeParams(params);
+    const records = Array.from({ length: count }, (_, i) => encodeRecord(RecordType.PARAMS, 1, stream.subarray(i * RECORD, (i + 1) * RECORD)));
     this.#rest = Buffer.concat([
-      encodeRecord(RecordType.PARAMS, 1, stream.subarray(3 * RECORD)),
+      encodeRecord(RecordType.PARAMS, 1, stream.subarray(count * RECORD)),
       encodeRecord(RecordType.PARAMS, 1),
       encodeRecord(RecordType.STDIN, 1),
     ]);
@@ -136,8 +142,8 @@ describe.each(KINDS)('maxBufferedBytes: %s', (_name, start) => {
     target = undefined;
   });
 
-  function open(uri: string): Half {
-    const h = new Half(target!.path, uri);
+  function open(uri: string, count?: number): Half {
+    const h = new Half(target!.path, uri, count);
     halves.push(h);
     return h;
   }
@@ -206,6 +212,24 @@ describe.each(KINDS)('maxBufferedBytes: %s', (_name, start) => {
     expect((await target.stats()).gateBufferedBytes).toBe(0);
   });
 
+  test('by default the cap is 64 MiB', async () => {
+    target = await start({});
+    const a = open('/a', 48); // 3 MiB of params
+    expect(await a.read()).toBe(true);
+    const one = (await target.stats()).gateBufferedBytes;
+    const fit = Math.floor(DEFAULT_CAP / one);
+    expect(fit).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < fit; i++) expect(await open(`/n${i}`, 48).read()).toBe(true);
+    const full = await target.stats();
+    expect(full.gateBufferedBytes).toBe(fit * one);
+    expect(full.refusedByLimits).toBe(0); // all of them fit under 64 MiB
+    const over = open('/over', 48);
+    const first = await firstClosed(halves, 10000);
+    expect(first?.uri).toBe('/a'); // one more does not
+    expect(await over.read()).toBe(true);
+    expect((await target.stats()).refusedByLimits).toBe(1);
+  });
+
   test('connections closed by the peer or by readTimeout give their bytes back', async () => {
     target = await start({ maxBufferedBytes: CAP, readTimeout: 1000 });
     const a = open('/a');
@@ -227,14 +251,22 @@ describe('options.maxBufferedBytes', () => {
   test('a RangeError naming it under 1 MiB or not an integer, a TypeError when not a number, in both servers', async () => {
     for (const bad of [0, CAP - 1, CAP + 0.5, Infinity]) {
       expect(() => new FastCGI({ path: '/tmp/never.sock', maxBufferedBytes: bad })).toThrow(
-        expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.maxBufferedBytes') }),
+        expect.objectContaining({
+          name: 'RangeError',
+          code: 'ERR_OUT_OF_RANGE',
+          message: expect.stringContaining('options.maxBufferedBytes'),
+        }),
       );
-      await expect(createServer(() => undefined, { handleSignals: false }).listen({ path: '/tmp/never.sock', maxBufferedBytes: bad })).rejects.toThrow(
-        expect.objectContaining({ name: 'RangeError', message: expect.stringContaining('options.maxBufferedBytes') }),
-      );
+      await expect(
+        createServer(() => undefined, { handleSignals: false }).listen({ path: '/tmp/never.sock', maxBufferedBytes: bad }),
+      ).rejects.toThrow(expect.objectContaining({ name: 'RangeError', message: expect.stringContaining('options.maxBufferedBytes') }));
     }
     expect(() => new FastCGI({ path: '/tmp/never.sock', maxBufferedBytes: '2MB' as unknown as number })).toThrow(
-      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('options.maxBufferedBytes') }),
+      expect.objectContaining({
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_TYPE',
+        message: expect.stringContaining('options.maxBufferedBytes'),
+      }),
     );
   });
 });
