@@ -81,7 +81,9 @@ class Half {
     const params: Record<string, string> = { REQUEST_METHOD: 'GET', REQUEST_URI: uri };
     for (let i = 0; i < fills; i++) params[`X_FILL${i}`] = 'x'.repeat(Math.ceil((count * RECORD) / fills));
     const stream = encodeParams(params);
-    const records = Array.from({ length: count }, (_, i) => encodeRecord(RecordType.PARAMS, 1, stream.subarray(i * RECORD, (i + 1) * RECORD)));
+    const records = Array.from({ length: count }, (_, i) =>
+      encodeRecord(RecordType.PARAMS, 1, stream.subarray(i * RECORD, (i + 1) * RECORD)),
+    );
     this.#rest = Buffer.concat([
       encodeRecord(RecordType.PARAMS, 1, stream.subarray(count * RECORD)),
       encodeRecord(RecordType.PARAMS, 1),
