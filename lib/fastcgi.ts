@@ -83,8 +83,7 @@ export class FastCGI {
    */
   stats(): Stats {
     if (this.#server !== undefined) return this.#server.stats();
-    const { idle, queued, refusedByLimits, refusedByGate } = this.#io.stats();
-    return this.#io.counters.snapshot(idle, queued, refusedByLimits, refusedByGate);
+    return this.#io.counters.snapshot(this.#io.stats());
   }
 
   /**

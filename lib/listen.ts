@@ -48,6 +48,16 @@ export interface LimitOptions {
    * (at least 64) for everything else, at least 16 and at most 32768 (so 922 at 1024, 16 at 64).
    */
   maxConnections?: number;
+  /**
+   * Bytes the request gate may hold at once, over all connections, for requests it is still reading (each
+   * holds at most its params, bounded by `maxParamsSize`, and 64 KiB of body). A read that takes the total over
+   * it closes the incomplete requests that began longest ago, the one being read included when it is the oldest,
+   * until the total fits (counted in `stats().refusedByLimits`); a request read whole is never closed for it.
+   * Default 64 MiB (about 60,000 requests' params of 1 KiB half-sent at once), at least 1 MiB (16 small bodies
+   * of 64 KiB). A request whose params and body so far exceed it can never be read: keep it above
+   * `maxParamsSize`.
+   */
+  maxBufferedBytes?: number;
 }
 /**
  * Use a socket systemd passed (socket activation) by its name: `FileDescriptorName=` in the .socket unit, or the
@@ -79,12 +89,15 @@ export interface NativeListenOptions {
   maxParamValueLength?: number;
   maxParamsSize?: number;
   maxConnections?: number;
+  maxBufferedBytes?: number;
 }
 
 export const DEFAULT_BACKLOG = 511; // Node's net default
 export const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PARAMS_BYTES = 2 ** 30;
+/** maxBufferedBytes' least value: the small bodies (64 KiB) of 16 requests read at once. */
+export const MIN_BUFFERED_BYTES = 2 ** 20;
 const UNIX_PATH_MAX = 107; // sun_path is 108 bytes with the terminating NUL
 
 const KNOWN = new Set([
@@ -102,6 +115,7 @@ const KNOWN = new Set([
   'maxParamValueLength',
   'maxParamsSize',
   'maxConnections',
+  'maxBufferedBytes',
 ]);
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
@@ -144,6 +158,10 @@ export function normalizeListenOptions(options: unknown, extraKeys: readonly str
       o.maxParamValueLength === undefined ? undefined : checkInt('options.maxParamValueLength', o.maxParamValueLength, 1, MAX_PARAMS_BYTES),
     maxParamsSize: o.maxParamsSize === undefined ? undefined : checkInt('options.maxParamsSize', o.maxParamsSize, 1, MAX_PARAMS_BYTES),
     maxConnections: o.maxConnections === undefined ? undefined : checkInt('options.maxConnections', o.maxConnections, 1, 2 ** 31 - 1),
+    maxBufferedBytes:
+      o.maxBufferedBytes === undefined
+        ? undefined
+        : checkInt('options.maxBufferedBytes', o.maxBufferedBytes, MIN_BUFFERED_BYTES, Number.MAX_SAFE_INTEGER),
   };
   const backlog = o.backlog === undefined ? DEFAULT_BACKLOG : checkInt('options.backlog', o.backlog, 1, 2 ** 31 - 1);
 

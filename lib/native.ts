@@ -25,10 +25,12 @@ export interface NativeStats {
   idle: number;
   /** Readable connections waiting for a free worker (always 0 in the accept loop). */
   queued: number;
-  /** Connections closed or refused by maxConnections or for want of descriptors. */
+  /** Connections closed or refused by maxConnections, for want of descriptors, or over maxBufferedBytes. */
   refusedByLimits: number;
   /** Connections the request gate closed for a protocol error (absent: no gate). */
   refusedByGate?: number;
+  /** Bytes the request gate holds for requests it is still reading (absent: no gate). */
+  gateBufferedBytes?: number;
 }
 
 /** The synchronous accept loop over one FCGX_Request (native/accept_loop.cc). */

@@ -24,6 +24,7 @@ import {
   type NativeAcceptLoop,
   type NativeAddress,
   type NativeServerIo,
+  type NativeStats,
   type ServerEvent,
   type ServerEventHandler,
 } from './native';
@@ -773,13 +774,13 @@ export class Server extends EventEmitter {
    */
   stats(): Stats {
     const io = this.#io;
-    const { idle, queued, refusedByLimits, refusedByGate } =
+    const native: NativeStats =
       io === undefined || this.#exited === this.concurrency
         ? { idle: 0, queued: 0, refusedByLimits: this.#refusedByLimits, refusedByGate: this.#refusedByGate }
         : io.stats();
-    this.#refusedByLimits = refusedByLimits;
-    this.#refusedByGate = refusedByGate ?? 0;
-    return this.#counters.snapshot(idle, queued, refusedByLimits, refusedByGate);
+    this.#refusedByLimits = native.refusedByLimits;
+    this.#refusedByGate = native.refusedByGate ?? 0;
+    return this.#counters.snapshot(native);
   }
 
   /** Requests being handled now. */

@@ -1,6 +1,7 @@
 // Counters for operators: what server.stats() and fcgi.stats() return, and the status page built from them.
 import { findParam } from './env';
 import { argRangeError, argTypeError } from './errors';
+import type { NativeStats } from './native';
 
 /**
  * A snapshot of a server's counters, from {@link Server.stats} (the concurrent server) or
@@ -48,9 +49,15 @@ export interface Stats {
   refusedByGate: number;
   /**
    * Connections closed by connection limits: the idle ones closed to make room over `maxConnections` or when
-   * accept() runs out of descriptors.
+   * accept() runs out of descriptors, and the incomplete requests closed (oldest first) to keep what the gate
+   * holds under `maxBufferedBytes`.
    */
   refusedByLimits: number;
+  /**
+   * Bytes the request gate holds now for requests it is still reading (their params and small body so far),
+   * over all connections; bounded by `maxBufferedBytes` (0 without the gate: a system libfcgi).
+   */
+  gateBufferedBytes: number;
 }
 
 /** @internal the counters a server keeps; stats() adds the native connection counts. */
@@ -63,7 +70,7 @@ export class Counters {
   bytesIn = 0;
   bytesOut = 0;
 
-  snapshot(idle: number, queued: number, refusedByLimits = 0, refusedByGate = 0): Stats {
+  snapshot({ idle, queued, refusedByLimits, refusedByGate = 0, gateBufferedBytes = 0 }: NativeStats): Stats {
     const inFlight = this.accepted - this.completed;
     return {
       startTime: this.startTime,
@@ -81,6 +88,7 @@ export class Counters {
       bytesOut: this.bytesOut,
       refusedByGate,
       refusedByLimits,
+      gateBufferedBytes,
     };
   }
 }
@@ -123,6 +131,7 @@ const LABELS: [keyof Stats, string][] = [
   ['bytesOut', 'bytes out'],
   ['refusedByGate', 'refused by gate'],
   ['refusedByLimits', 'refused by limits'],
+  ['gateBufferedBytes', 'gate buffered bytes'],
 ];
 
 /** @internal the status page (head and body as raw CGI output), as PHP-FPM's pm.status_path page: text or JSON. */

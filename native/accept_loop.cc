@@ -56,7 +56,7 @@ AcceptLoop::AcceptLoop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Accept
     MakeSystemError(env, err).ThrowAsJavaScriptException();
     return;
   }
-  listener_->ConfigureGate(limits_, 0);
+  listener_->ConfigureGate(limits_, opts.maxBufferedBytes);
 }
 
 AcceptLoop::~AcceptLoop() { CloseAll(); }
@@ -250,6 +250,8 @@ Napi::Value AcceptLoop::Stats(const Napi::CallbackInfo& info) {
   o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, 0));
   o.Set("refusedByGate", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->refusedByGate()) : 0));
+  o.Set("gateBufferedBytes",
+        Napi::Number::New(env, listener_ ? static_cast<double>(listener_->GateBufferedBytes()) : 0));
   return o;
 }
 

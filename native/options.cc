@@ -68,7 +68,8 @@ bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* t
          ReadInt(obj, "idleTimeout", &timeouts->idleMs) &&
          ReadSize(obj, "maxParamNameLength", &limits->maxNameLength) &&
          ReadSize(obj, "maxParamValueLength", &limits->maxValueLength) &&
-         ReadSize(obj, "maxParamsSize", &limits->maxTotal);
+         ReadSize(obj, "maxParamsSize", &limits->maxTotal) &&
+         ReadSize(obj, "maxBufferedBytes", &opts->maxBufferedBytes);
 }
 
 Napi::Object DescribeListener(Napi::Env env, const Listener& listener) {

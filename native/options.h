@@ -7,9 +7,9 @@
 
 namespace libfcgi {
 
-// Fills opts/timeouts from { kind, path, mode, host, port, fd, backlog, readTimeout, writeTimeout,
-// idleTimeout, maxParamNameLength, maxParamValueLength, maxParamsSize }. Throws a JS TypeError (and returns false) on a
-// wrong type.
+// Fills opts/timeouts from { kind, path, mode, host, port, fd, backlog, maxConnections, maxBufferedBytes,
+// readTimeout, writeTimeout, idleTimeout, maxParamNameLength, maxParamValueLength, maxParamsSize }. Throws a JS
+// TypeError (and returns false) on a wrong type.
 bool ReadListenOptions(const Napi::Object& obj, ListenOptions* opts, Timeouts* timeouts, ParamLimits* limits);
 
 // { path?, address, port?, family } for the JS `address()` method.

@@ -159,7 +159,7 @@ void Listener::ConfigureGate(const ParamLimits& limits, size_t maxBufferedBytes)
   gateConfig_.maxParamsSize = total + total / 16 + 65536;
   gateConfig_.maxNameLength = limits.maxNameLength != 0 ? limits.maxNameLength : 65536;  // fcgi2's defaults
   gateConfig_.maxValueLength = limits.maxValueLength != 0 ? limits.maxValueLength : 1048576;
-  if (maxBufferedBytes != 0) maxBuffered_ = maxBufferedBytes;
+  maxBuffered_ = maxBufferedBytes != 0 ? maxBufferedBytes : kDefaultMaxBufferedBytes;
 }
 
 std::unique_ptr<Listener> Listener::Create(const ListenOptions& opts, const Timeouts& timeouts, SysError* err) {
@@ -360,6 +360,12 @@ int Listener::Gather(Waiting w) {
       GateResult res = gate->Feed(p, n);
       p += res.consumed;
       n -= res.consumed;
+      // What the gate holds now counts against maxBufferedBytes before anything is answered (a request made
+      // whole is handed over at once and never counted; one refused is closed).
+      if (res.event != GateEvent::kReady && res.event != GateEvent::kError && !ChargeOrEvict(&w)) {
+        close(w.fd);
+        return -1;
+      }
       switch (res.event) {
         case GateEvent::kNeedMore: break;
         case GateEvent::kAborted:
@@ -381,6 +387,10 @@ int Listener::Gather(Waiting w) {
             // The peer is not reading its replies: read nothing more from it until it does.
             w.carry.assign(reinterpret_cast<const char*>(p), n);
             w.kind = Kind::kGathering;
+            if (!ChargeOrEvict(&w)) {
+              close(w.fd);
+              return -1;
+            }
             Watch(std::move(w));
             return -1;
           }
@@ -415,8 +425,36 @@ int Listener::Gather(Waiting w) {
   } else {
     w.kind = Kind::kGathering;
   }
+  if (!ChargeOrEvict(&w)) {
+    close(w.fd);
+    return -1;
+  }
   Watch(std::move(w));
   return -1;
+}
+
+bool Listener::ChargeOrEvict(Waiting* w) {
+  w->charge.Set(&buffered_, (w->gate ? w->gate->buffered() : 0) + w->carry.size());
+  if (buffered_.load(std::memory_order_relaxed) <= maxBuffered_) return true;
+  // Over the cap: the requests begun longest ago go first. One scan per connection dropped, only while over it.
+  MutexLock lock(&mu_);
+  while (buffered_.load(std::memory_order_relaxed) > maxBuffered_) {
+    auto oldest = waiting_.end();
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      const Waiting& o = it->second;
+      if (o.kind != Kind::kGathering || o.charge.bytes() == 0) continue;
+      if (oldest == waiting_.end() || o.firstByte < oldest->second.firstByte) oldest = it;
+    }
+    if (oldest == waiting_.end() || !(oldest->second.firstByte < w->firstByte)) {
+      if (w->charge.bytes() == 0) return true;  // holds nothing (the rest is other threads' reads in progress)
+      refusedByLimits_.fetch_add(1, std::memory_order_relaxed);
+      return false;  // w is the oldest
+    }
+    refusedByLimits_.fetch_add(1, std::memory_order_relaxed);
+    close(oldest->second.fd);  // also leaves the epoll set; a late event for its id finds no entry
+    waiting_.erase(oldest);    // its charge is given back
+  }
+  return true;
 }
 
 void Listener::Linger(int fd) {

@@ -27,6 +27,9 @@ constexpr bool kGateOn = true;
 constexpr bool kGateOn = false;
 #endif
 
+// maxBufferedBytes by default: what the gates of all connections may hold at once (Listener::ChargeOrEvict).
+constexpr size_t kDefaultMaxBufferedBytes = size_t{64} << 20;
+
 // The bytes the gate read of a connection handed out (malloc'd, the caller owns them; nullptr when none) and
 // whether it may be watched for FCGI_ABORT_REQUEST while its request runs (whole body in those bytes, role not
 // FILTER). Any thread; the connection's fd is the key (valid until the next hand-over of that fd number).
@@ -70,10 +73,14 @@ class Listener {
   // After a request: watch a kept-alive connection for the next request. bytes (malloc'd, taken over; may be
   // nullptr): what fcgi2 read of it and did not consume (FCGX_TakePreread), fed to the gate first.
   void ReturnIdle(int fd, uint8_t* bytes = nullptr, size_t len = 0);
-  // The gate's bound on one request's PARAMS (from maxParamsSize) and, over all connections, on what it buffers.
+  // The gate's bound on one request's PARAMS (from maxParamsSize) and, over all connections, on what it buffers
+  // (maxBufferedBytes; 0 keeps the default, kDefaultMaxBufferedBytes).
   void ConfigureGate(const ParamLimits& limits, size_t maxBufferedBytes);
   // Connections the gate closed for a protocol error (stats(): refusedByGate).
   uint64_t refusedByGate() const { return refusedByGate_.load(); }
+  // What the gates of connections whose request is being gathered hold now (stats(): gateBufferedBytes): their
+  // buffers (Gate::buffered()) plus bytes read and held back for them. 0 once none is gathering.
+  size_t GateBufferedBytes() const { return buffered_.load(std::memory_order_relaxed); }
   // After a request: half-close and drain until the peer closes (avoids a RST that could destroy our
   // response), without blocking the caller.
   void Linger(int fd);
@@ -107,6 +114,41 @@ class Listener {
  private:
   Listener() = default;
   using TimePoint = std::chrono::steady_clock::time_point;
+  // The bytes one waiting connection adds to buffered_: moves with its entry and is given back when the entry is
+  // destroyed, whichever way it goes (handed over, closed, timed out, evicted), so the total cannot drift.
+  class Charge {
+   public:
+    Charge() = default;
+    Charge(Charge&& o) noexcept : total_(o.total_), bytes_(o.bytes_) { o.bytes_ = 0; }
+    Charge& operator=(Charge&& o) noexcept {
+      if (this != &o) {
+        Release();
+        total_ = o.total_;
+        bytes_ = o.bytes_;
+        o.bytes_ = 0;
+      }
+      return *this;
+    }
+    ~Charge() { Release(); }
+    void Set(std::atomic<size_t>* total, size_t bytes) {
+      total_ = total;
+      if (bytes > bytes_) {
+        total->fetch_add(bytes - bytes_, std::memory_order_relaxed);
+      } else if (bytes < bytes_) {
+        total->fetch_sub(bytes_ - bytes, std::memory_order_relaxed);
+      }
+      bytes_ = bytes;
+    }
+    size_t bytes() const { return bytes_; }
+
+   private:
+    void Release() {
+      if (bytes_ != 0) total_->fetch_sub(bytes_, std::memory_order_relaxed);
+      bytes_ = 0;
+    }
+    std::atomic<size_t>* total_ = nullptr;
+    size_t bytes_ = 0;
+  };
   // kGathering: the gate holds part of a request (deadline: its first byte + readTimeout, never extended).
   enum class Kind : uint8_t { kNew, kIdle, kLinger, kInFlight, kGathering };
   struct Waiting {
@@ -123,6 +165,7 @@ class Listener {
     std::string carry;           // bytes read already, fed to the gate before the socket is read
     std::string pendingOut;      // the gate's reply not yet written (the peer was not reading): nothing more is
                                  // read until it is (EPOLLOUT), so this holds one reply at most
+    Charge charge;               // gathering: gate->buffered() + carry, counted in buffered_
   };
   // Reads (non-blocking) and feeds the gate; returns the fd when its request is whole (bytes stored for
   // TakeHandedBytes), else -1 (watched again, or closed). Never blocks.
@@ -148,6 +191,10 @@ class Listener {
   bool OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result) EXCLUDES(mu_);
   // A listen socket event: accepts one connection. Returns its fd when it has bytes already, else -1.
   int AcceptOne();
+  // After a feed: charges what w's gate holds (plus its carry) to buffered_; over maxBuffered_, closes the
+  // incomplete requests (kGathering entries) whose first byte came earliest until the total fits, w included when
+  // it is the oldest. Each counted in refusedByLimits_. False when w itself is to be dropped (the caller closes it).
+  bool ChargeOrEvict(Waiting* w) EXCLUDES(mu_);
   // A connection just accepted: its fd when it has bytes already, else -1 (watched until it has).
   int TakeAccepted(int c);
   // Closes the connection that has waited longest without a request in progress (kept-alive idle, or new with
@@ -174,6 +221,9 @@ class Listener {
 
   SharedMutex listenMu_;  // accept4/re-arm on fd_ (shared) against Close() closing it (exclusive)
   Mutex mu_;
+  // Declared before waiting_, whose entries' charges give their bytes back to it when they are destroyed.
+  size_t maxBuffered_ = kDefaultMaxBufferedBytes;  // set before any connection (ConfigureGate)
+  std::atomic<size_t> buffered_{0};                // the charges of all entries (Charge)
   // epoll data.u64 -> connection. Ordered: ids grow with each (re-)arming, so the first idle entry is the one
   // idle longest (the one evicted over maxConnections).
   std::map<uint64_t, Waiting> waiting_ GUARDED_BY(mu_);
@@ -190,8 +240,6 @@ class Listener {
   Mutex drainMu_;  // one DrainLingering at a time (the others wait for it, then find nothing)
   std::atomic<bool> closed_{false};
   GateConfig gateConfig_;  // set before any connection (ConfigureGate); gates keep a reference
-  size_t maxBuffered_ = size_t{64} << 20;
-  std::atomic<size_t> buffered_{0};  // what the gates of watched connections hold (their buffered())
   std::atomic<uint64_t> refusedByGate_{0};
 };
 

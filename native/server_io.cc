@@ -80,7 +80,7 @@ ServerIo::ServerIo(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerIo>(
       MakeSystemError(env, err).ThrowAsJavaScriptException();
       return;
     }
-    listener_->ConfigureGate(limits_, 0);
+    listener_->ConfigureGate(limits_, opts.maxBufferedBytes);
   }
 #ifdef OS_HAVE_WILL_BLOCK_HOOK
   OS_WillBlockHook = LibfcgiWillBlock;  // process-wide; does nothing on threads that are not ours
@@ -433,6 +433,8 @@ Napi::Value ServerIo::Stats(const Napi::CallbackInfo& info) {
   o.Set("refusedByLimits", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->RefusedByLimits()) : 0));
   o.Set("queued", Napi::Number::New(env, static_cast<double>(queued)));
   o.Set("refusedByGate", Napi::Number::New(env, listener_ ? static_cast<double>(listener_->refusedByGate()) : 0));
+  o.Set("gateBufferedBytes",
+        Napi::Number::New(env, listener_ ? static_cast<double>(listener_->GateBufferedBytes()) : 0));
   return o;
 }
 

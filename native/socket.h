@@ -18,6 +18,7 @@ struct ListenOptions {
   int fd = 0;        // kFd
   int backlog = 511;
   int maxConnections = 0;  // connections the reactor holds at once; 0 = sized to RLIMIT_NOFILE (DefaultMaxConnections)
+  size_t maxBufferedBytes = 0;  // what the request gate holds of all connections at once; 0 = the default (64 MiB)
 };
 
 // Bounds on a request's params (patch 0001 reads them from FCGX_Request); 0 = fcgi2's default.

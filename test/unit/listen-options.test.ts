@@ -58,6 +58,7 @@ describe('defaults', () => {
         maxParamValueLength: 200,
         maxParamsSize: 300,
         maxConnections: 50,
+        maxBufferedBytes: 2 ** 20,
       }),
     ).toEqual({
       kind: 'unix',
@@ -71,6 +72,7 @@ describe('defaults', () => {
       maxParamValueLength: 200,
       maxParamsSize: 300,
       maxConnections: 50,
+      maxBufferedBytes: 2 ** 20,
     });
   });
 
@@ -138,6 +140,7 @@ describe('bad values', () => {
     [{ port: 1, host: 127001 }, 'options.host'],
     [{ path: '/tmp/a.sock', readTimeout: '1' }, 'options.readTimeout'],
     [{ path: '/tmp/a.sock', maxParamsSize: null }, 'options.maxParamsSize'],
+    [{ path: '/tmp/a.sock', maxBufferedBytes: '64MB' }, 'options.maxBufferedBytes'],
   ])('a value of the wrong type (%j) is a TypeError ERR_INVALID_ARG_TYPE naming %s', (options, name) => {
     const err = thrown(() => normalizeListenOptions(options));
     expect(err).toBeInstanceOf(TypeError);
@@ -159,6 +162,8 @@ describe('bad values', () => {
     [{ path: '/tmp/a.sock', idleTimeout: Infinity }, 'options.idleTimeout'],
     [{ path: '/tmp/a.sock', maxParamNameLength: 0 }, 'options.maxParamNameLength'],
     [{ path: '/tmp/a.sock', maxParamValueLength: 2 ** 30 + 1 }, 'options.maxParamValueLength'],
+    [{ path: '/tmp/a.sock', maxBufferedBytes: 2 ** 20 - 1 }, 'options.maxBufferedBytes'],
+    [{ path: '/tmp/a.sock', maxBufferedBytes: 2 ** 53 }, 'options.maxBufferedBytes'],
   ])('a number out of range (%j) is a RangeError ERR_OUT_OF_RANGE naming %s', (options, name) => {
     const err = thrown(() => normalizeListenOptions(options));
     expect(err).toBeInstanceOf(RangeError);
