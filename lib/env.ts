@@ -122,7 +122,7 @@ export function parseParams(joined: string): Env {
       let k = 1;
       for (let i = 0; i < names.length; i++) if (first[i]) env[names[i]] = groups[k++];
     }
-    cut.length = 1; // no request's values stay referenced
+    if (groups === cut) cut.length = 1; // no request's values stay referenced
     return Object.freeze(env);
   }
   return parseNew(joined);
