@@ -189,6 +189,8 @@ describe('parseParams on layouts seen before', () => {
       'A=1\0AB=2\0C=3\0\0',
       'A=1\0\0AB=2\0C=3',
       'C=3\0AB=2\0A=1', // the same names in another order
+      `A=1\0AB=${'v'.repeat(20000)}\0C=3`, // the same layout, too long for its expression: name by name
+      `A=1\0AB=${'v'.repeat(20000)}\0D=3`,
       '',
     ]) {
       expectPlain(parseParams(joined), reference(joined));
