@@ -252,6 +252,8 @@ function summarizeCpuProfile(file, top = 18) {
   };
 }
 
+const NODE_APPS = new Set(['sync', 'server', 'server-readme', 'node-http', 'express', 'express-http', 'hono', 'hono-node', 'node-fastcgi']);
+
 async function cpuProfRun(ctx, def, mode, variant, durationS) {
   const profDir = path.join(ctx.dir, `cpuprof-${def.name}-${mode}-${variant}`);
   fs.mkdirSync(profDir, { recursive: true });
@@ -386,7 +388,8 @@ async function main() {
     }
   }
   if (opts.tools.includes('cpu-prof')) {
-    for (const def of defs.filter((d) => ['sync', 'server', 'server-readme', 'node-http'].includes(d.name))) {
+    // Every app that runs in Node (the C loop, PHP-FPM and Go have no V8 profile).
+    for (const def of defs.filter((d) => NODE_APPS.has(d.name))) {
       for (const variant of opts.variants) {
         for (const mode of opts.modes) {
           const r = await cpuProfRun(ctx, def, mode, variant, opts.duration);

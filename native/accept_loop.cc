@@ -1,7 +1,6 @@
 // The synchronous accept loop: blocking by design (it is the accept-loop API), never blocking forever.
 #include "accept_loop.h"
 
-#include <poll.h>
 #include <signal.h>
 
 #include "addon.h"
@@ -72,8 +71,8 @@ void AcceptLoop::StartSignalWatch() {
     sigLoopInit_ = true;
   }
   sigActive_ = uv_signal_start(&sigterm_, OnSigterm, SIGTERM) == 0;
-  // One turn registers the signal pipe with the loop's epoll fd; from then on that fd joins our poll() and
-  // the loop runs only when it is readable (no extra syscall per request).
+  // One turn registers the signal pipe with the loop's epoll fd; from then on that fd joins the listener's epoll set
+  // and the loop runs only when it is readable (no extra syscall per request).
   if (sigActive_) uv_run(&sigLoop_, UV_RUN_NOWAIT);
 }
 
@@ -108,12 +107,10 @@ Napi::Value AcceptLoop::Accept(const Napi::CallbackInfo& info) {
     inRequest_ = false;
   }
   StartSignalWatch();
-  if (sigActive_ && !shutdown_) {
-    // A SIGTERM that came during the last request is seen now, before the next connection is taken: the
-    // listener then stops taking new connections (the one racing the signal is refused, not served).
-    pollfd p{uv_backend_fd(&sigLoop_), POLLIN, 0};
-    if (poll(&p, 1, 0) == 1) uv_run(&sigLoop_, UV_RUN_NOWAIT);
-  }
+  // A SIGTERM that came during the last request is not looked for here (that was one poll() per request): the
+  // signal loop's fd is in the listener's epoll set, so the wait below returns it, at the latest after the
+  // connections that were ready before it, which the shutdown would serve anyway (it keeps the backlog and
+  // kept connections whose request has arrived).
   for (;;) {
     // Shutdown (SIGTERM): the listener stops taking connections but keeps those already queued in the
     // backlog; accept() returns true for each of them, then false. Closing at once would reset them.

@@ -164,6 +164,17 @@ describe('parseParams on layouts seen before', () => {
     expect(Object.getPrototypeOf(parseParams(joined(99)))).toBeNull();
   });
 
+  test('names that start with a digit, values with "=", newlines and bytes over 0x7f keep their pairs apart', () => {
+    // The layout's expression separates pairs by \x00: written as \0 it would read "\01" as one octal escape.
+    const joined = (i: number) => `A=${i}\x001=one\x0012=a=b\x00\xe9=caf\xe9\n${i}\x00X-Y.Z=${'v'.repeat(i * 50)}`;
+    for (let i = 0; i < 20; i++) expectPlain(parseParams(joined(i)), reference(joined(i)));
+    expect(layoutStats()).toEqual({ cached: 1, compiled: 1 });
+    // Neither "\x01" nor a value holding what looks like a name matches the layout.
+    for (const other of ['A=1\x01=one\x0012=a=b\x00\xe9=x\x00X-Y.Z=', 'A=1\x001=one\x0012=a\x00\xe9=x\x00X-Y.Z=\x00X-Y.Z=2']) {
+      expectPlain(parseParams(other), reference(other));
+    }
+  });
+
   test('input that differs from a compiled layout anywhere is parsed the general way', () => {
     const base = 'A=1\0AB=2\0C=3';
     for (let i = 0; i < 20; i++) parseParams(base);
@@ -178,6 +189,8 @@ describe('parseParams on layouts seen before', () => {
       'A=1\0AB=2\0C=3\0\0',
       'A=1\0\0AB=2\0C=3',
       'C=3\0AB=2\0A=1', // the same names in another order
+      `A=1\0AB=${'v'.repeat(20000)}\0C=3`, // the same layout, too long for its expression: name by name
+      `A=1\0AB=${'v'.repeat(20000)}\0D=3`,
       '',
     ]) {
       expectPlain(parseParams(joined), reference(joined));
