@@ -456,6 +456,30 @@ describe('FCGI_ABORT_REQUEST behind other bytes', () => {
     await c.until((r) => r.type === RecordType.STDOUT && r.content.toString().includes('ok /again'));
   });
 
+  test('past 64 KiB read during the request nothing more is read: a later ABORT waits, every byte reaches the gate in order', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    // Ten records of an unknown type, 80 KiB in all: the reactor reads 64 KiB of them and stops.
+    const flood = Buffer.concat(Array.from({ length: 10 }, (_v, i) => encodeRecord(100 + i, 0, Buffer.alloc(8184, 0x78))));
+    await c.send(flood);
+    await barrier();
+    await c.send(abort(1)); // behind the unread rest: not seen while the request runs
+    await barrier();
+    await barrier();
+    release();
+    expect(await ended).toEqual({ aborted: false, abortedBeforeMark: false });
+    const end = await c.until(endOf(1));
+    // What was read (held) and what was not (still in the socket) both reach the gate, in order, after the end.
+    await c.until((r) => r.type === RecordType.UNKNOWN_TYPE && r.content[0] === 109);
+    const answered = c.records.filter((r) => r.type === RecordType.UNKNOWN_TYPE).map((r) => r.content[0]);
+    expect(answered).toEqual([100, 101, 102, 103, 104, 105, 106, 107, 108, 109]);
+    expect(c.records.findIndex((r) => r.type === RecordType.UNKNOWN_TYPE)).toBeGreaterThan(c.records.indexOf(end));
+    // The ABORT that crossed the end is skipped; the connection serves the next request.
+    await c.send(request(1, '/again'));
+    await c.until((r) => r.type === RecordType.STDOUT && r.content.toString().includes('ok /again'));
+  });
+
   test('a hang-up still fires req.signal', async () => {
     const c = await connect();
     await c.send(request(1, '/hold'));
