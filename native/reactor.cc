@@ -54,6 +54,9 @@ constexpr uint64_t kJobTag = 5;
 constexpr int kLingerSilenceMs = 2000;
 constexpr int kLingerMaxMs = 30000;
 constexpr int kAcceptBackoffMs = 100;
+// What the reactor reads of a connection while its request runs (WatchInFlight): management records, a
+// pipelined next request, the ABORT. Past it, nothing more is read until the request ends (hang-ups only).
+constexpr size_t kInFlightReadMax = 64 * 1024;
 
 // A deadline `ms` from now; 0 ms means no deadline (a disabled timeout).
 Clock::time_point DeadlineAfter(int ms) {
@@ -81,24 +84,53 @@ struct Handed {
   uint8_t* bytes = nullptr;
   size_t len = 0;
   int abortableId = 0;  // the request's id when its body is all in bytes and its role is not FILTER, else 0
+  std::string after;    // the bytes handed over after the request's own (fcgi2 leaves them): scanned first
+  std::string held;     // what the reactor read while the request ran (WatchInFlight), for ReturnIdle
 };
 std::mutex handedMu;
 std::unordered_map<int, Handed> handed;
 
-void SetHanded(int fd, uint8_t* bytes, size_t len, int abortableId) {
+void SetHanded(int fd, uint8_t* bytes, size_t len, int abortableId, const uint8_t* after = nullptr,
+               size_t afterLen = 0) {
   std::lock_guard<std::mutex> lock(handedMu);
   Handed& h = handed[fd];
   free(h.bytes);
   h.bytes = bytes;
   h.len = len;
   h.abortableId = abortableId;
+  if (abortableId != 0 && afterLen > 0) {
+    h.after.assign(reinterpret_cast<const char*>(after), afterLen);
+  } else {
+    h.after.clear();
+  }
+  h.held.clear();
 }
 
-int AbortableId(int fd) {
+// The request id WatchInFlight looks for an ABORT of (0: hang-ups only) and the bytes handed after it.
+int AbortableId(int fd, std::string* after) {
   if (!kGateOn) return 0;
   std::lock_guard<std::mutex> lock(handedMu);
   auto it = handed.find(fd);
-  return it == handed.end() ? 0 : it->second.abortableId;
+  if (it == handed.end()) return 0;
+  *after = it->second.after;
+  return it->second.abortableId;
+}
+
+// An in-flight watch ended: what it read waits here for ReturnIdle.
+void StashHeld(int fd, std::string* held) {
+  if (held->empty()) return;
+  std::lock_guard<std::mutex> lock(handedMu);
+  handed[fd].held.append(*held);
+  held->clear();
+}
+
+std::string TakeHeld(int fd) {
+  std::string out;
+  if (!kGateOn) return out;
+  std::lock_guard<std::mutex> lock(handedMu);
+  auto it = handed.find(fd);
+  if (it != handed.end()) out.swap(it->second.held);
+  return out;
 }
 
 // A connection handed out without the gate (or a new one under an fd number used before): no stale bytes.
@@ -295,8 +327,11 @@ size_t Listener::IdleCount() {
 void Listener::ReturnIdle(int fd, uint8_t* bytes, size_t len) {
   TimePoint due = DeadlineAfter(timeouts_.idleMs);
   Waiting w{fd, Kind::kIdle, due, due};
-  if (bytes != nullptr && len > 0) {
-    w.carry.assign(reinterpret_cast<const char*>(bytes), len);
+  // fcgi2's leftover comes first on the wire, then what the reactor read while the request ran.
+  std::string held = TakeHeld(fd);
+  if ((bytes != nullptr && len > 0) || !held.empty()) {
+    if (bytes != nullptr && len > 0) w.carry.assign(reinterpret_cast<const char*>(bytes), len);
+    w.carry.append(held);
     w.firstByte = Clock::now();  // a request begun: readTimeout from now
     w.deadline = w.hardDeadline = DeadlineAfter(timeouts_.readMs);
   }
@@ -409,7 +444,7 @@ int Listener::Gather(Waiting w) {
             close(w.fd);
             return -1;
           }
-          SetHanded(w.fd, bytes, len, abortableId);
+          SetHanded(w.fd, bytes, len, abortableId, p, n);
           return w.fd;
         }
       }
@@ -458,6 +493,7 @@ bool Listener::ChargeOrEvict(Waiting* w) {
 }
 
 void Listener::Linger(int fd) {
+  ForgetHanded(fd);  // not kept: what was read of it while its request ran goes too
   if (shutdown(fd, SHUT_WR) != 0) {
     close(fd);
     return;
@@ -638,67 +674,111 @@ void Listener::SetJobFd(int fd) {
 }
 
 uint64_t Listener::WatchInFlight(int fd, uint64_t cookie) {
-  // Its whole request in the bytes fcgi2 took: what the peer sends now is read by the gate's scanner (peeked)
-  // for an FCGI_ABORT_REQUEST. Otherwise fcgi2 still reads the socket: hang-ups only.
-  int requestId = AbortableId(fd);
-  uint32_t events = EPOLLRDHUP | EPOLLONESHOT | (requestId != 0 ? static_cast<uint32_t>(EPOLLIN) : 0u);
+  // Its whole request in the bytes fcgi2 took (body ended, role not FILTER): fcgi2 reads nothing more of the
+  // socket until the request ends, so what the peer sends now is read here and scanned for an
+  // FCGI_ABORT_REQUEST. Otherwise fcgi2 still reads the socket: hang-ups only.
+  std::string after;
+  int requestId = AbortableId(fd, &after);
+  Waiting w{fd, Kind::kInFlight, TimePoint::max(), TimePoint::max(), cookie};
+  w.requestId = requestId;
+  if (requestId != 0) {
+    // The scanner starts where fcgi2's records end: with the bytes handed over after them (the ABORT may be
+    // among them, read with the request).
+    w.gate.reset(new Gate(gateConfig_));
+    w.gate->WatchInFlight(requestId);
+    w.abortSeen = ScanInFlight(&w, reinterpret_cast<const uint8_t*>(after.data()), after.size());
+  }
+  uint32_t events = EPOLLRDHUP | EPOLLONESHOT;
+  if (w.abortSeen) {
+    events |= EPOLLOUT;  // writable at once: a waiting thread reports it
+  } else if (w.requestId != 0) {
+    events |= EPOLLIN;
+  }
   MutexLock lock(&mu_);
   uint64_t id = nextId_++;
   if (!EpollSet(epfd_, EPOLL_CTL_MOD, fd, events, id) &&
       (errno != ENOENT || !EpollSet(epfd_, EPOLL_CTL_ADD, fd, events, id))) {
     return 0;
   }
-  Waiting w{fd, Kind::kInFlight, TimePoint::max(), TimePoint::max(), cookie};
-  w.requestId = requestId;
   waiting_.emplace(id, std::move(w));
   return id;
 }
 
-bool Listener::InFlightEvent(uint64_t tag, uint32_t events) {
-  int fd;
-  int requestId;
-  {
-    MutexLock lock(&mu_);
-    auto it = waiting_.find(tag);
-    if (it == waiting_.end()) return false;
-    fd = it->second.fd;
-    requestId = it->second.requestId;
-  }
-  bool gone = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-  if (!gone && requestId != 0 && (events & EPOLLIN) != 0) {
-    // Peeked, not read: the bytes stay for fcgi2 or the gate after the request (a pipelined next request).
-    uint8_t buf[4096];
-    ssize_t r = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-    if (r > 0) {
-      Gate scan(gateConfig_);
-      scan.WatchInFlight(requestId);
-      size_t off = 0;
-      while (off < static_cast<size_t>(r) && !gone) {
-        GateResult res = scan.Feed(buf + off, static_cast<size_t>(r) - off);
-        off += res.consumed;
-        if (res.event == GateEvent::kAborted) gone = true;
-        if (res.event == GateEvent::kError || res.event == GateEvent::kReady) break;
-        scan.ClearReply();
+bool Listener::ScanInFlight(Waiting* w, const uint8_t* p, size_t n) {
+  Gate* scan = w->gate.get();
+  while (n > 0 && w->requestId != 0) {
+    GateResult res = scan->Feed(p, n);
+    p += res.consumed;
+    n -= res.consumed;
+    switch (res.event) {
+      case GateEvent::kNeedMore: break;
+      case GateEvent::kAborted:
+        if (scan->reply().empty()) return true;  // the request in flight (a gathered one's is answered later)
+        break;
+      case GateEvent::kReply: break;  // answered by the gate after the request: writing now could cut its records
+      case GateEvent::kReady: {
+        // A pipelined next request: served after this one (the bytes are in `held`); scanning goes on past it
+        // unless its body goes on past the small body (its records then cannot be followed from here).
+        bool followable = scan->bodyComplete() || scan->role() == 2;  // FCGI_AUTHORIZER: whole at its params' end
+        size_t len = 0;
+        free(scan->Handover(nullptr, 0, &len));
+        if (!followable) w->requestId = 0;
+        break;
       }
+      case GateEvent::kError: w->requestId = 0; break;  // refused by the gate after the request; not followed
     }
+    scan->ClearReply();
+    scan->WatchInFlight(w->requestId);  // Handover and an answered ABORT reset the scanner
   }
+  return false;
+}
+
+bool Listener::InFlightEvent(uint64_t tag, uint32_t events, bool* byRecord) {
+  // Under mu_ throughout: UnwatchInFlight (the request ending) waits for this read, so no byte read here can
+  // miss its way to ReturnIdle. The reads never block.
   MutexLock lock(&mu_);
   auto it = waiting_.find(tag);
   if (it == waiting_.end()) return false;  // unwatched meanwhile: the request ended
-  if (gone) {
+  Waiting& w = it->second;
+  bool gone = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+  *byRecord = !gone && w.abortSeen;
+  if (!gone && !*byRecord && w.requestId != 0 && (events & EPOLLIN) != 0) {
+    uint8_t buf[16384];
+    while (w.requestId != 0 && w.held.size() < kInFlightReadMax) {
+      ssize_t r = recv(w.fd, buf, std::min(sizeof buf, kInFlightReadMax - w.held.size()), MSG_DONTWAIT);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (r <= 0) {  // EOF or a reset: the peer is gone
+        gone = true;
+        break;
+      }
+      w.held.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(r));
+      if (ScanInFlight(&w, buf, static_cast<size_t>(r))) {
+        *byRecord = true;
+        break;
+      }
+    }
+  }
+  if (gone || *byRecord) {
+    StashHeld(w.fd, &w.held);  // the ABORT's connection may be kept: the bytes after it are the next request's
     waiting_.erase(it);
     return true;
   }
-  // Nothing for us in what came (or it is incomplete): hang-ups only from now, the bytes wait in the socket.
-  it->second.requestId = 0;
-  EpollSet(epfd_, EPOLL_CTL_MOD, fd, EPOLLRDHUP | EPOLLONESHOT, tag);
+  // Nothing for us yet: watched again. Past the bound (or past what the scanner can follow): hang-ups only,
+  // the rest waits in the socket (a level-triggered EPOLLIN would fire again at once).
+  uint32_t again = EPOLLRDHUP | EPOLLONESHOT;
+  if (w.requestId != 0 && w.held.size() < kInFlightReadMax) again |= EPOLLIN;
+  EpollSet(epfd_, EPOLL_CTL_MOD, w.fd, again, tag);
   return false;
 }
 
 void Listener::UnwatchInFlight(uint64_t watchId) {
   if (watchId == 0) return;
   MutexLock lock(&mu_);
-  waiting_.erase(watchId);  // a late event for it finds no entry; the next Watch re-arms the fd
+  auto it = waiting_.find(watchId);
+  if (it == waiting_.end()) return;
+  StashHeld(it->second.fd, &it->second.held);  // for ReturnIdle, after fcgi2's leftover
+  waiting_.erase(it);                          // a late event for it finds no entry; the next Watch re-arms the fd
 }
 
 void Listener::ArmExtra(int extraFd) {
@@ -739,9 +819,10 @@ bool Listener::OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint
     }
   }
   if (w.fd < 0) {  // in flight
-    if (!InFlightEvent(tag, events)) return false;
+    bool byRecord = false;
+    if (!InFlightEvent(tag, events, &byRecord)) return false;
     if (cookie != nullptr) *cookie = w.cookie;
-    *result = WaitResult::kPeerGone;
+    *result = byRecord ? WaitResult::kAbortRequested : WaitResult::kPeerGone;
     return true;
   }
   if (w.kind == Kind::kLinger) {

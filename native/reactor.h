@@ -37,7 +37,9 @@ uint8_t* TakeHandedBytes(int fd, size_t* len);
 
 // Where a connection stands when it leaves the dispatcher.
 // kJobs: the jobs fd (SetJobFd) is readable. kPeerGone: a connection watched with WatchInFlight hung up.
-enum class WaitResult { kConnection, kExtraReadable, kClosed, kJobs, kPeerGone };
+// kAbortRequested: its web server sent FCGI_ABORT_REQUEST for the request in flight (the connection itself is
+// in a known state: kept when the request asked for it).
+enum class WaitResult { kConnection, kExtraReadable, kClosed, kJobs, kPeerGone, kAbortRequested };
 
 // Owns the listening socket plus every connection between requests: new ones without bytes yet, kept-alive
 // idle ones, and ones closing (lingering). They all sit in one epoll set that any number of threads wait on
@@ -59,7 +61,11 @@ class Listener {
   // An eventfd any waiting thread should react to (the concurrent server's job queue); -1 removes it.
   void SetJobFd(int fd);
   // While a request is in flight: report a hang-up of its connection (client gone) as kPeerGone with
-  // `cookie`. Returns a watch id for UnwatchInFlight. Non-blocking; any thread.
+  // `cookie`, and an FCGI_ABORT_REQUEST for it as kAbortRequested. Returns a watch id for UnwatchInFlight.
+  // Non-blocking; any thread. When the request's body was read whole by the gate (role not FILTER), fcgi2 reads
+  // nothing more of the socket until the request ends, so the reactor reads what the peer sends meanwhile (up to
+  // 64 KiB), scans it for the ABORT, and gives it to the gate with the connection (ReturnIdle):
+  // management records are answered then, a pipelined next request is served then. Otherwise: hang-ups only.
   uint64_t WatchInFlight(int fd, uint64_t cookie);
   // Stops (false) or resumes accepting new connections; the concurrent server stops while every request slot
   // is taken, so connections wait in the listen backlog instead of piling up accepted.
@@ -71,7 +77,8 @@ class Listener {
   int AcceptWaiting();
   void UnwatchInFlight(uint64_t watchId);
   // After a request: watch a kept-alive connection for the next request. bytes (malloc'd, taken over; may be
-  // nullptr): what fcgi2 read of it and did not consume (FCGX_TakePreread), fed to the gate first.
+  // nullptr): what fcgi2 read of it and did not consume (FCGX_TakePreread), fed to the gate first, then what
+  // the reactor read of it while the request ran (WatchInFlight).
   void ReturnIdle(int fd, uint8_t* bytes = nullptr, size_t len = 0);
   // The gate's bound on one request's PARAMS (from maxParamsSize) and, over all connections, on what it buffers
   // (maxBufferedBytes; 0 keeps the default, kDefaultMaxBufferedBytes).
@@ -160,7 +167,9 @@ class Listener {
     TimePoint hardDeadline;      // lingering: however much the peer still sends
     uint64_t cookie = 0;         // in flight: what kPeerGone reports
     int requestId = 0;           // in flight: the request an FCGI_ABORT_REQUEST is looked for (0: hang-ups only)
-    std::unique_ptr<Gate> gate;  // from the first byte to the hand-over
+    bool abortSeen = false;      // in flight: the ABORT was in the bytes handed over with the request
+    std::string held;            // in flight: bytes read while the request runs (for the gate, after it)
+    std::unique_ptr<Gate> gate;  // from the first byte to the hand-over; in flight: the scanner of `held`
     TimePoint firstByte{};       // gathering: when its first byte came (the oldest are dropped first)
     std::string carry;           // bytes read already, fed to the gate before the socket is read
     std::string pendingOut;      // the gate's reply not yet written (the peer was not reading): nothing more is
@@ -170,8 +179,11 @@ class Listener {
   // Reads (non-blocking) and feeds the gate; returns the fd when its request is whole (bytes stored for
   // TakeHandedBytes), else -1 (watched again, or closed). Never blocks.
   int Gather(Waiting w) EXCLUDES(mu_);
-  // An event on a connection watched in flight: true when its request was aborted or the peer hung up.
-  bool InFlightEvent(uint64_t tag, uint32_t events) EXCLUDES(mu_);
+  // An event on a connection watched in flight: true when its request was aborted (*byRecord: by an
+  // FCGI_ABORT_REQUEST) or the peer hung up.
+  bool InFlightEvent(uint64_t tag, uint32_t events, bool* byRecord) EXCLUDES(mu_);
+  // Feeds bytes of a connection in flight to its scanner; true when they hold the ABORT of its request.
+  bool ScanInFlight(Waiting* w, const uint8_t* p, size_t n);
   // Reads what a lingering peer sends; true when the connection is done (EOF, error, deadline).
   static bool DrainStep(Waiting* w, bool readable, TimePoint now);
   void ConfigureAccepted(int fd) const;

@@ -59,6 +59,7 @@ void ServerIo::ReadRequest(Slot* s) {
     sh.state = SlotState::kInFlight;
     sh.aborted = failed;
     sh.peerGone = false;
+    sh.byAbortRecord = false;
     sh.watchId = 0;
   }
   uint32_t generation = ev->generation;
@@ -110,7 +111,7 @@ bool ServerIo::FreeSlot(Slot* s, bool holdingMemory) {
   return !pendingConns_.empty();
 }
 
-void ServerIo::PeerGone(uint64_t cookie) {
+void ServerIo::PeerGone(uint64_t cookie, bool byAbortRecord) {
   int index = static_cast<int>(cookie >> 32);
   uint32_t generation = static_cast<uint32_t>(cookie);
   if (index < 0 || static_cast<size_t>(index) >= slots_.size()) return;
@@ -120,6 +121,7 @@ void ServerIo::PeerGone(uint64_t cookie) {
     Slot::Shared& sh = Locked(s);
     if (!InFlight(sh.state) || s->generation != generation || sh.aborted) return;
     sh.watchId = 0;
+    sh.byAbortRecord = byAbortRecord;
     if (sh.state == SlotState::kRunning) {
       sh.peerGone = true;  // commands are running or queued (a response may be going out): decide after them
       return;
@@ -162,6 +164,7 @@ bool ServerIo::Abort(Slot* s, uint32_t generation) {
   {
     MutexLock lock(&mu_);
     if (!Locked(s).aborted) Locked(s).aborted = post = true;
+    Locked(s).byAbortRecord = false;  // an I/O error (maybe after a pending ABORT): the connection is not kept
   }
   if (post) PostAbort(s->index, generation);
   return post;
@@ -261,6 +264,7 @@ void ServerIo::SendRest(Slot* s) {
 void ServerIo::EndOnThread(Slot* s, Command& cmd) {
   FCGX_Request* req = &s->req;
   bool aborted;
+  bool byAbortRecord;
   uint64_t watchId;
   {
     MutexLock lock(&mu_);
@@ -269,6 +273,7 @@ void ServerIo::EndOnThread(Slot* s, Command& cmd) {
     for (Command& stale : sh.queue) Retire(&stale.output);
     sh.queue.clear();
     aborted = sh.aborted;
+    byAbortRecord = sh.aborted && sh.byAbortRecord;
     watchId = sh.watchId;
     sh.watchId = 0;
   }
@@ -290,7 +295,10 @@ void ServerIo::EndOnThread(Slot* s, Command& cmd) {
 #endif
   }
   Retire(&cmd.output);
-  if (aborted) req->keepConnection = 0;  // never reuse a connection in an unknown state
+  // Never reuse a connection in an unknown state. After the web server's FCGI_ABORT_REQUEST (JS's end() then
+  // asks for a cut, which is moot: the output is dropped) the state is known: fcgi2 closes the streams, its
+  // END_REQUEST answers the abort, and a kept connection serves what the web server sends next.
+  if (aborted && !byAbortRecord) req->keepConnection = 0;
   ContinueConnection(s);
 }
 

@@ -99,7 +99,11 @@ struct Slot {
     SlotState state = SlotState::kFree;
     bool aborted = false;   // peer gone, FCGI_ABORT_REQUEST or I/O error: output is dropped
     bool peerGone = false;  // hang-up seen while commands were pending: abort once they ran
-    uint64_t watchId = 0;   // Listener::WatchInFlight while the handler waits
+    // The abort (or the pending one) is the web server's FCGI_ABORT_REQUEST, read by the reactor while the request
+    // ran: the connection is in a known state, so it is kept when the request asked (END_REQUEST answers the
+    // abort, and a request pipelined behind it is served).
+    bool byAbortRecord = false;
+    uint64_t watchId = 0;  // Listener::WatchInFlight while the handler waits
   };
   // Owned by the thread running the slot:
   double written = 0;
@@ -200,7 +204,7 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   // Returns true when connections wait for a slot (a thread that will not look for them itself signals).
   // holdingMemory: req still holds the ended request's memory (see kFreeHoldingMemory).
   bool FreeSlot(Slot* s, bool holdingMemory = false) EXCLUDES(mu_);
-  void PeerGone(uint64_t cookie) EXCLUDES(mu_);
+  void PeerGone(uint64_t cookie, bool byAbortRecord) EXCLUDES(mu_);
 
   // ---- the fast end (fast_end.cc) ----
   // end() on the JS thread: when the request's commands have all run, its input is all read already and its

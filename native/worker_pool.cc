@@ -131,8 +131,8 @@ void ServerIo::Poll() {
     // Reset the flag, then drain: a command queued from now on signals again, one queued before is in
     // the run queue this thread drains next.
     jobSignaled_.store(false);
-  } else if (w == WaitResult::kPeerGone) {
-    PeerGone(cookie);
+  } else if (w == WaitResult::kPeerGone || w == WaitResult::kAbortRequested) {
+    PeerGone(cookie, w == WaitResult::kAbortRequested);
   }
 }
 

@@ -4,7 +4,8 @@
 import net from 'net';
 import path from 'path';
 import { createServer, type Server } from '../../lib';
-import { encodeBeginRequest, encodeHeader, encodeParams, encodeRecord, fcgiRequest, RecordType } from '../../lib/client';
+import { encodeBeginRequest, encodeHeader, encodeParams, encodeRecord, fcgiRequest, RecordDecoder, RecordType } from '../../lib/client';
+import type { FastCGIRecord } from '../../lib/client/protocol';
 import { appCommand, appEnv, fixture, REPO_ROOT, waitForOutput } from '../helpers/app-process';
 import { startProcess, type ProcessHandle } from '../helpers/process';
 import { makeTempDir } from '../helpers/tmp';
@@ -228,5 +229,265 @@ describe('FCGI_ABORT_REQUEST while a concurrent handler awaits', () => {
     s.destroy();
     expect(ms).toBeGreaterThanOrEqual(0); // -1: the signal never fired
     expect(ms).toBeLessThan(2000);
+  });
+});
+
+/**
+ * An FCGI_ABORT_REQUEST that does not come alone (issue 15): while a handler awaits, the reactor reads what its
+ * connection sends (the request's body is in memory: fcgi2 reads nothing more of the socket), scans it for the
+ * ABORT of that request, and hands what it read to the gate when the request ends. Before, it peeked once and gave
+ * up at the first byte that was not that ABORT.
+ */
+describe('FCGI_ABORT_REQUEST behind other bytes', () => {
+  let server: Server | undefined;
+  let sock = '';
+  const sockets: net.Socket[] = [];
+  /** Per held request (REQUEST_URI /hold...): resolved when its handler starts, and when it ends (aborted or not). */
+  let started: Promise<void>;
+  let ended: Promise<{ aborted: boolean; abortedBeforeMark: boolean }>;
+  let release: () => void;
+  let mark = false; // set by a test right before it sends the ABORT that should fire
+
+  beforeEach(async () => {
+    sock = path.join(makeTempDir(), 'app.sock');
+    mark = false;
+    let onStart!: () => void;
+    started = new Promise<void>((resolve) => (onStart = resolve));
+    let onEnd!: (r: { aborted: boolean; abortedBeforeMark: boolean }) => void;
+    ended = new Promise((resolve) => (onEnd = resolve));
+    let onRelease!: () => void;
+    const released = new Promise<void>((resolve) => (release = onRelease = resolve));
+    server = createServer(
+      async (req) => {
+        const uri = req.param('REQUEST_URI') ?? '';
+        if (!uri.startsWith('/hold')) {
+          req.header({ 'Content-Type': 'text/plain' }).print(`ok ${uri}`);
+          return;
+        }
+        onStart();
+        let abortedBeforeMark = false;
+        await new Promise<void>((resolve) => {
+          req.signal.addEventListener('abort', () => {
+            abortedBeforeMark = !mark;
+            resolve();
+          });
+          void released.then(resolve);
+        });
+        onEnd({ aborted: req.signal.aborted, abortedBeforeMark });
+        req.header({ 'Content-Type': 'text/plain' }).print('held answered');
+      },
+      // Two: a barrier request (below) is served while the held one waits.
+      { concurrency: 2, handleSignals: false },
+    );
+    await server.listen({ path: sock });
+    void onRelease;
+  });
+
+  afterEach(async () => {
+    release();
+    for (const s of sockets.splice(0)) s.destroy();
+    await server?.close();
+    server = undefined;
+  });
+
+  /** A raw connection; `records` collects what comes back, `until` waits for a record matching `match`. */
+  async function connect(): Promise<{
+    s: net.Socket;
+    records: FastCGIRecord[];
+    until: (match: (r: FastCGIRecord) => boolean) => Promise<FastCGIRecord>;
+    send: (b: Buffer) => Promise<void>;
+  }> {
+    const s = net.connect(sock);
+    sockets.push(s);
+    s.on('error', () => {});
+    await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    const decoder = new RecordDecoder();
+    const records: FastCGIRecord[] = [];
+    const waiters: Array<() => void> = [];
+    s.on('data', (d: Buffer) => {
+      records.push(...decoder.push(d));
+      for (const w of waiters.splice(0)) w();
+    });
+    const until = (match: (r: FastCGIRecord) => boolean): Promise<FastCGIRecord> =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const found = records.find(match);
+          if (found) return resolve(found);
+          if (s.destroyed || s.readableEnded)
+            return reject(new Error(`connection ended; records: ${records.map((r) => r.type).join(',')}`));
+          waiters.push(check);
+        };
+        s.once('close', () => {
+          for (const w of waiters.splice(0)) w();
+        });
+        check();
+      });
+    const send = (b: Buffer): Promise<void> => new Promise((resolve, reject) => s.write(b, (err) => (err ? reject(err) : resolve())));
+    return { s, records, until, send };
+  }
+
+  const request = (id: number, uri: string): Buffer =>
+    Buffer.concat([begin(id, true), params({ REQUEST_METHOD: 'GET', REQUEST_URI: uri }, id), encodeRecord(RecordType.STDIN, id)]);
+  const abort = (id = 1): Buffer => encodeRecord(RecordType.ABORT_REQUEST, id);
+  /**
+   * An event that follows the reactor's reading of bytes sent before it: a request on another connection, served
+   * through the same epoll set (the bytes sent before it were readable first).
+   */
+  async function barrier(): Promise<void> {
+    const res = await fcgiRequest({ path: sock, timeout: 5000 }, { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/barrier' } });
+    expect(res.body.toString()).toBe('ok /barrier');
+  }
+  /** The held request's END_REQUEST (the abort's answer), on a connection that stays open. */
+  const endOf = (id: number) => (r: FastCGIRecord) => r.type === RecordType.END_REQUEST && r.requestId === id;
+
+  async function expectAborted(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('req.signal did not fire within 5 s')), 5000);
+    });
+    const r = await Promise.race([ended, giveUp]).finally(() => clearTimeout(timer));
+    expect(r.aborted).toBe(true);
+    expect(r.abortedBeforeMark).toBe(false); // fired by the ABORT sent last, not by the bytes before it
+  }
+
+  test('an ABORT split in three writes (the header in pieces)', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    const a = abort();
+    for (const [from, to] of [
+      [0, 3],
+      [3, 6],
+    ]) {
+      await c.send(a.subarray(from, to));
+      await barrier(); // the reactor has read this piece: an incomplete header
+    }
+    mark = true;
+    await c.send(a.subarray(6));
+    await expectAborted();
+    await c.until(endOf(1));
+  });
+
+  test('an ABORT after an FCGI_GET_VALUES (answered once the request ends)', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    await c.send(getValues());
+    await barrier();
+    mark = true;
+    await c.send(abort());
+    await expectAborted();
+    const end = await c.until(endOf(1));
+    const reply = await c.until((r) => r.type === RecordType.GET_VALUES_RESULT);
+    expect(reply.content.toString('latin1')).toContain('FCGI_MAX_CONNS');
+    // Not written while the request ran (its records could have been cut): after its END_REQUEST.
+    expect(c.records.indexOf(reply)).toBeGreaterThan(c.records.indexOf(end));
+  });
+
+  test('an ABORT after a record of an unknown type (answered FCGI_UNKNOWN_TYPE once the request ends)', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    await c.send(encodeRecord(42, 0, Buffer.from('whatever')));
+    await barrier();
+    mark = true;
+    await c.send(abort());
+    await expectAborted();
+    const end = await c.until(endOf(1));
+    const reply = await c.until((r) => r.type === RecordType.UNKNOWN_TYPE);
+    expect(reply.content[0]).toBe(42);
+    expect(c.records.indexOf(reply)).toBeGreaterThan(c.records.indexOf(end));
+  });
+
+  test('an ABORT behind a pipelined request: the running one is aborted, the next one is served', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    await c.send(request(2, '/next'));
+    await barrier();
+    mark = true;
+    await c.send(abort(1));
+    await expectAborted();
+    const end = await c.until(endOf(1));
+    await c.until(endOf(2));
+    const out2 = Buffer.concat(c.records.filter((r) => r.type === RecordType.STDOUT && r.requestId === 2).map((r) => r.content));
+    expect(out2.toString()).toContain('ok /next');
+    // The aborted request's output is dropped: its END_REQUEST answers the abort.
+    const out1 = Buffer.concat(c.records.filter((r) => r.type === RecordType.STDOUT && r.requestId === 1).map((r) => r.content));
+    expect(out1.toString()).not.toContain('held answered');
+    expect(c.records.indexOf(end)).toBeLessThan(c.records.findIndex(endOf(2)));
+  });
+
+  test('an ABORT read in the same write as its request', async () => {
+    const c = await connect();
+    mark = true;
+    await c.send(Buffer.concat([request(1, '/hold'), abort(1)]));
+    await started;
+    await expectAborted();
+    await c.until(endOf(1));
+  });
+
+  test('an ABORT for another request id is ignored; the one for the running request still fires', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    await c.send(abort(7));
+    await barrier();
+    await barrier();
+    mark = true;
+    await c.send(abort(1));
+    await expectAborted();
+    await c.until(endOf(1));
+  });
+
+  test('without an ABORT the request is not aborted, and its connection is kept for the next', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    await c.send(Buffer.concat([abort(7), getValues()]));
+    await barrier();
+    release();
+    expect(await ended).toEqual({ aborted: false, abortedBeforeMark: false });
+    await c.until(endOf(1));
+    const out1 = Buffer.concat(c.records.filter((r) => r.type === RecordType.STDOUT && r.requestId === 1).map((r) => r.content));
+    expect(out1.toString()).toContain('held answered');
+    await c.until((r) => r.type === RecordType.GET_VALUES_RESULT);
+    await c.send(request(1, '/again'));
+    await c.until((r) => r.type === RecordType.STDOUT && r.content.toString().includes('ok /again'));
+  });
+
+  test('past 64 KiB read during the request nothing more is read: a later ABORT waits, every byte reaches the gate in order', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    // Ten records of an unknown type, 80 KiB in all: the reactor reads 64 KiB of them and stops.
+    const flood = Buffer.concat(Array.from({ length: 10 }, (_v, i) => encodeRecord(100 + i, 0, Buffer.alloc(8184, 0x78))));
+    await c.send(flood);
+    await barrier();
+    await c.send(abort(1)); // behind the unread rest: not seen while the request runs
+    await barrier();
+    await barrier();
+    release();
+    expect(await ended).toEqual({ aborted: false, abortedBeforeMark: false });
+    const end = await c.until(endOf(1));
+    // What was read (held) and what was not (still in the socket) both reach the gate, in order, after the end.
+    await c.until((r) => r.type === RecordType.UNKNOWN_TYPE && r.content[0] === 109);
+    const answered = c.records.filter((r) => r.type === RecordType.UNKNOWN_TYPE).map((r) => r.content[0]);
+    expect(answered).toEqual([100, 101, 102, 103, 104, 105, 106, 107, 108, 109]);
+    expect(c.records.findIndex((r) => r.type === RecordType.UNKNOWN_TYPE)).toBeGreaterThan(c.records.indexOf(end));
+    // The ABORT that crossed the end is skipped; the connection serves the next request.
+    await c.send(request(1, '/again'));
+    await c.until((r) => r.type === RecordType.STDOUT && r.content.toString().includes('ok /again'));
+  });
+
+  test('a hang-up still fires req.signal', async () => {
+    const c = await connect();
+    await c.send(request(1, '/hold'));
+    await started;
+    await c.send(getValues());
+    await barrier();
+    mark = true;
+    c.s.end(); // half-close: the reactor sees EOF
+    await expectAborted();
   });
 });
