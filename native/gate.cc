@@ -481,13 +481,21 @@ void Gate::FixCurrentHeader(size_t finalLen, int padding) {
 }
 
 uint8_t* Gate::Handover(const uint8_t* rest, size_t restLen, size_t* outLen) {
+  // The buffer itself goes to the caller (it is malloc'd memory): the request is not copied a second time. A
+  // rest read past the request's end is appended to it (realloc when it does not fit).
   size_t total = len_ + restLen;
-  auto* out = static_cast<uint8_t*>(malloc(total > 0 ? total : 1));
-  if (out != nullptr) {
-    if (len_ > 0) memcpy(out, buf_, len_);
-    if (restLen > 0) memcpy(out + len_, rest, restLen);
+  uint8_t* out = buf_;
+  if (total > cap_ || out == nullptr) {
+    out = static_cast<uint8_t*>(realloc(buf_, total > 0 ? total : 1));
+    if (out == nullptr) {
+      *outLen = 0;
+      Reset();  // frees buf_
+      return nullptr;
+    }
   }
-  *outLen = out != nullptr ? total : 0;
+  if (restLen > 0) memcpy(out + len_, rest, restLen);
+  buf_ = nullptr;  // the caller owns it now (Reset frees nothing)
+  *outLen = total;
   Reset();
   return out;
 }

@@ -91,8 +91,9 @@ class Gate {
   // True when no byte of an unfinished record or request is held: the connection is idle between requests.
   bool idle() const;
 
-  // After kReady: the gathered records followed by rest[0, restLen), in one malloc'd block the caller owns
-  // (release with free(); fcgi2's FCGX_SetPreread takes it). The scanner is then reset for the next request.
+  // After kReady: the gathered records followed by rest[0, restLen), in one malloc'd block the caller owns (the
+  // scanner's own buffer, handed over rather than copied; release with free(); fcgi2's FCGX_SetPreread takes
+  // it). The scanner is then reset for the next request.
   // Returns nullptr only when memory runs out (the scanner is reset all the same).
   uint8_t* Handover(const uint8_t* rest, size_t restLen, size_t* outLen);
 
