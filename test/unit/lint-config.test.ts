@@ -134,9 +134,19 @@ describe('npm run lint and CI', () => {
 describe('benchmark results in git', () => {
   test('git tracks only the bench/results JSON that bench/README.md quotes as current figures; new runs are ignored', () => {
     const tracked = execFileSync('git', ['ls-files', 'bench/results'], { cwd: root, encoding: 'utf8' }).trim().split('\n').sort();
-    expect(tracked).toEqual(['bench/results/2026-11-26T0123.json', 'bench/results/adapters-2026-12-02-quiet.json']);
+    expect(tracked).toEqual([
+      'bench/results/2026-11-26T0123.json',
+      'bench/results/adapters-2026-12-02-quiet.json',
+      'bench/results/gate-before-after-5rounds.json',
+      'bench/results/gate-before-after.json',
+      'bench/results/issue11-run1.json',
+      'bench/results/issue11-run2.json',
+      'bench/results/issue17-baseline.json',
+      'bench/results/issue17-run1.json',
+      'bench/results/issue17-run2.json',
+    ]);
     const readme = read('bench/README.md');
-    expect(readme.match(/\(the figures to quote/g)).toHaveLength(2);
+    expect(readme.match(/\(the figures to quote/g)).toHaveLength(3);
     for (const file of tracked) expect(readme).toContain(file.replace('bench/', ''));
     for (const output of ['bench/results/latest.json', 'bench/results/2030-01-01T0000.json', 'bench/results/profile.json']) {
       expect(spawnSync('git', ['check-ignore', '-q', output], { cwd: root }).status).toBe(0);
