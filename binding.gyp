@@ -15,6 +15,7 @@
         'native/errors.cc',
         'native/fast_end.cc',
         'native/gate.cc',
+        'native/js_poll.cc',
         'native/options.cc',
         'native/output.cc',
         'native/reactor.cc',

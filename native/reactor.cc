@@ -847,53 +847,81 @@ bool Listener::OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint
 WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
   if (extraFd >= 0) ArmExtra(extraFd);
   for (;;) {
-    if (closed_.load()) {
-      MutexLock lock(&mu_);
-      if (drained_.empty()) return WaitResult::kClosed;
-      *outFd = drained_.front();
-      drained_.erase(drained_.begin());
-      ForgetHanded(*outFd);
-      return WaitResult::kConnection;
-    }
+    if (closed_.load()) return DrainedOrClosed(outFd);
     epoll_event ev;
     int n = epoll_wait(epfd_, &ev, 1, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return WaitResult::kClosed;
     }
-    if (n == 0) continue;
-    switch (ev.data.u64) {
-      case kWakeTag:
-        // Close(): the eventfd stays readable; a fresh write also wakes the next thread asleep in epoll_wait.
-        SignalEventFd(wakeFd_);
-        continue;  // closed_ is set: connections kept from the backlog first, then kClosed
-      case kExtraTag: {
-        bool mine;
-        {
-          MutexLock lock(&mu_);
-          extraArmed_ = false;
-          mine = extraFd >= 0 && extraFd == extraFd_;
-        }
-        if (mine) return WaitResult::kExtraReadable;
-        continue;  // another thread's extra fd (it re-arms it on its next wait)
-      }
-      case kTimerTag: OnTimer(); continue;
-      case kJobTag: return WaitResult::kJobs;
-      case kListenTag: {
-        int c = AcceptOne();
-        if (c >= 0) {
-          *outFd = c;
-          return WaitResult::kConnection;
-        }
-        continue;
-      }
-      default: {
-        WaitResult result;
-        if (OnConnectionEvent(ev.data.u64, ev.events, outFd, cookie, &result)) return result;
-        continue;
-      }
-    }
+    WaitResult result;
+    if (n == 1 && OnEvent(ev, extraFd, outFd, cookie, &result)) return result;
   }
+}
+
+WaitResult Listener::NextReady(int* outFd, uint64_t* cookie) {
+  for (;;) {
+    if (closed_.load()) {
+      // Events taken and not handled yet are for entries Close() closed (their tags are gone) or the wake fd.
+      readyPos_ = readyCount_ = 0;
+      return DrainedOrClosed(outFd);
+    }
+    if (readyPos_ == readyCount_) {
+      int n = epoll_wait(epfd_, ready_, kReadyBatch, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return WaitResult::kNothing;
+      readyPos_ = 0;
+      readyCount_ = n;
+    }
+    const epoll_event& ev = ready_[readyPos_++];
+    WaitResult result;
+    if (OnEvent(ev, -1, outFd, cookie, &result)) return result;
+  }
+}
+
+WaitResult Listener::DrainedOrClosed(int* outFd) {
+  MutexLock lock(&mu_);
+  if (drained_.empty()) return WaitResult::kClosed;
+  *outFd = drained_.front();
+  drained_.erase(drained_.begin());
+  ForgetHanded(*outFd);
+  return WaitResult::kConnection;
+}
+
+bool Listener::OnEvent(const epoll_event& ev, int extraFd, int* outFd, uint64_t* cookie, WaitResult* result) {
+  switch (ev.data.u64) {
+    case kWakeTag:
+      // Close(): the eventfd stays readable; a fresh write also wakes the next thread asleep in epoll_wait.
+      SignalEventFd(wakeFd_);
+      return false;  // closed_ is set: connections kept from the backlog first, then kClosed
+    case kExtraTag: {
+      bool mine;
+      {
+        MutexLock lock(&mu_);
+        extraArmed_ = false;
+        mine = extraFd >= 0 && extraFd == extraFd_;
+      }
+      *result = WaitResult::kExtraReadable;
+      return mine;  // else another thread's extra fd (it re-arms it on its next wait)
+    }
+    case kTimerTag: OnTimer(); return false;
+    case kJobTag: *result = WaitResult::kJobs; return true;
+    case kListenTag: {
+      int c = AcceptOne();
+      if (c < 0) return false;
+      *outFd = c;
+      *result = WaitResult::kConnection;
+      return true;
+    }
+    default: return OnConnectionEvent(ev.data.u64, ev.events, outFd, cookie, result);
+  }
+}
+
+bool Listener::HandedWhole(int fd) {
+  if (!kGateOn) return false;
+  std::lock_guard<std::mutex> lock(handedMu);
+  auto it = handed.find(fd);
+  return it != handed.end() && it->second.bytes != nullptr && it->second.abortableId != 0;
 }
 
 bool Listener::PathIsOurs() const {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include "errors.h"
@@ -39,7 +40,8 @@ uint8_t* TakeHandedBytes(int fd, size_t* len);
 // kJobs: the jobs fd (SetJobFd) is readable. kPeerGone: a connection watched with WatchInFlight hung up.
 // kAbortRequested: its web server sent FCGI_ABORT_REQUEST for the request in flight (the connection itself is
 // in a known state: kept when the request asked for it).
-enum class WaitResult { kConnection, kExtraReadable, kClosed, kJobs, kPeerGone, kAbortRequested };
+// kNothing: NextReady found nothing ready.
+enum class WaitResult { kConnection, kExtraReadable, kClosed, kJobs, kPeerGone, kAbortRequested, kNothing };
 
 // Owns the listening socket plus every connection between requests: new ones without bytes yet, kept-alive
 // idle ones, and ones closing (lingering). They all sit in one epoll set that any number of threads wait on
@@ -58,6 +60,15 @@ class Listener {
   // kJobs when it is readable (it is not read here), and kPeerGone (the cookie in *cookie) when a
   // connection watched with WatchInFlight hangs up.
   WaitResult NextConnection(int extraFd, int* fd, uint64_t* cookie = nullptr);
+  // NextConnection without waiting, for the one thread that polls epollFd() from its own event loop (the
+  // concurrent server's JS thread): what is ready is taken in batches of up to kReadyBatch events and handed out
+  // one call at a time; kNothing when none is left. One thread only.
+  WaitResult NextReady(int* fd, uint64_t* cookie);
+  // The epoll set (readable when NextReady has something).
+  int epollFd() const { return epfd_; }
+  // The request of a connection just handed out is all in the bytes the gate read (params and whole body, role
+  // not FILTER): fcgi2 can parse it without reading the socket.
+  static bool HandedWhole(int fd);
   // An eventfd any waiting thread should react to (the concurrent server's job queue); -1 removes it.
   void SetJobFd(int fd);
   // While a request is in flight: report a hang-up of its connection (client gone) as kPeerGone with
@@ -199,6 +210,10 @@ class Listener {
   // NextConnection's steps: register extraFd; the timer (deadlines, accept back-off); an event on a waiting
   // connection (true with *result when it ends the wait).
   void ArmExtra(int extraFd) EXCLUDES(mu_);
+  // An event of the epoll set: true with *result when it ends the wait.
+  bool OnEvent(const epoll_event& ev, int extraFd, int* outFd, uint64_t* cookie, WaitResult* result) EXCLUDES(mu_);
+  // After Close(): a connection kept from the backlog, else kClosed.
+  WaitResult DrainedOrClosed(int* outFd) EXCLUDES(mu_);
   void OnTimer() EXCLUDES(mu_, listenMu_);
   bool OnConnectionEvent(uint64_t tag, uint32_t events, int* outFd, uint64_t* cookie, WaitResult* result) EXCLUDES(mu_);
   // A listen socket event: accepts one connection. Returns its fd when it has bytes already, else -1.
@@ -215,6 +230,10 @@ class Listener {
   // accept() failed for want of descriptors: says so on stderr, once per listener.
   void LogOutOfDescriptorsOnce(int err);
 
+  static constexpr int kReadyBatch = 64;
+  epoll_event ready_[kReadyBatch];  // NextReady's batch (its one thread only)
+  int readyPos_ = 0;
+  int readyCount_ = 0;
   int fd_ = -1;
   int epfd_ = -1;
   int wakeFd_ = -1;   // eventfd, written once by Close(): stays readable, every waiter returns

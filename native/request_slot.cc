@@ -107,7 +107,8 @@ bool ServerIo::FreeSlot(Slot* s, bool holdingMemory) {
   freeSlots_.push_back(s);
   busyCount_--;
   // close(): threads waiting for the last request may leave, or take a connection kept from the backlog.
-  if (busyCount_ == 0 || (!pendingConns_.empty() && listener_->closed())) cv_.notify_all();
+  // Only then: before close() the threads waiting on cv_ wait for commands and connections (SignalJobs).
+  if ((listener_->closed() || stopping_.load()) && (busyCount_ == 0 || !pendingConns_.empty())) cv_.notify_all();
   return !pendingConns_.empty();
 }
 

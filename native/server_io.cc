@@ -92,7 +92,18 @@ ServerIo::ServerIo(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerIo>(
     MakeSystemError(env, err).ThrowAsJavaScriptException();
     return;
   }
-  listener_->SetJobFd(jobFd_);
+  pollOnJs_ = kGateOn;  // the JS thread polls only when the gate reads requests whole (server_io.h)
+  if (pollOnJs_) {
+    onEvent_ = Napi::Persistent(info[2].As<Napi::Function>());
+    Napi::Object resource = Napi::Object::New(env);
+    asyncResource_ = Napi::Persistent(resource);
+    napi_value name;
+    if (napi_create_string_utf8(env, "libfcgi.server-io", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_async_init(env, resource, name, &asyncContext_) != napi_ok) {
+      pollOnJs_ = false;
+    }
+  }
+  if (!pollOnJs_) listener_->SetJobFd(jobFd_);  // the workers poll: commands wake one through the epoll set
   for (int i = 0; i < concurrency; i++) {
     slots_.emplace_back(new Slot(i));
     InitRequest(&slots_.back()->req, limits_);
@@ -108,6 +119,7 @@ ServerIo::ServerIo(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ServerIo>(
 ServerIo::~ServerIo() {
   Shutdown();
   if (cleanupHookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  if (asyncContext_ != nullptr && !envClosing_.load()) napi_async_destroy(env_, asyncContext_);
   if (listener_) listener_->SetJobFd(-1);  // a shared listener (for await) outlives us
   MutexLock lock(&mu_);                    // the threads are joined: uncontended
   for (auto& s : slots_) {
@@ -130,8 +142,11 @@ void ServerIo::CleanupHook(void* self) {
 void ServerIo::Shutdown() {
   StopWatchdog();
   stopping_.store(true);
+  CloseJsPoll();
   if (listener_) listener_->Close();
   WakeParked();
+  { MutexLock lock(&mu_); }
+  cv_.notify_all();
   InterruptAll();
   for (pthread_t& t : threads_) pthread_join(t, nullptr);
   threads_.clear();
@@ -143,6 +158,7 @@ void ServerIo::Shutdown() {
 }
 
 bool ServerIo::Post(ServerEvent* ev) {
+  if (PostInline(ev)) return true;
   if (envClosing_.load() || tsfn_.NonBlockingCall(ev) != napi_ok) {
     delete ev;
     return false;
@@ -227,6 +243,7 @@ Napi::Value ServerIo::Start(const Napi::CallbackInfo& info) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   if (rc == 0 && info.Length() > 0 && info[0].IsNumber()) StartWatchdog(info[0].As<Napi::Number>().Int32Value());
+  if (rc == 0 && pollOnJs_) StartJsPoll(info.Env());
   if (rc != 0) {
     SysError err;
     err.Set(rc, "pthread_create");
@@ -406,11 +423,13 @@ Napi::Value ServerIo::Join(const Napi::CallbackInfo& info) {
 
 Napi::Value ServerIo::Ref(const Napi::CallbackInfo& info) {
   if (tsfnLive_) tsfn_.Ref(info.Env());
+  RefJsPoll(true);
   return info.Env().Undefined();
 }
 
 Napi::Value ServerIo::Unref(const Napi::CallbackInfo& info) {
   if (tsfnLive_) tsfn_.Unref(info.Env());
+  RefJsPoll(false);
   return info.Env().Undefined();
 }
 

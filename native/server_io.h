@@ -156,6 +156,30 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   void Shutdown();
   void InterruptAll() EXCLUDES(mu_);
 
+  // ---- the JS thread's poll (js_poll.cc) ----
+  // With the request gate (kGateOn), the JS thread polls the listener's epoll set from its own event loop
+  // (a uv_poll on Listener::epollFd()) instead of the worker threads: a request the gate read whole is parsed
+  // and handed to the handler on the JS thread, with no thread hand-off (reads are non-blocking, fcgi2 parses
+  // from memory). The workers take what could wait: a request not read whole (a big body, FILTER), commands
+  // queued while a handler awaits, output the socket did not take at once. Without the gate the workers poll.
+  struct JsPoll;
+  void StartJsPoll(napi_env env);
+  void CloseJsPoll();
+  void RefJsPoll(bool on);
+  // uv_poll's callback: takes what is ready (NextReady), reads whole requests into slots, then delivers the
+  // events in one callback scope (microtasks run after them, as after a thread-safe function's batch).
+  void PollOnJsThread();
+  void DeliverInline(napi_env env);
+  // Post() on the JS thread during PollOnJsThread: the event is delivered at its end (true), else false.
+  bool PostInline(ServerEvent* ev);
+  bool OnJsThreadPoll() const;
+  JsPoll* jsPoll_ = nullptr;
+  bool pollOnJs_ = false;  // set in the constructor
+  Napi::FunctionReference onEvent_;
+  napi_async_context asyncContext_ = nullptr;
+  Napi::ObjectReference asyncResource_;
+  std::vector<ServerEvent*> inline_;  // events posted on the JS thread while PollOnJsThread runs
+
   // ---- the worker pool (worker_pool.cc) ----
   static void* ThreadMain(void* self);
   void RunThread() EXCLUDES(mu_, lfMu_);

@@ -30,7 +30,7 @@ void* ServerIo::ThreadMain(void* self) {
 void ServerIo::SignalJobs() {
   // One write per batch of commands: the eventfd wakes one thread in the listener's epoll_wait, which then
   // runs every slot in the run queue.
-  if (!jobSignaled_.exchange(true)) SignalEventFd(jobFd_);
+  if (!pollOnJs_ && !jobSignaled_.exchange(true)) SignalEventFd(jobFd_);
   cv_.notify_one();  // threads left waiting after close() (cheap when none waits)
 }
 
@@ -66,6 +66,10 @@ void ServerIo::RunThread() {
       // leave.
       if (busyCount_ == 0 && (pendingConns_.empty() || stopping_.load())) break;
       lock.Wait(&cv_);
+      continue;
+    }
+    if (pollOnJs_) {
+      lock.Wait(&cv_);  // the JS thread polls the listener; commands and connections come through cv_
       continue;
     }
     lock.Unlock();
@@ -164,6 +168,10 @@ void ServerIo::TakeSlot(int fd) {
     FCGX_Free(&s->req, 0);
   }
   s->req.ipcFd = fd;
+  if (OnJsThreadPoll() && !Listener::HandedWhole(fd)) {
+    HandToWorker(s, SlotState::kReadingNext);  // fcgi2 would read the socket: a worker reads the request
+    return;
+  }
   ReadRequest(s);
 }
 

@@ -129,10 +129,14 @@ describe.each(KINDS)('request gate: %s', (_name, start) => {
     target = await start();
     await timedRequest('/warm');
     const kinds = Object.values(STALLS);
-    const all: Promise<net.Socket>[] = [];
-    for (let i = 0; i < 1000; i++) all.push(stall(kinds[i % kinds.length]()));
-    await Promise.all(all);
-    // Behind the 1,000 in the listen backlog: each is accepted and read before this one.
+    // In batches under the listen backlog (511): the concurrent server accepts on this process's JS thread, which
+    // a loop of 1,000 synchronous connects would not let run (the web server is another process in real use).
+    for (let b = 0; b < 1000; b += 250) {
+      const batch: Promise<net.Socket>[] = [];
+      for (let i = b; i < b + 250; i++) batch.push(stall(kinds[i % kinds.length]()));
+      await Promise.all(batch);
+    }
+    // With the 1,000 stalled: each was accepted (the last ones may still be in the backlog) before this one.
     expect(await timedRequest('/fresh')).toBeLessThan(100);
   }, 60000);
 
