@@ -1,9 +1,12 @@
-// ServerIo: the concurrent server's native side (TS `Server`, lib/server.ts, drives it). Worker threads
-// (fcgi2's threaded model, one FCGX_Request per slot) accept and do all socket I/O; JS runs the handlers and
-// talks to them through commands queued per slot, and hears back through events.
+// ServerIo: the concurrent server's native side (TS `Server`, lib/server.ts, drives it). The JS thread polls the
+// listener and serves a request the gate read whole without waiting (js_poll.cc); worker threads (fcgi2's
+// threaded model, one FCGX_Request per slot) do the socket I/O that could wait (without the gate: all of it,
+// accepting included). JS runs the handlers and talks to the workers through commands queued per slot, and
+// hears back through events.
 //
 // The files, in the order a request meets them:
-//   worker_pool.cc   threads, the poller hand-off, the run queue and its eventfd; TakeSlot for a connection
+//   js_poll.cc       the JS thread's uv_poll on the listener: whole requests read and delivered on the JS thread
+//   worker_pool.cc   threads, the run queue (and the poller hand-off and its eventfd without the gate); TakeSlot
 //   request_slot.cc  a slot's request: ReadRequest (read, post) -> RunSlot (commands) -> EndOnThread ->
 //                    ContinueConnection (next request read ahead, or FreeSlot)
 //   fast_end.cc      EndOnJsThread: end() finished on the JS thread with one non-blocking sendmsg

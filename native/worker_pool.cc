@@ -1,5 +1,7 @@
-// The worker pool: threads that wait on the listener's epoll set (one at a time, the poller) for connections,
-// jobs (slots with commands, signalled through an eventfd) and hang-ups, and run them.
+// The worker pool: threads that run the slots in the run queue (commands, requests not read whole, the rest of
+// an end), woken through cv_ while the JS thread polls the listener (js_poll.cc). Without the gate they also wait
+// on the listener's epoll set (one at a time, the poller) for connections, jobs (signalled through an eventfd)
+// and hang-ups.
 #include <signal.h>
 #include <unistd.h>
 
