@@ -2,12 +2,12 @@
 // 64 KiB) is read by a worker thread" (README, "Which calls may block"; ARCHITECTURE.md, "A request's path"),
 // shown at the system-call level: the app runs under strace -f, whose log names the thread of every call, and the
 // JS thread is the process's main thread (its thread id is the process id).
-import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
 import net from 'net';
 import path from 'path';
 import { encodeBeginRequest, encodeParams, encodeRecord, encodeStreamRecords, RecordType, Role } from '../../lib/client/protocol';
-import { describeWithBinaries, findBinary } from '../helpers/binaries';
+import { describeWithBinaries } from '../helpers/binaries';
+import { startTracedApp, type TracedApp } from '../helpers/traced-app';
 import { makeTempDir } from '../helpers/tmp';
 
 const root = path.join(__dirname, '..', '..');
@@ -73,37 +73,15 @@ const INPUT = new Set(['read', 'recvfrom', 'recvmsg']);
 const OUTPUT = new Set(['write', 'writev', 'sendmsg', 'sendto']);
 
 describeWithBinaries(['strace'])('createServer: which thread reads and answers a request (under strace -f)', () => {
-  let app: ChildProcess | undefined;
-  let appPid: number | undefined;
-  afterEach(() => {
-    if (appPid !== undefined) {
-      try {
-        process.kill(appPid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    if (app?.exitCode === null) app.kill('SIGKILL');
-  });
+  let app: TracedApp | undefined;
+  afterEach(() => app?.kill());
 
   test('a whole request: the JS thread reads and answers it; a 300 KiB body, or a 64 KiB one whose end is late: a worker thread reads the rest', async () => {
     const dir = makeTempDir('fcgi-jspath-');
     const sock = path.join(dir, 'app.sock');
     const traceFile = path.join(dir, 'trace.txt');
-    const strace = findBinary('strace') as string;
-    const traced = [...INPUT, ...OUTPUT, 'accept', 'accept4'].join(',');
-    app = spawn(strace, ['-f', '-qq', '-xx', '-s', '400000', '-e', `trace=${traced}`, '-o', traceFile, process.execPath, '-e', APP, sock], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const proc = app;
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    appPid = await new Promise<number>((resolve, reject) => {
-      proc.stdout?.on('data', (chunk: Buffer) => {
-        const m = /listening (\d+)/.exec(chunk.toString());
-        if (m) resolve(Number(m[1]));
-      });
-      proc.once('exit', (code) => reject(new Error(`the app exited (${code}) before listening`)));
-    });
+    app = await startTracedApp(APP, [sock], traceFile, [...INPUT, ...OUTPUT, 'accept', 'accept4'], 400000);
+    const { pid: appPid, exited } = app;
 
     const small = Buffer.from('a small body');
     expect(await exchange(sock, requestBytes(SMALL_URI, small))).toContain(`answer ${SMALL_URI} ${small.length}`);

@@ -2,11 +2,11 @@
 // The concurrent server), shown at the system-call level: the app runs under strace, and the one syscall that
 // carries the body also carries END_REQUEST. (A client's first read cannot show it: the socket buffer joins
 // separate writes that follow each other closely.)
-import { spawn, type ChildProcess } from 'child_process';
 import fs from 'fs';
 import net from 'net';
 import path from 'path';
-import { describeWithBinaries, findBinary } from '../helpers/binaries';
+import { describeWithBinaries } from '../helpers/binaries';
+import { startTracedApp, type TracedApp } from '../helpers/traced-app';
 import { makeTempDir } from '../helpers/tmp';
 import { fcgiRequestBytes } from './harness';
 
@@ -33,41 +33,15 @@ function outputSyscalls(trace: string): Buffer[] {
 }
 
 describeWithBinaries(['strace'])('createServer: print-and-return is one write (under strace)', () => {
-  let app: ChildProcess | undefined;
-  let appPid: number | undefined;
-  afterEach(() => {
-    // A tracee outlives a killed strace (it is detached, not killed): end both.
-    if (appPid !== undefined) {
-      try {
-        process.kill(appPid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    if (app?.exitCode === null) app.kill('SIGKILL');
-  });
+  let app: TracedApp | undefined;
+  afterEach(() => app?.kill());
 
   test('the syscall that carries the body carries END_REQUEST too; no other syscall carries either', async () => {
     const dir = makeTempDir('fcgi-onewrite-');
     const sock = path.join(dir, 'app.sock');
     const traceFile = path.join(dir, 'trace.txt');
-    const strace = findBinary('strace') as string;
-    app = spawn(
-      strace,
-      ['-f', '-qq', '-xx', '-s', '65536', '-e', 'trace=write,writev,sendmsg,sendto', '-o', traceFile, process.execPath, '-e', APP, sock],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    const proc = app;
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    appPid = await new Promise<number>((resolve, reject) => {
-      proc.stdout?.on('data', (chunk: Buffer) => {
-        const m = /listening (\d+)/.exec(chunk.toString());
-        if (m) resolve(Number(m[1]));
-      });
-      proc.once('exit', (code) => reject(new Error(`the app exited (${code}) before listening`)));
-    });
+    app = await startTracedApp(APP, [sock], traceFile, ['write', 'writev', 'sendmsg', 'sendto']);
+    const { pid: appPid, exited } = app;
 
     const received = await new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
