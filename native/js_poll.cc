@@ -105,7 +105,7 @@ void ServerIo::PollOnJsThread() {
 }
 
 bool ServerIo::PostInline(ServerEvent* ev) {
-  if (tlsDispatching != this) return false;
+  if (!OnJsThreadPoll()) return false;
   inline_.push_back(ev);
   return true;
 }
@@ -115,20 +115,16 @@ bool ServerIo::OnJsThreadPoll() const { return tlsDispatching == this; }
 void ServerIo::DeliverInline(napi_env env) {
   std::vector<ServerEvent*> events;
   events.swap(inline_);
-  napi_handle_scope hs = nullptr;
+  Napi::HandleScope handles(env);
   napi_callback_scope cs = nullptr;
-  napi_value resource = nullptr;
-  bool scoped = napi_open_handle_scope(env, &hs) == napi_ok &&
-                napi_get_reference_value(env, asyncResource_.operator napi_ref(), &resource) == napi_ok &&
-                napi_open_callback_scope(env, resource, asyncContext_, &cs) == napi_ok;
-  napi_value fn = nullptr;
-  if (scoped && napi_get_reference_value(env, onEvent_.operator napi_ref(), &fn) != napi_ok) fn = nullptr;
+  if (napi_open_callback_scope(env, asyncResource_.Value(), asyncContext_, &cs) != napi_ok) cs = nullptr;
+  Napi::Function fn = onEvent_.Value();
   for (ServerEvent* ev : events) {
-    if (fn == nullptr || envClosing_.load()) {
+    if (cs == nullptr || envClosing_.load()) {
       delete ev;
       continue;
     }
-    CallJs(Napi::Env(env), Napi::Function(env, fn), this, ev);
+    CallJs(Napi::Env(env), fn, this, ev);
     bool pending = false;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
       // As from a thread-safe function's callback: an uncaught exception.
@@ -137,7 +133,6 @@ void ServerIo::DeliverInline(napi_env env) {
     }
   }
   if (cs != nullptr) napi_close_callback_scope(env, cs);  // microtasks and process.nextTick run here
-  if (hs != nullptr) napi_close_handle_scope(env, hs);
 }
 
 }  // namespace libfcgi
