@@ -358,7 +358,7 @@ int Listener::Gather(Waiting w) {
       return -1;
     }
   }
-  uint8_t buf[16384];
+  uint8_t buf[65536];  // a request with a body up to ~64 KiB in one recv (16 KiB took two for a 16 KiB POST)
   std::string carry;
   carry.swap(w.carry);
   // A few reads per wake-up, so one busy peer cannot keep this thread; the rest waits for the next event.

@@ -119,4 +119,26 @@ describeWithBinaries(['strace'])('createServer: which thread reads and answers a
     for (const c of lateEnd) expect(c.tid).not.toBe(mainTid);
     fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
+
+  test('a 16 KiB POST sent at once is read with one call (the read buffer takes a request up to 64 KiB)', async () => {
+    const dir = makeTempDir('fcgi-jspath-');
+    const sock = path.join(dir, 'app.sock');
+    const traceFile = path.join(dir, 'trace.txt');
+    app = await startTracedApp(APP, [sock], traceFile, [...INPUT, ...OUTPUT], 400000);
+    const { pid: appPid, exited } = app;
+    const uri = '/echo-16k';
+    const body = Buffer.concat([Buffer.alloc(16 * 1024 - TAIL.length, 0x64), Buffer.from(TAIL)]);
+    expect(await exchange(sock, requestBytes(uri, body))).toContain(`answer ${uri} ${body.length} tail`);
+    process.kill(appPid, 'SIGTERM');
+    expect(await exited).toBe(0);
+
+    const log = calls(fs.readFileSync(traceFile, 'latin1'));
+    // The call that read the request's params read its whole body too (with a 16 KiB buffer it took two).
+    const first = log.filter((c) => INPUT.has(c.name) && c.bytes.includes(uri));
+    expect(first).toHaveLength(1);
+    expect(first[0].tid).toBe(appPid);
+    expect(first[0].bytes.includes(TAIL)).toBe(true);
+    expect(first[0].bytes.includes(STDIN_END)).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });
