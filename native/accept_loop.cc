@@ -91,7 +91,7 @@ void AcceptLoop::CloseAll() {
     FinishRequest(&req_, listener_.get(), &input_);
     inRequest_ = false;
   }
-  ReleaseConnection(&req_);
+  FreeRequestMemory(&req_);
   StopSignalWatch();
   if (listener_) {
     listener_->Close();

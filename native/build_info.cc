@@ -65,6 +65,9 @@ Napi::Object BuildInfo(Napi::Env env) {
 #ifdef FCGX_HAVE_PREREAD
   features += "preread,";
 #endif
+#ifdef LIBFCGI_HAVE_SPARES
+  features += "spares,";
+#endif
   info.Set("features", SplitList(env, features));
   info.Set("flags", LIBFCGI_BUILD_FLAGS);
   info.Set("napiVersion", NAPI_VERSION);

@@ -95,10 +95,11 @@ void ServerIo::FinishOnJsThread(Slot* s, const iovec* iov, int cnt, size_t sent,
     HandToWorker(s, SlotState::kReadingNext);  // a worker reads the rest of that request
     return;
   }
-  // The connection goes back to the listener (or lingers closed). fcgi2's memory of the request (streams,
-  // buffers, params) is freed by the thread that takes the slot next: a worker allocated it, and freeing it
-  // on this thread would fill the workers' malloc free lists from here (consolidated on their next large
-  // allocation; bench/README.md, "Measurements behind code choices").
+  // The connection goes back to the listener (or lingers closed). fcgi2's memory of the request (the params
+  // strings; with patch 0020 the streams, buffers and params vector stay with the slot) is freed by the thread
+  // that takes the slot next: a worker allocated it, and freeing it on this thread would fill the workers'
+  // malloc free lists from here (consolidated on their next large allocation; bench/README.md, "Measurements
+  // behind code choices").
   int fd = req->ipcFd;
   req->ipcFd = -1;
   if (keep) {

@@ -21,3 +21,10 @@ extern "C" {
 #ifdef FCGX_HAVE_PREREAD
 #define LIBFCGI_HAVE_GATE 1
 #endif
+
+// Patch 0020: FCGX_Request.keepSpares and FCGX_FreeSpares (FCGX_HAVE_SPARES, defined with FCGX_FreeSpares): a request's
+// streams and params vector stay with its FCGX_Request from one request to the next. Without it fcgi2 allocates and
+// frees them for every request, as upstream does, and there is nothing to free at the end.
+#ifdef FCGX_HAVE_SPARES
+#define LIBFCGI_HAVE_SPARES 1
+#endif

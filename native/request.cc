@@ -14,9 +14,10 @@
 namespace libfcgi {
 
 namespace {
-// Allocated and freed per request by fcgi2 (patch 0015). Output: large writes bypass the buffer. Input: the
-// params plus a few KiB of body in one read; bigger buffers cost a larger malloc/free per request
-// (bench/README.md, "Measurements behind code choices").
+// The buffers fcgi2 gives each request (patch 0015; kept with the FCGX_Request from one request to the next,
+// patch 0020). Output: large writes bypass the buffer. Input: the params plus a few KiB of body in one read; bigger
+// buffers cost a larger malloc/free per request without patch 0020 (bench/README.md, "Measurements behind code
+// choices").
 constexpr int kOutputBufferBytes = 8192;
 constexpr int kInputBufferBytes = 16384;
 }  // namespace
@@ -39,6 +40,11 @@ void InitRequest(FCGX_Request* req, const ParamLimits& limits) {
   // Patch 0015: buffer sizes per request (see above).
   req->outBufSize = kOutputBufferBytes;
   req->inBufSize = kInputBufferBytes;
+#endif
+#ifdef LIBFCGI_HAVE_SPARES
+  // Patch 0020: FCGX_Free keeps the streams and the params vector for the next request on this FCGX_Request
+  // instead of freeing them (FreeRequestMemory frees them when the request is done with).
+  req->keepSpares = 1;
 #endif
 }
 
@@ -141,6 +147,13 @@ void ReleaseConnection(FCGX_Request* req) {
   req->ipcFd = -1;
   FCGX_Free(req, 0);  // ipcFd < 0: frees any read-ahead
   if (fd >= 0) close(fd);
+}
+
+void FreeRequestMemory(FCGX_Request* req) {
+  ReleaseConnection(req);
+#ifdef LIBFCGI_HAVE_SPARES
+  FCGX_FreeSpares(req);
+#endif
 }
 
 bool RequestFailed(FCGX_Request* req) {

@@ -46,6 +46,10 @@ void FinishRequest(FCGX_Request* req, Listener* listener, InputStream* input);
 // Drops a connection still held by the request (a pipelined next request read ahead, patch 0009).
 void ReleaseConnection(FCGX_Request* req);
 
+// The FCGX_Request is done with: ReleaseConnection, then frees the memory fcgi2 keeps in it for a next request
+// (patch 0020). It may still serve requests afterwards (they allocate again).
+void FreeRequestMemory(FCGX_Request* req);
+
 // True when the web server aborted the request (FCGI_ABORT_REQUEST) or a read/write on it failed.
 bool RequestFailed(FCGX_Request* req);
 

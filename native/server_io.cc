@@ -123,7 +123,7 @@ ServerIo::~ServerIo() {
   if (listener_) listener_->SetJobFd(-1);  // a shared listener (for await) outlives us
   MutexLock lock(&mu_);                    // the threads are joined: uncontended
   for (auto& s : slots_) {
-    ReleaseConnection(&s->req);
+    FreeRequestMemory(&s->req);
     for (Command& c : Locked(s.get()).queue) Retire(&c.output);
   }
   ReleaseRetired(env_);

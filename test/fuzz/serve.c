@@ -289,6 +289,7 @@ void ServeBytesPreread(const unsigned char *input, size_t len, size_t prereadLen
     req.maxParamNameLen = 1024;
     req.maxParamValueLen = 4096;
     req.maxParamsTotal = 16384;
+    req.keepSpares = 1; /* patch 0020: streams and params vector kept from request to request, as the addon does */
     if (prereadLen > 0) {
         /* Patch 0019: these bytes were read already (as the request gate hands them over). */
         unsigned char *copy = malloc(prereadLen);
@@ -311,6 +312,7 @@ void ServeBytesPreread(const unsigned char *input, size_t len, size_t prereadLen
         fd = Application(&req, stats) == kEndUsual ? Finish(&req) : FinishHere(&req);
     }
     FCGX_Free(&req, 1);
+    FCGX_FreeSpares(&req);
     pthread_mutex_lock(&peerMutex);
     while (!peer.done) pthread_cond_wait(&peerCond, &peerMutex);
     peerJob = NULL;

@@ -428,6 +428,7 @@ static void CheckPreread(void)
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
         shutdown(sv[1], SHUT_WR);
         FCGX_InitRequest(&req, -1, 0);
+        req.keepSpares = 1; /* 0020: the reader FCGX_TakePreread drops is kept */
         mem = malloc(b.len);
         if (mem == NULL) abort();
         memcpy(mem, b.bytes, b.len);
@@ -445,13 +446,155 @@ static void CheckPreread(void)
         }
         back = FCGX_TakePreread(&req, &backLen);
         Check(firstLen == 8192 && n == 8192 - 79 && ahead == 1 && back != NULL && backLen == b.len - firstLen
-                  && memcmp(back, b.bytes + firstLen, backLen) == 0 && req.readAhead == NULL && req.preread == NULL,
+                  && memcmp(back, b.bytes + firstLen, backLen) == 0 && req.readAhead == NULL && req.preread == NULL
+                  && req.spareIn != NULL,
               "0019 a request that ends with the stream buffer: FCGX_HasReadAhead sees the next one in the preread, "
-              "FCGX_TakePreread gives back exactly its %zu bytes", backLen);
+              "FCGX_TakePreread gives back exactly its %zu bytes (and with keepSpares keeps the reader: 0020)", backLen);
         free(back);
         FCGX_Free(&req, 1);
+        FCGX_FreeSpares(&req);
         close(sv[1]);
     }
+}
+
+/*
+ * 0020: the allocations of the thread that serves, counted by the sanitizer's malloc hook: all of them, and those
+ * of 512 bytes or more (the stream buffers: input 16 KiB here as in the addon, output 8 KiB, stderr 512 bytes).
+ */
+int __sanitizer_install_malloc_and_free_hooks(void (*mallocHook)(const volatile void *, size_t),
+                                              void (*freeHook)(const volatile void *));
+static __thread int countAllocs;
+static long allocs, bigAllocs;
+
+static void OnMalloc(const volatile void *p, size_t size)
+{
+    (void)p;
+    if (!countAllocs) return;
+    allocs++;
+    if (size >= 512) bigAllocs++;
+}
+
+static void OnFree(const volatile void *p)
+{
+    (void)p;
+}
+
+enum { kSpareRequests = 5 };
+
+typedef struct SpareRun {
+    long allocs[kSpareRequests];
+    long bigAllocs[kSpareRequests];
+    unsigned char reply[16384];
+    size_t replyLen;
+    int answered;
+    size_t heapBefore, heapHeld, heapAfter; /* before InitRequest, after the connection closed, after FreeSpares */
+} SpareRun;
+
+/* What the peer has received so far (the answer is all there: fcgi2 wrote it before FCGX_Free returned). */
+static void Receive(int fd, SpareRun *run)
+{
+    for (;;) {
+        ssize_t n = recv(fd, run->reply + run->replyLen, sizeof run->reply - run->replyLen, MSG_DONTWAIT);
+        if (n <= 0) return;
+        run->replyLen += (size_t)n;
+    }
+}
+
+/*
+ * Five requests on one kept connection through one FCGX_Request, each read, answered on stdout and stderr, and
+ * finished as native/request.cc FinishRequest does (FCGX_Free(req, 0), the connection kept).  Requests 0-2 are
+ * sent one at a time, each after the answer to the last (a web server that does not pipeline); the input buffer
+ * shrinks to 8192 bytes before request 2; requests 3 and 4 come in one write, so request 4 is read ahead.
+ */
+static void ServeSpares(int keepSpares, SpareRun *run)
+{
+    static const char *const tags[kSpareRequests] = {"first", "second", "smaller-in", "pipelined", "read-ahead"};
+    Buf b = {inputBytes, 0};
+    FCGX_Request req;
+    char body[64];
+    int sv[2], i;
+
+    memset(run, 0, sizeof *run);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
+    run->heapBefore = __sanitizer_get_current_allocated_bytes();
+    FCGX_InitRequest(&req, -1, 0);
+    req.inBufSize = 16384; /* as native/request.cc InitRequest */
+    req.outBufSize = 8192;
+    req.keepSpares = keepSpares;
+    for (i = 0; i < kSpareRequests; i++) {
+        if (i != 4) {
+            b.len = 0;
+            Request(&b, 1, tags[i], i == 3 ? "" : "body", 0);
+            if (i == 3) Request(&b, 1, tags[4], "last body", 0);
+            if (write(sv[1], b.bytes, b.len) != (ssize_t)b.len) abort();
+        }
+        if (i == 2) req.inBufSize = 8192;
+        req.ipcFd = sv[0];
+        req.listen_sock = -1;
+        req.keepConnection = 1;
+        req.detached = 1;
+        allocs = bigAllocs = 0;
+        countAllocs = 1;
+        if (FCGX_Accept_r(&req) != 0) {
+            countAllocs = 0;
+            break;
+        }
+        req.detached = 0;
+        while (FCGX_GetStr(body, sizeof body, req.in) > 0) {
+        }
+        FCGX_PutStr("hello ", 6, req.out);
+        FCGX_PutS(FCGX_GetParam("X", req.envp), req.out);
+        FCGX_PutStr("err\n", 4, req.err);
+        if (FCGX_FClose(req.err) != 0 || FCGX_FClose(req.out) != 0 || FCGX_GetError(req.in) != 0) {
+            countAllocs = 0;
+            break;
+        }
+        FCGX_Free(&req, 0);
+        countAllocs = 0;
+        run->allocs[i] = allocs;
+        run->bigAllocs[i] = bigAllocs;
+        run->answered++;
+        Receive(sv[1], run);
+    }
+    FCGX_Free(&req, 1); /* closes the connection */
+    run->heapHeld = __sanitizer_get_current_allocated_bytes();
+    FCGX_FreeSpares(&req);
+    run->heapAfter = __sanitizer_get_current_allocated_bytes();
+    close(sv[1]);
+}
+
+static void CheckSpares(void)
+{
+    static SpareRun plain, kept;
+    Reply r;
+
+    if (__sanitizer_install_malloc_and_free_hooks(OnMalloc, OnFree) == 0) {
+        Check(0, "0020 the sanitizer's malloc hook could not be installed");
+        return;
+    }
+    ServeSpares(0, &plain);
+    ServeSpares(1, &kept);
+    Decode(kept.reply, kept.replyLen, &r);
+    Check(plain.answered == kSpareRequests && kept.answered == kSpareRequests && r.valid && r.ends == kSpareRequests
+              && strstr(r.stdoutText, "hello read-ahead") && plain.replyLen == kept.replyLen
+              && memcmp(plain.reply, kept.reply, kept.replyLen) == 0,
+          "0020 five requests on a kept connection with keepSpares: all answered, the same bytes as without");
+    Check(plain.allocs[1] == 14 && plain.bigAllocs[1] == 3,
+          "0020 without keepSpares a request allocates its three streams and params vector again: %ld allocations "
+          "(%ld of >= 512 bytes)", plain.allocs[1], plain.bigAllocs[1]);
+    Check(kept.allocs[1] == 3 && kept.bigAllocs[1] == 0,
+          "0020 with keepSpares the next request takes them from the last: %ld allocations (the 3 params strings), "
+          "%ld of >= 512 bytes", kept.allocs[1], kept.bigAllocs[1]);
+    Check(kept.allocs[2] == 6 && kept.bigAllocs[2] == 1,
+          "0020 inBufSize changed: only the input stream is allocated again (%ld allocations, %ld of >= 512 bytes)",
+          kept.allocs[2], kept.bigAllocs[2]);
+    Check(kept.allocs[3] == 3 && kept.bigAllocs[3] == 0 && kept.allocs[4] == 3 && kept.bigAllocs[4] == 0,
+          "0020 two pipelined requests: the first from the spares, the second reads on from the first's input "
+          "(%ld and %ld allocations)", kept.allocs[3], kept.allocs[4]);
+    Check(plain.heapAfter == plain.heapBefore && plain.heapHeld == plain.heapBefore
+              && kept.heapHeld >= kept.heapBefore + 8192 + 8192 + 512 && kept.heapAfter == kept.heapBefore,
+          "0020 FCGX_Free(req, 1) keeps the spares (%zu bytes), FCGX_FreeSpares frees them all",
+          kept.heapHeld - kept.heapBefore);
 }
 
 /* 10,000 requests in a mix of shapes; returns how many reached the application. */
@@ -509,6 +652,7 @@ int main(void)
     ServeInit();
     CheckPatches();
     CheckPreread();
+    CheckSpares();
 
     RunMany(1000); /* warm up: allocator caches, thread stacks */
     before = __sanitizer_get_current_allocated_bytes();

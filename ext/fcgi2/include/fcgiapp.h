@@ -158,6 +158,21 @@ typedef struct FCGX_Request {
     unsigned char *preread;
     size_t prereadLen;
     size_t prereadPos;
+
+    /*
+     * Memory kept from one request for the next on this FCGX_Request.
+     * With keepSpares set (after FCGX_InitRequest, which zeroes these
+     * fields), FCGX_Free keeps the request's streams (each with its
+     * state and buffer) and its params vector here instead of freeing
+     * them, and FCGX_Accept_r takes them again for the next request,
+     * as new, when the buffer sizes match.  FCGX_FreeSpares frees them:
+     * call it before the FCGX_Request is discarded or initialised again.
+     */
+    int keepSpares;
+    FCGX_Stream *spareIn;
+    FCGX_Stream *spareOut;
+    FCGX_Stream *spareErr;
+    struct Params *spareParams;
 } FCGX_Request;
 #define FCGX_HAVE_BUF_SIZES 1
 
@@ -291,6 +306,20 @@ DLLAPI void FCGX_Finish_r(FCGX_Request *request);
  *----------------------------------------------------------------------
  */
 DLLAPI void FCGX_Free(FCGX_Request * request, int close);
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FCGX_FreeSpares --
+ *
+ *      Frees the memory FCGX_Free kept in the request for its next
+ *      request (request->keepSpares).  The request stays usable: a
+ *      later FCGX_Free keeps memory again while keepSpares is set.
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI void FCGX_FreeSpares(FCGX_Request *request);
+#define FCGX_HAVE_SPARES 1
 
 /*
  *----------------------------------------------------------------------

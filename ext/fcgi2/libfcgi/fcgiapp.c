@@ -1101,6 +1101,49 @@ static void FreeParams(ParamsPtr *paramsPtrPtr)
 }
 
 /*
+ * A request's params: NewParams(30), or the structure and vector that
+ * FreeRequestParams kept (keepSpares), emptied.  Such a vector is at
+ * least 30 long (made by NewParams(30), only grown since) and at most
+ * SPARE_PARAMS_MAX.
+ */
+#define SPARE_PARAMS_MAX 1024
+
+static ParamsPtr NewRequestParams(FCGX_Request *request)
+{
+    ParamsPtr result = request->spareParams;
+    if(result == NULL) {
+        return NewParams(30);
+    }
+    request->spareParams = NULL;
+    result->cur = result->vec;
+    *result->cur = NULL;
+    return result;
+}
+
+/*
+ * FreeParams(&request->paramsPtr), but with keepSpares the structure and
+ * its vector, emptied, stay in request->spareParams for the next request.
+ */
+static void FreeRequestParams(FCGX_Request *request)
+{
+    ParamsPtr paramsPtr = request->paramsPtr;
+    char **p;
+    if(paramsPtr == NULL || !request->keepSpares
+            || request->spareParams != NULL
+            || paramsPtr->length > SPARE_PARAMS_MAX) {
+        FreeParams(&request->paramsPtr);
+        return;
+    }
+    for (p = paramsPtr->vec; p < paramsPtr->cur; p++) {
+        free(*p);
+    }
+    paramsPtr->cur = paramsPtr->vec;
+    *paramsPtr->cur = NULL;
+    request->spareParams = paramsPtr;
+    request->paramsPtr = NULL;
+}
+
+/*
  *----------------------------------------------------------------------
  *
  * PutParam --
@@ -2215,11 +2258,16 @@ int FCGX_SkipReadInput(FCGX_Stream *stream)
  *
  *      Creates a stream to read or write from an open ipcFd.
  *      The stream performs reads/writes of up to bufflen bytes.
+ *      If spare is not NULL and *spare holds a stream FCGX_Free kept
+ *      (keepSpares), its memory is used again when its buffer has the
+ *      size this stream's gets, and freed otherwise; *spare becomes
+ *      NULL.  Either way every field is set as for a new stream.
  *
  *----------------------------------------------------------------------
  */
 static FCGX_Stream *NewStream(
-        FCGX_Request *reqDataPtr, int bufflen, int isReader, int streamType)
+        FCGX_Request *reqDataPtr, int bufflen, int isReader, int streamType,
+        FCGX_Stream **spare)
 {
     /*
      * XXX: It would be a lot cleaner to have a NewStream that only
@@ -2229,16 +2277,28 @@ static FCGX_Stream *NewStream(
      * but also data->buff and data->buffStop.  This has implications
      * for procs that want to swap buffers, too.
      */
-    FCGX_Stream *stream = (FCGX_Stream *)Malloc(sizeof(FCGX_Stream));
-    FCGX_Stream_Data *data = (FCGX_Stream_Data *)Malloc(sizeof(FCGX_Stream_Data));
-    data->reqDataPtr = reqDataPtr;
+    FCGX_Stream *stream = NULL;
+    FCGX_Stream_Data *data;
     bufflen = AlignInt8(min(max(bufflen, 32), FCGI_MAX_LENGTH + 1));
-    data->bufflen = bufflen;
-    data->mBuff = (unsigned char *)Malloc(bufflen);
-    data->buff = AlignPtr8(data->mBuff);
-    if(data->buff != data->mBuff) {
-        data->bufflen -= 8;
+    if(spare != NULL && *spare != NULL) {
+        stream = *spare;
+        *spare = NULL;
+        data = (FCGX_Stream_Data *)stream->data;
+        if(data->bufflen + (data->buff != data->mBuff ? 8 : 0) != bufflen) {
+            FCGX_FreeStream(&stream);
+        }
     }
+    if(stream == NULL) {
+        stream = (FCGX_Stream *)Malloc(sizeof(FCGX_Stream));
+        data = (FCGX_Stream_Data *)Malloc(sizeof(FCGX_Stream_Data));
+        data->bufflen = bufflen;
+        data->mBuff = (unsigned char *)Malloc(bufflen);
+        data->buff = AlignPtr8(data->mBuff);
+        if(data->buff != data->mBuff) {
+            data->bufflen -= 8;
+        }
+    }
+    data->reqDataPtr = reqDataPtr;
     if(isReader) {
         data->buffStop = data->buff;
     } else {
@@ -2303,6 +2363,23 @@ void FCGX_FreeStream(FCGX_Stream **streamPtr)
 }
 
 /*
+ * FCGX_FreeStream(streamPtr), but when the request keeps its memory for
+ * the next request (keepSpares) and *spare is empty, the stream goes
+ * there as it is (NewStream sets it up again) and *streamPtr is nulled.
+ */
+static void ParkStream(FCGX_Request *request, FCGX_Stream **streamPtr,
+        FCGX_Stream **spare)
+{
+    if(*streamPtr != NULL && request->keepSpares && *spare == NULL) {
+        ((FCGX_Stream_Data *)(*streamPtr)->data)->reqDataPtr = NULL;
+        *spare = *streamPtr;
+        *streamPtr = NULL;
+        return;
+    }
+    FCGX_FreeStream(streamPtr);
+}
+
+/*
  *----------------------------------------------------------------------
  *
  * SetReaderType --
@@ -2339,9 +2416,10 @@ static FCGX_Stream *SetReaderType(FCGX_Stream *stream, int streamType)
  *
  *----------------------------------------------------------------------
  */
-static FCGX_Stream *NewReader(FCGX_Request *reqDataPtr, int bufflen, int streamType)
+static FCGX_Stream *NewReader(FCGX_Request *reqDataPtr, int bufflen, int streamType,
+        FCGX_Stream **spare)
 {
-    return NewStream(reqDataPtr, bufflen, TRUE, streamType);
+    return NewStream(reqDataPtr, bufflen, TRUE, streamType, spare);
 }
 
 /*
@@ -2355,9 +2433,10 @@ static FCGX_Stream *NewReader(FCGX_Request *reqDataPtr, int bufflen, int streamT
  *
  *----------------------------------------------------------------------
  */
-static FCGX_Stream *NewWriter(FCGX_Request *reqDataPtr, int bufflen, int streamType)
+static FCGX_Stream *NewWriter(FCGX_Request *reqDataPtr, int bufflen, int streamType,
+        FCGX_Stream **spare)
 {
-    return NewStream(reqDataPtr, bufflen, FALSE, streamType);
+    return NewStream(reqDataPtr, bufflen, FALSE, streamType, spare);
 }
 
 /*
@@ -2385,7 +2464,7 @@ FCGX_Stream *FCGX_CreateWriter(
      * Suppress writing an FCGI_END_REQUEST record.
      */
     reqDataPtr->nWriters = 2;
-    return NewWriter(reqDataPtr, bufflen, streamType);
+    return NewWriter(reqDataPtr, bufflen, streamType, NULL);
 }
 
 /*
@@ -2556,19 +2635,29 @@ void FCGX_Free(FCGX_Request * request, int close)
         request->in = NULL;
     }
     if (close || request->ipcFd < 0) {
-        FCGX_FreeStream(&request->readAhead);
+        ParkStream(request, &request->readAhead, &request->spareIn);
         DropPreread(request);
     }
-    FCGX_FreeStream(&request->in);
-    FCGX_FreeStream(&request->out);
-    FCGX_FreeStream(&request->err);
-    FreeParams(&request->paramsPtr);
+    ParkStream(request, &request->in, &request->spareIn);
+    ParkStream(request, &request->out, &request->spareOut);
+    ParkStream(request, &request->err, &request->spareErr);
+    FreeRequestParams(request);
 
     if (close) {
         OS_IpcClose(request->ipcFd, ! request->detached);
         request->ipcFd = -1;
         request->detached = 0;
     }
+}
+
+void FCGX_FreeSpares(FCGX_Request *request)
+{
+    if (request == NULL)
+        return;
+    FCGX_FreeStream(&request->spareIn);
+    FCGX_FreeStream(&request->spareOut);
+    FCGX_FreeStream(&request->spareErr);
+    FreeParams(&request->spareParams);
 }
 
 int FCGX_SetPreread(FCGX_Request *request, unsigned char *buf, size_t n)
@@ -2594,7 +2683,7 @@ unsigned char *FCGX_TakePreread(FCGX_Request *request, size_t *n)
         left = request->prereadLen - request->prereadPos;
     }
     if (ahead + left == 0) {
-        FCGX_FreeStream(&request->readAhead);
+        ParkStream(request, &request->readAhead, &request->spareIn);
         DropPreread(request);
         return NULL;
     }
@@ -2608,7 +2697,7 @@ unsigned char *FCGX_TakePreread(FCGX_Request *request, size_t *n)
     } else {
         *n = (size_t)-1;
     }
-    FCGX_FreeStream(&request->readAhead);
+    ParkStream(request, &request->readAhead, &request->spareIn);
     DropPreread(request);
     return out;
 }
@@ -2793,7 +2882,8 @@ int FCGX_Accept_r(FCGX_Request *reqDataPtr)
             reqDataPtr->readAhead = NULL;
         } else {
             reqDataPtr->in = NewReader(reqDataPtr,
-                    reqDataPtr->inBufSize > 0 ? reqDataPtr->inBufSize : 8192, 0);
+                    reqDataPtr->inBufSize > 0 ? reqDataPtr->inBufSize : 8192, 0,
+                    &reqDataPtr->spareIn);
         }
         FillBuffProc(reqDataPtr->in);
         if(!reqDataPtr->isBeginProcessed) {
@@ -2816,7 +2906,7 @@ int FCGX_Accept_r(FCGX_Request *reqDataPtr)
                     WriteEndRequest(reqDataPtr, FCGI_UNKNOWN_ROLE);
                     goto TryAgain;
             }
-            reqDataPtr->paramsPtr = NewParams(30);
+            reqDataPtr->paramsPtr = NewRequestParams(reqDataPtr);
             PutParam(reqDataPtr->paramsPtr, StringCopy(roleStr));
         }
         SetReaderType(reqDataPtr->in, FCGI_PARAMS);
@@ -2852,8 +2942,9 @@ TryAgain:
     SetReaderType(reqDataPtr->in, FCGI_STDIN);
     reqDataPtr->out = NewWriter(reqDataPtr,
             reqDataPtr->outBufSize > 0 ? reqDataPtr->outBufSize : 8192,
-            FCGI_STDOUT);
-    reqDataPtr->err = NewWriter(reqDataPtr, 512, FCGI_STDERR);
+            FCGI_STDOUT, &reqDataPtr->spareOut);
+    reqDataPtr->err = NewWriter(reqDataPtr, 512, FCGI_STDERR,
+            &reqDataPtr->spareErr);
     reqDataPtr->nWriters = 2;
     /* Each request starts with exit status 0, not the last one's. */
     reqDataPtr->appStatus = 0;
