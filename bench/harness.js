@@ -370,6 +370,24 @@ function cpuTicks(pids) {
   return total;
 }
 
+/**
+ * CPU ticks of each pid's main thread (its thread id is the pid), summed: for a Node app, its JS thread, which
+ * is what saturates first when the handler's JavaScript dominates (an Express app).
+ */
+function mainThreadTicks(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited
+    }
+  }
+  return total;
+}
+
 /** VmRSS (and VmHWM, the peak) in KiB, summed over the pids. */
 function memoryKiB(pids) {
   let rss = 0;
@@ -839,6 +857,7 @@ module.exports = {
   writeWrkScripts,
   runWrk,
   cpuTicks,
+  mainThreadTicks,
   machineTicks,
   memoryKiB,
   threadCount,

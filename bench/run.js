@@ -245,6 +245,7 @@ async function measure(app, mode, variant, running, ctx, opts, durationS) {
     const appPids = running[app].pids();
     const nginxPids = nginx.workerPids();
     const app0 = H.cpuTicks(appPids);
+    const main0 = H.mainThreadTicks(appPids);
     const ng0 = H.cpuTicks(nginxPids);
     const m0 = H.machineTicks();
     const w = await H.runWrk({
@@ -259,6 +260,7 @@ async function measure(app, mode, variant, running, ctx, opts, durationS) {
     });
     // Processes that started during the run (none expected) are read at the end only.
     const app1 = H.cpuTicks(running[app].pids());
+    const main1 = H.mainThreadTicks(appPids);
     const ng1 = H.cpuTicks(nginxPids);
     const m1 = H.machineTicks();
     const tickUs = 1e6 / H.CLK_TCK;
@@ -273,6 +275,7 @@ async function measure(app, mode, variant, running, ctx, opts, durationS) {
       p99Ms: w.lat_p99_us / 1000,
       maxMs: w.lat_max_us / 1000,
       appCpuUs: w.requests ? ((app1 - app0) * tickUs) / w.requests : undefined,
+      mainCpuUs: w.requests ? ((main1 - main0) * tickUs) / w.requests : undefined,
       nginxCpuUs: w.requests ? ((ng1 - ng0) * tickUs) / w.requests : undefined,
       non2xx: w.status,
       socketErrors: w.connect + w.read + w.write,
@@ -310,7 +313,7 @@ async function benchmark(defs, running, ctx, opts) {
           else {
             H.log(
               `  ${variant.padEnd(5)} ${mode.padEnd(4)} ${def.name.padEnd(13)} ${res.rps.toFixed(0).padStart(7)} req/s` +
-                `  p99 ${res.p99Ms.toFixed(2)} ms  app ${fmt(res.appCpuUs, 1)} µs/req  other load ${fmt(res.otherCores, 2)}  nginx errors ${res.nginxErrors}` +
+                `  p99 ${res.p99Ms.toFixed(2)} ms  app ${fmt(res.appCpuUs, 1)} µs/req (JS thread ${fmt(res.mainCpuUs, 1)})  other load ${fmt(res.otherCores, 2)}  nginx errors ${res.nginxErrors}` +
                 (res.non2xx || res.timeouts || res.socketErrors
                   ? `  non-2xx ${res.non2xx} timeouts ${res.timeouts} socket ${res.socketErrors}`
                   : ''),
@@ -397,6 +400,7 @@ function summarize(runs, defs, opts) {
           ratioBaseline: H.median(vsBaseline),
           p99Ms: H.median(ok.map((r) => r.p99Ms)),
           appCpuUs: H.median(ok.map((r) => r.appCpuUs)),
+          mainCpuUs: H.median(ok.map((r) => r.mainCpuUs)),
           // CPU ratio against the C loop on new connections (the sync loop's target compares these).
           cpuRatioCNew:
             mode === 'new'
@@ -439,6 +443,7 @@ function table(rows) {
     '× baseline',
     'p99 ms',
     'app µs/req',
+    'JS thread µs/req',
     'nginx µs/req',
     'other load',
     'errors log/non-2xx/timeout/socket',
@@ -458,6 +463,7 @@ function table(rows) {
         r.baseline ? `${fmt(r.ratioBaseline, 2)} (${r.baseline})` : '–',
         fmt(r.p99Ms, 2),
         fmt(r.appCpuUs, 1),
+        fmt(r.mainCpuUs, 1),
         fmt(r.nginxCpuUs, 1),
         fmt(r.otherCores, 2),
         errs,
