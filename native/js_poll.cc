@@ -93,6 +93,16 @@ void ServerIo::PollOnJsThread() {
     } else if (w == WaitResult::kPeerGone || w == WaitResult::kAbortRequested) {
       PeerGone(cookie, w == WaitResult::kAbortRequested);
     }
+    if (!inline_.empty()) {
+      // Each connection's request runs to its first wait before the next one is read, with its microtasks and
+      // nextTicks (as Node's http runs a socket's read): a response the handler finishes leaves now, while the
+      // web server can take it, not after the whole batch (a batch of 16 Express requests held the first
+      // answer for the other 15 handlers, and nginx and the client sat idle meanwhile).
+      tlsDispatching = nullptr;
+      DeliverInline(env_);
+      if (jsPoll_ == nullptr || stopping_.load() || envClosing_.load()) return;  // the handler closed the server
+      tlsDispatching = this;
+    }
   }
   tlsDispatching = nullptr;
   if (closed) {

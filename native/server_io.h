@@ -169,11 +169,12 @@ class ServerIo : public Napi::ObjectWrap<ServerIo> {
   void StartJsPoll(napi_env env);
   void CloseJsPoll();
   void RefJsPoll(bool on);
-  // uv_poll's callback: takes what is ready (NextReady), reads whole requests into slots, then delivers the
-  // events in one callback scope (microtasks run after them, as after a thread-safe function's batch).
+  // uv_poll's callback: takes what is ready (NextReady), reads whole requests into slots, and delivers each
+  // connection's events in their own callback scope before taking the next (microtasks and nextTicks run at its
+  // end: a response the handler finished by then leaves at once, not after every other handler of the batch).
   void PollOnJsThread();
   void DeliverInline(napi_env env);
-  // Post() on the JS thread during PollOnJsThread: the event is delivered at its end (true), else false.
+  // Post() on the JS thread during PollOnJsThread: the event is delivered after the current ready event (true).
   bool PostInline(ServerEvent* ev);
   bool OnJsThreadPoll() const;
   JsPoll* jsPoll_ = nullptr;
