@@ -408,7 +408,7 @@ function memoryKiB(pids) {
 function machineTicks() {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
-  return { busy: total - f[3] - f[4], total };
+  return { busy: total - f[3] - f[4], total, steal: f[7] };
 }
 
 function threadCount(pid) {

@@ -281,6 +281,8 @@ async function measure(app, mode, variant, running, ctx, opts, durationS) {
       socketErrors: w.connect + w.read + w.write,
       timeouts: w.timeout,
       otherCores: Math.max(0, other),
+      // Of which the hypervisor's: time this VM's CPUs were runnable but given to another guest.
+      stealCores: (m1.steal - m0.steal) / wallTicks,
     });
   } finally {
     await H.stopProcess(nginx.handle);
@@ -313,7 +315,7 @@ async function benchmark(defs, running, ctx, opts) {
           else {
             H.log(
               `  ${variant.padEnd(5)} ${mode.padEnd(4)} ${def.name.padEnd(13)} ${res.rps.toFixed(0).padStart(7)} req/s` +
-                `  p99 ${res.p99Ms.toFixed(2)} ms  app ${fmt(res.appCpuUs, 1)} µs/req (JS thread ${fmt(res.mainCpuUs, 1)})  other load ${fmt(res.otherCores, 2)}  nginx errors ${res.nginxErrors}` +
+                `  p99 ${res.p99Ms.toFixed(2)} ms  app ${fmt(res.appCpuUs, 1)} µs/req (JS thread ${fmt(res.mainCpuUs, 1)})  other load ${fmt(res.otherCores, 2)} (steal ${fmt(res.stealCores, 2)})  nginx errors ${res.nginxErrors}` +
                 (res.non2xx || res.timeouts || res.socketErrors
                   ? `  non-2xx ${res.non2xx} timeouts ${res.timeouts} socket ${res.socketErrors}`
                   : ''),
@@ -411,6 +413,7 @@ function summarize(runs, defs, opts) {
               : undefined,
           nginxCpuUs: H.median(ok.map((r) => r.nginxCpuUs)),
           otherCores: H.median(ok.map((r) => r.otherCores)),
+          stealCores: H.median(ok.map((r) => r.stealCores)),
           nginxErrors: sum(ok.map((r) => r.nginxErrors)),
           non2xx: sum(ok.map((r) => r.non2xx)),
           timeouts: sum(ok.map((r) => r.timeouts)),
@@ -446,6 +449,7 @@ function table(rows) {
     'JS thread µs/req',
     'nginx µs/req',
     'other load',
+    'steal',
     'errors log/non-2xx/timeout/socket',
   ];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i < 3 ? '---' : '---:')).join(' | ')} |`];
@@ -466,6 +470,7 @@ function table(rows) {
         fmt(r.mainCpuUs, 1),
         fmt(r.nginxCpuUs, 1),
         fmt(r.otherCores, 2),
+        fmt(r.stealCores, 2),
         errs,
       ].join(' | ')} |`,
     );
