@@ -57,14 +57,31 @@ interface Call {
   bytes: Buffer;
 }
 
-/** Every traced call of the log: its thread, its name and the bytes strace printed (-xx: each byte as \\xHH). */
+/**
+ * Every traced call of the log: its thread, its name and the bytes strace printed (-xx: each byte as \\xHH). A call
+ * another thread interrupted comes as two lines ("tid name(args <unfinished ...>", then "tid <... name resumed>
+ * rest"): they are joined, so the bytes a read returned (printed in the second line) count for it.
+ */
 function calls(trace: string): Call[] {
   const out: Call[] = [];
+  const unfinished = new Map<number, { name: string; text: string }>();
+  const push = (tid: number, name: string, text: string) => {
+    const bytes = Buffer.from((text.match(/\\x[0-9a-f]{2}/g) ?? []).map((h) => parseInt(h.slice(2), 16)));
+    out.push({ tid, name, bytes });
+  };
   for (const line of trace.split('\n')) {
+    const resumed = /^(\d+)\s+<\.\.\. (\w+) resumed>(.*)$/.exec(line);
+    if (resumed) {
+      const tid = Number(resumed[1]);
+      const start = unfinished.get(tid);
+      unfinished.delete(tid);
+      push(tid, resumed[2], (start?.text ?? '') + resumed[3]);
+      continue;
+    }
     const m = /^(\d+)\s+(\w+)\(/.exec(line);
     if (!m) continue;
-    const bytes = Buffer.from((line.match(/\\x[0-9a-f]{2}/g) ?? []).map((h) => parseInt(h.slice(2), 16)));
-    out.push({ tid: Number(m[1]), name: m[2], bytes });
+    if (line.endsWith('<unfinished ...>')) unfinished.set(Number(m[1]), { name: m[2], text: line });
+    else push(Number(m[1]), m[2], line);
   }
   return out;
 }
