@@ -440,6 +440,9 @@ const APP_DEFS = [
   { name: 'node-fastcgi', label: 'node-fastcgi (npm)', kind: 'fcgi' },
   { name: 'php', label: 'PHP-FPM, 1 worker', kind: 'fcgi' },
   { name: 'node-http', label: 'Node http via proxy_pass', kind: 'http' },
+  // node-http's listener over fromNodeListener: the adapter's own cost with no framework in the way (a
+  // measurement against its baseline, not a target: target false).
+  { name: 'listener', label: 'Node http listener over fromNodeListener', kind: 'fcgi', baseline: 'node-http', target: false },
   // Framework pairs (issue 11): the app over a libfcgi adapter, and `baseline`, the same app on its usual
   // Node http server behind proxy_pass; the summary gives the ratio to the baseline.
   { name: 'hono', label: 'Hono over fromFetchHandler', kind: 'fcgi', variants: ['hello', 'json'], baseline: 'hono-node' },

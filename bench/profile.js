@@ -252,7 +252,18 @@ function summarizeCpuProfile(file, top = 18) {
   };
 }
 
-const NODE_APPS = new Set(['sync', 'server', 'server-readme', 'node-http', 'express', 'express-http', 'hono', 'hono-node', 'node-fastcgi']);
+const NODE_APPS = new Set([
+  'sync',
+  'server',
+  'server-readme',
+  'node-http',
+  'listener',
+  'express',
+  'express-http',
+  'hono',
+  'hono-node',
+  'node-fastcgi',
+]);
 
 async function cpuProfRun(ctx, def, mode, variant, durationS) {
   const profDir = path.join(ctx.dir, `cpuprof-${def.name}-${mode}-${variant}`);

@@ -399,6 +399,7 @@ function summarize(runs, defs, opts) {
           ratioC: H.median(ratios),
           ratioNodeHttp: H.median(vsHttp),
           baseline: def.baseline,
+          target: def.target !== false,
           ratioBaseline: H.median(vsBaseline),
           p99Ms: H.median(ok.map((r) => r.p99Ms)),
           appCpuUs: H.median(ok.map((r) => r.appCpuUs)),
@@ -568,7 +569,7 @@ function targets(rows) {
   }
   // Framework apps over the adapters vs the same app on its own Node http server (issue 11: >= 1.0x, kept).
   for (const r of rows) {
-    if (!r.baseline || r.mode !== 'kept' || r.ratioBaseline === undefined) continue;
+    if (!r.baseline || !r.target || r.mode !== 'kept' || r.ratioBaseline === undefined) continue;
     const errors = r.nginxErrors + r.non2xx + r.timeouts + r.socketErrors;
     out.push({
       name: `${r.label}, kept, ${r.variant}: × ${r.baseline} (proxy_pass keepalive), no upstream errors`,
