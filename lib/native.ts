@@ -164,7 +164,7 @@ export interface BuildInfo {
   systemLibfcgi: boolean;
   /** The ext/patches applied to the vendored fcgi2, by file name without `.patch` (empty for the system library). */
   patches: string[];
-  /** What the fcgi2 headers offered the addon: `param-limits`, `read-ahead`, `buf-sizes`, `put-str-close`, `close-write`, `preread`, `spares`. */
+  /** What the fcgi2 headers offered the addon: `param-limits`, `read-ahead`, `buf-sizes`, `put-str-close`, `close-write`, `preread`, `spares`, `params-block`. */
   features: string[];
   /** The build switches: builder (node-gyp or cmake-js), use_system_libfcgi, sanitize. */
   flags: string;

@@ -68,6 +68,9 @@ Napi::Object BuildInfo(Napi::Env env) {
 #ifdef LIBFCGI_HAVE_SPARES
   features += "spares,";
 #endif
+#ifdef LIBFCGI_HAVE_PARAMS_BLOCK
+  features += "params-block,";
+#endif
   info.Set("features", SplitList(env, features));
   info.Set("flags", LIBFCGI_BUILD_FLAGS);
   info.Set("napiVersion", NAPI_VERSION);

@@ -28,3 +28,9 @@ extern "C" {
 #ifdef FCGX_HAVE_SPARES
 #define LIBFCGI_HAVE_SPARES 1
 #endif
+
+// Patch 0021: a request's params strings in blocks the params own, FCGX_GetParamsBlock (FCGX_HAVE_PARAMS_BLOCK) gives
+// them as one run of bytes when they fit in one. Without it JoinParams joins them string by string.
+#ifdef FCGX_HAVE_PARAMS_BLOCK
+#define LIBFCGI_HAVE_PARAMS_BLOCK 1
+#endif

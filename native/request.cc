@@ -163,6 +163,15 @@ bool RequestFailed(FCGX_Request* req) {
 std::string JoinParams(const FCGX_Request* req) {
   std::string out;
   if (req->envp == nullptr) return out;
+#ifdef LIBFCGI_HAVE_PARAMS_BLOCK
+  // The usual case (params within fcgi2's 4 KiB block, patch 0021): they are already "A=b\0C=d\0", one copy.
+  const char* start = nullptr;
+  size_t length = 0;
+  if (FCGX_GetParamsBlock(const_cast<FCGX_Request*>(req), &start, &length) && length > 0) {
+    out.assign(start, length - 1);  // without the last NUL
+    return out;
+  }
+#endif
   size_t total = 0;
   for (char** p = req->envp; *p; ++p) total += std::strlen(*p) + 1;
   out.reserve(total);

@@ -579,22 +579,120 @@ static void CheckSpares(void)
               && strstr(r.stdoutText, "hello read-ahead") && plain.replyLen == kept.replyLen
               && memcmp(plain.reply, kept.reply, kept.replyLen) == 0,
           "0020 five requests on a kept connection with keepSpares: all answered, the same bytes as without");
-    Check(plain.allocs[1] == 14 && plain.bigAllocs[1] == 3,
-          "0020 without keepSpares a request allocates its three streams and params vector again: %ld allocations "
-          "(%ld of >= 512 bytes)", plain.allocs[1], plain.bigAllocs[1]);
-    Check(kept.allocs[1] == 3 && kept.bigAllocs[1] == 0,
-          "0020 with keepSpares the next request takes them from the last: %ld allocations (the 3 params strings), "
-          "%ld of >= 512 bytes", kept.allocs[1], kept.bigAllocs[1]);
-    Check(kept.allocs[2] == 6 && kept.bigAllocs[2] == 1,
+    /* With 0021 the params strings (3 here) take one block, kept with the params. */
+    Check(plain.allocs[1] == 12 && plain.bigAllocs[1] == 4,
+          "0020 without keepSpares a request allocates its three streams, params vector and params block again: "
+          "%ld allocations (%ld of >= 512 bytes)", plain.allocs[1], plain.bigAllocs[1]);
+    Check(kept.allocs[1] == 0 && kept.bigAllocs[1] == 0,
+          "0020 with keepSpares the next request takes them from the last: %ld allocations (0021: the params strings "
+          "go to the kept block), %ld of >= 512 bytes", kept.allocs[1], kept.bigAllocs[1]);
+    Check(kept.allocs[2] == 3 && kept.bigAllocs[2] == 1,
           "0020 inBufSize changed: only the input stream is allocated again (%ld allocations, %ld of >= 512 bytes)",
           kept.allocs[2], kept.bigAllocs[2]);
-    Check(kept.allocs[3] == 3 && kept.bigAllocs[3] == 0 && kept.allocs[4] == 3 && kept.bigAllocs[4] == 0,
+    Check(kept.allocs[3] == 0 && kept.bigAllocs[3] == 0 && kept.allocs[4] == 0 && kept.bigAllocs[4] == 0,
           "0020 two pipelined requests: the first from the spares, the second reads on from the first's input "
           "(%ld and %ld allocations)", kept.allocs[3], kept.allocs[4]);
     Check(plain.heapAfter == plain.heapBefore && plain.heapHeld == plain.heapBefore
               && kept.heapHeld >= kept.heapBefore + 8192 + 8192 + 512 && kept.heapAfter == kept.heapBefore,
           "0020 FCGX_Free(req, 1) keeps the spares (%zu bytes), FCGX_FreeSpares frees them all",
           kept.heapHeld - kept.heapBefore);
+}
+
+/*
+ * 0021: the params of a request as one block (FCGX_GetParamsBlock): exactly envp's strings, each with its NUL, in
+ * order; params larger than a block spill into another (no single block, envp still whole); the next request on
+ * the same FCGX_Request, small again, is in one block again and allocates nothing (keepSpares).
+ */
+static void CheckParamsBlock(void)
+{
+    static unsigned char params[8192];
+    static char big[5000];
+    Buf b = {inputBytes, 0};
+    FCGX_Request req;
+    const char *start = NULL;
+    size_t length = 0, n, expect;
+    char **p;
+    int sv[2], i, oneBlock[3] = {0, 0, 0}, sameBytes = 0, bigWhole = 0;
+    long smallAllocs = -1;
+
+    memset(big, 'v', sizeof big);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
+    FCGX_InitRequest(&req, -1, 0);
+    req.keepSpares = 1;
+    for (i = 0; i < 3; i++) {
+        /* Request 1 carries a 5000-byte value (four-byte length), over a 4 KiB block. */
+        b.len = 0;
+        n = Pair(params, "REQUEST_METHOD", 14, "GET", 3);
+        n += Pair(params + n, "REQUEST_URI", 11, "/a?b=c", 6);
+        n += Pair(params + n, "EMPTY", 5, "", 0);
+        if (i == 1) {
+            unsigned char *q = params + n;
+            q[0] = 3;
+            q[1] = (unsigned char)(0x80 | (sizeof big >> 24));
+            q[2] = (unsigned char)(sizeof big >> 16);
+            q[3] = (unsigned char)(sizeof big >> 8);
+            q[4] = (unsigned char)sizeof big;
+            memcpy(q + 5, "BIG", 3);
+            memcpy(q + 8, big, sizeof big);
+            n += 8 + sizeof big;
+        }
+        n += Pair(params + n, "HTTP_HOST", 9, "example", 7);
+        Begin(&b, 1, FCGI_RESPONDER, 1, 0);
+        Record(&b, FCGI_PARAMS, 1, params, n > 4000 ? 4000 : n, 0);
+        if (n > 4000) Record(&b, FCGI_PARAMS, 1, params + 4000, n - 4000, 0);
+        Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+        Record(&b, FCGI_STDIN, 1, "", 0, 0);
+        if (write(sv[1], b.bytes, b.len) != (ssize_t)b.len) abort();
+        req.ipcFd = sv[0];
+        req.listen_sock = -1;
+        req.keepConnection = 1;
+        req.detached = 1;
+        allocs = 0;
+        countAllocs = i == 2;
+        if (FCGX_Accept_r(&req) != 0) {
+            countAllocs = 0;
+            break;
+        }
+        countAllocs = 0;
+        if (i == 2) smallAllocs = allocs;
+        req.detached = 0;
+        oneBlock[i] = FCGX_GetParamsBlock(&req, &start, &length);
+        if (i == 0 && oneBlock[0]) {
+            /* The block is envp: each string and its NUL, one after the other. */
+            expect = 0;
+            sameBytes = 1;
+            for (p = req.envp; *p != NULL; p++) {
+                size_t len = strlen(*p) + 1;
+                if (expect + len > length || memcmp(start + expect, *p, len) != 0) sameBytes = 0;
+                expect += len;
+            }
+            sameBytes = sameBytes && expect == length && strcmp(req.envp[0], "FCGI_ROLE=RESPONDER") == 0;
+        }
+        if (i == 1) {
+            const char *v = FCGX_GetParam("BIG", req.envp);
+            const char *h = FCGX_GetParam("HTTP_HOST", req.envp);
+            bigWhole = v != NULL && strlen(v) == sizeof big && memcmp(v, big, sizeof big) == 0 && h != NULL
+                       && strcmp(h, "example") == 0;
+        }
+        FCGX_PutS("ok", req.out);
+        if (FCGX_FClose(req.err) != 0 || FCGX_FClose(req.out) != 0) break;
+        FCGX_Free(&req, 0);
+        {
+            unsigned char sink[4096];
+            while (recv(sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0) {
+            }
+        }
+    }
+    FCGX_Free(&req, 1);
+    FCGX_FreeSpares(&req);
+    close(sv[1]);
+    Check(oneBlock[0] && sameBytes,
+          "0021 a request's params in one block: envp's strings with their NULs in order, FCGI_ROLE first (%zu bytes)",
+          length);
+    Check(!oneBlock[1] && bigWhole,
+          "0021 params over a 4 KiB block (a 5000-byte value): not one block, every param whole in envp");
+    Check(oneBlock[2] && smallAllocs == 0,
+          "0021 the next request, small again: one block again, nothing allocated (%ld allocations)", smallAllocs);
 }
 
 /* 10,000 requests in a mix of shapes; returns how many reached the application. */
@@ -653,6 +751,7 @@ int main(void)
     CheckPatches();
     CheckPreread();
     CheckSpares();
+    CheckParamsBlock();
 
     RunMany(1000); /* warm up: allocator caches, thread stacks */
     before = __sanitizer_get_current_allocated_bytes();

@@ -324,6 +324,27 @@ DLLAPI void FCGX_FreeSpares(FCGX_Request *request);
 /*
  *----------------------------------------------------------------------
  *
+ * FCGX_GetParamsBlock --
+ *
+ *      The request's environment (envp) as one run of bytes, when its
+ *      strings lie one after the other in one block of memory: each
+ *      "name=value" followed by its NUL, in envp's order.
+ *
+ * Results:
+ *      1 with *start and *length set (length counts every NUL,
+ *      the last one included); 0 when the strings are not in one
+ *      block (more than fit in its 4 KiB) or there is no request.
+ *      The bytes are valid until the request is freed.
+ *
+ *----------------------------------------------------------------------
+ */
+DLLAPI int FCGX_GetParamsBlock(FCGX_Request *request, const char **start,
+        size_t *length);
+#define FCGX_HAVE_PARAMS_BLOCK 1
+
+/*
+ *----------------------------------------------------------------------
+ *
  * FCGX_Accept --
  *
  *      Accept a new request (NOT multi-thread safe).

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <memory.h>     /* for memchr() */
 #include <stdarg.h>
+#include <stddef.h>     /* for offsetof */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1043,10 +1044,28 @@ void FCGX_ClearError(FCGX_Stream *stream) {
  * and last valid element so adding new parameters is efficient.
  */
 
+/*
+ * The "name=value" strings of a Params live in blocks it owns, one after
+ * the other ("a=1\0b=2\0..."): one allocation for a request's params
+ * instead of one per pair, and, while they fit in the first block, the
+ * whole environment in one run of bytes (FCGX_GetParamsBlock).  A block
+ * never moves, so the vector's pointers stay valid as more are added.
+ */
+typedef struct ParamsBlock {
+    struct ParamsBlock *next;
+    size_t size;            /* bytes data can hold */
+    size_t used;            /* bytes taken */
+    char data[1];           /* size bytes */
+} ParamsBlock;
+
+#define PARAMS_BLOCK_SIZE 4096
+
 typedef struct Params {
     FCGX_ParamArray vec;    /* vector of strings */
     int length;		    /* number of string vec can hold */
     char **cur;		    /* current item in vec; *cur == NULL */
+    ParamsBlock *first;     /* the blocks holding vec's strings, or NULL */
+    ParamsBlock *last;      /* the block new strings go to */
 } Params;
 typedef Params *ParamsPtr;
 
@@ -1070,7 +1089,63 @@ static ParamsPtr NewParams(int length)
     result->length = length;
     result->cur = result->vec;
     *result->cur = NULL;
+    result->first = NULL;
+    result->last = NULL;
     return result;
+}
+
+/*
+ * Room for size bytes of strings in paramsPtr's blocks: the end of the last
+ * block, or a new block (of PARAMS_BLOCK_SIZE, or size if larger).  NULL
+ * when malloc fails (nothing changed then).
+ */
+static char *ParamsAlloc(ParamsPtr paramsPtr, size_t size)
+{
+    ParamsBlock *block = paramsPtr->last;
+    char *result;
+    if(block == NULL || block->size - block->used < size) {
+        size_t dataSize = size > PARAMS_BLOCK_SIZE ? size : PARAMS_BLOCK_SIZE;
+        block = (ParamsBlock *)malloc(offsetof(ParamsBlock, data) + dataSize);
+        if(block == NULL) {
+            return NULL;
+        }
+        block->next = NULL;
+        block->size = dataSize;
+        block->used = 0;
+        if(paramsPtr->last == NULL) {
+            paramsPtr->first = block;
+        } else {
+            paramsPtr->last->next = block;
+        }
+        paramsPtr->last = block;
+    }
+    result = block->data + block->used;
+    block->used += size;
+    return result;
+}
+
+/*
+ * Frees paramsPtr's blocks after the first, or all of them (keepFirst 0);
+ * the kept block is emptied.
+ */
+static void FreeParamsBlocks(ParamsPtr paramsPtr, int keepFirst)
+{
+    ParamsBlock *block = paramsPtr->first, *next;
+    if(block != NULL && keepFirst) {
+        next = block->next;
+        block->next = NULL;
+        block->used = 0;
+        paramsPtr->last = block;
+        block = next;
+    } else {
+        paramsPtr->first = NULL;
+        paramsPtr->last = NULL;
+    }
+    while(block != NULL) {
+        next = block->next;
+        free(block);
+        block = next;
+    }
 }
 
 /*
@@ -1088,23 +1163,20 @@ static ParamsPtr NewParams(int length)
 static void FreeParams(ParamsPtr *paramsPtrPtr)
 {
     ParamsPtr paramsPtr = *paramsPtrPtr;
-    char **p;
     if(paramsPtr == NULL) {
         return;
     }
-    for (p = paramsPtr->vec; p < paramsPtr->cur; p++) {
-        free(*p);
-    }
+    FreeParamsBlocks(paramsPtr, 0);
     free(paramsPtr->vec);
     free(paramsPtr);
     *paramsPtrPtr = NULL;
 }
 
 /*
- * A request's params: NewParams(30), or the structure and vector that
- * FreeRequestParams kept (keepSpares), emptied.  Such a vector is at
- * least 30 long (made by NewParams(30), only grown since) and at most
- * SPARE_PARAMS_MAX.
+ * A request's params: NewParams(30), or the structure, vector and first
+ * block that FreeRequestParams kept (keepSpares), emptied.  Such a vector
+ * is at least 30 long (made by NewParams(30), only grown since) and at
+ * most SPARE_PARAMS_MAX.
  */
 #define SPARE_PARAMS_MAX 1024
 
@@ -1121,22 +1193,20 @@ static ParamsPtr NewRequestParams(FCGX_Request *request)
 }
 
 /*
- * FreeParams(&request->paramsPtr), but with keepSpares the structure and
- * its vector, emptied, stay in request->spareParams for the next request.
+ * FreeParams(&request->paramsPtr), but with keepSpares the structure, its
+ * vector and its first block, emptied, stay in request->spareParams for
+ * the next request.
  */
 static void FreeRequestParams(FCGX_Request *request)
 {
     ParamsPtr paramsPtr = request->paramsPtr;
-    char **p;
     if(paramsPtr == NULL || !request->keepSpares
             || request->spareParams != NULL
             || paramsPtr->length > SPARE_PARAMS_MAX) {
         FreeParams(&request->paramsPtr);
         return;
     }
-    for (p = paramsPtr->vec; p < paramsPtr->cur; p++) {
-        free(*p);
-    }
+    FreeParamsBlocks(paramsPtr, 1);
     paramsPtr->cur = paramsPtr->vec;
     *paramsPtr->cur = NULL;
     request->spareParams = paramsPtr;
@@ -1298,21 +1368,19 @@ static int ReadParams(Params *paramsPtr, FCGX_Stream *stream,
          * Not Malloc: running out of memory fails the request, it
          * does not abort the process.
          */
-        nameValue = (char *)malloc(nameLen + valueLen + 2);
+        nameValue = ParamsAlloc(paramsPtr, nameLen + valueLen + 2);
         if(nameValue == NULL) {
             SetError(stream, FCGX_PARAMS_ERROR);
             return -1;
         }
         if(FCGX_GetStr(nameValue, (int) nameLen, stream) != (int) nameLen) {
             SetError(stream, FCGX_PARAMS_ERROR);
-            free(nameValue);
             return -1;
 	}
         *(nameValue + nameLen) = '=';
         if(FCGX_GetStr(nameValue + nameLen + 1, (int) valueLen, stream)
                 != (int) valueLen) {
             SetError(stream, FCGX_PARAMS_ERROR);
-            free(nameValue);
             return -1;
 	}
         *(nameValue + nameLen + valueLen + 1) = '\0';
@@ -1325,12 +1393,10 @@ static int ReadParams(Params *paramsPtr, FCGX_Stream *stream,
         if(nameLen == 0 || memchr(nameValue, '=', nameLen) != NULL
                 || memchr(nameValue, '\0', nameLen + valueLen + 1) != NULL) {
             SetError(stream, FCGX_PARAMS_ERROR);
-            free(nameValue);
             return -1;
         }
         if(PutParam(paramsPtr, nameValue) < 0) {
             SetError(stream, FCGX_PARAMS_ERROR);
-            free(nameValue);
             return -1;
         }
     }
@@ -2650,6 +2716,25 @@ void FCGX_Free(FCGX_Request * request, int close)
     }
 }
 
+int FCGX_GetParamsBlock(FCGX_Request *request, const char **start,
+        size_t *length)
+{
+    ParamsPtr paramsPtr;
+    if(request == NULL || (paramsPtr = request->paramsPtr) == NULL
+            || paramsPtr->first == NULL || paramsPtr->first->next != NULL
+            || paramsPtr->cur == paramsPtr->vec) {
+        return 0;
+    }
+    /*
+     * One block: it holds the vector's strings and nothing else, in
+     * order (ReadParams and FCGX_Accept_r put every string there, and a
+     * request whose params failed never reaches the caller).
+     */
+    *start = paramsPtr->first->data;
+    *length = paramsPtr->first->used;
+    return 1;
+}
+
 void FCGX_FreeSpares(FCGX_Request *request)
 {
     if (request == NULL)
@@ -2907,7 +2992,19 @@ int FCGX_Accept_r(FCGX_Request *reqDataPtr)
                     goto TryAgain;
             }
             reqDataPtr->paramsPtr = NewRequestParams(reqDataPtr);
-            PutParam(reqDataPtr->paramsPtr, StringCopy(roleStr));
+            {
+                /* In the params' first block, before the pairs read next. */
+                size_t roleLen = strlen(roleStr) + 1;
+                char *role = ParamsAlloc(reqDataPtr->paramsPtr, roleLen);
+                if(role == NULL) {
+                    /* Out of memory: refused, as a request whose params fail. */
+                    goto TryAgain;
+                }
+                memcpy(role, roleStr, roleLen);
+                if(PutParam(reqDataPtr->paramsPtr, role) < 0) {
+                    goto TryAgain;
+                }
+            }
         }
         SetReaderType(reqDataPtr->in, FCGI_PARAMS);
         if(ReadParams(reqDataPtr->paramsPtr, reqDataPtr->in,
