@@ -23,7 +23,16 @@ const system = process.env.LIBFCGI_SYSTEM === '1';
   });
 
   test('lists every feature the patched headers give the addon, and the build switches', () => {
-    expect(buildInfo.features).toEqual(['param-limits', 'read-ahead', 'buf-sizes', 'put-str-close', 'close-write', 'preread', 'spares', 'params-block']);
+    expect(buildInfo.features).toEqual([
+      'param-limits',
+      'read-ahead',
+      'buf-sizes',
+      'put-str-close',
+      'close-write',
+      'preread',
+      'spares',
+      'params-block',
+    ]);
     expect(buildInfo.flags).toMatch(/use_system_libfcgi=false/);
     expect(buildInfo.napiVersion).toBe(8);
     expect(Object.isFrozen(buildInfo)).toBe(true);
