@@ -2,26 +2,8 @@
 // Usage: node node-fastcgi.js SOCKET_PATH
 'use strict';
 const fcgi = require('node-fastcgi');
+const { listener } = require('./node-http-listener');
 
-const path = process.argv[2];
-const big = Buffer.alloc(65536, 'x');
-
-const server = fcgi.createServer((req, res) => {
-  const url = req.url || '';
-  const variant = url.slice(url.lastIndexOf('/') + 1);
-  if (variant === 'echo') {
-    let length = 0;
-    req.on('data', (chunk) => {
-      length += chunk.length;
-    });
-    req.on('end', () => {
-      res.writeHead(200, { 'Content-Type': 'text/plain' });
-      res.end(String(length));
-    });
-    return;
-  }
-  res.writeHead(200, { 'Content-Type': 'text/plain' });
-  res.end(variant === 'big' ? big : 'Hello, world!');
-});
-server.listen(path);
+const server = fcgi.createServer(listener);
+server.listen(process.argv[2]);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
