@@ -802,7 +802,9 @@ function runWrk({ wrkBin, scripts, port, app, mode, variant, connections, durati
       const t = cpuTicks([child.pid]);
       if (t > wrkTicks) wrkTicks = t;
     }, 200);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': at 'exit' its stdout may still hold the lines with the numbers (seen when two wrk
+    // runs end at once: bench/pair.js got an empty output and exit code 0).
+    child.on('close', (code) => {
       clearTimeout(timer);
       clearInterval(sampler);
       handle.exited = true;
