@@ -13,7 +13,8 @@ const USAGE = `usage: node bench/profile.js [options]
   --variants a,b    default hello,echo,big
   --modes a,b       default new,kept
   --duration S      seconds of load per measurement (default 3)
-  --tools a,b       of strace,perf,cpu-prof,callgrind (default strace,perf,cpu-prof)
+  --tools a,b       of strace,perf,cpu-prof,callgrind (default strace,perf,cpu-prof); callgrind runs one
+                    mode and variant per app: the only one given, else new and hello
   --json FILE       default bench/results/profile.json
   --keep-tmp        keep the temp dir (raw strace output, perf data, .cpuprofile files)`;
 
@@ -284,7 +285,14 @@ async function cpuProfRun(ctx, def, mode, variant, durationS) {
   return { app: def.name, mode, variant, requests: w.requests, ...summarizeCpuProfile(path.join(profDir, file)) };
 }
 
-/** Instructions per request (callgrind) of the C loop and the sync loop; slow, so few requests. */
+/** The apps that serve one request at a time (callgrind drives them with one connection). */
+const SERIAL_APPS = new Set(['c', 'sync']);
+
+/**
+ * Instructions per request (callgrind) of an app; slow, so few requests. The C loop and the sync loop: one
+ * connection, after 20 requests; the others (the concurrent server, Node http): 16 connections, after 20 s of
+ * load (V8's compiled code).
+ */
 async function callgrindRun(ctx, def, mode, variant, durationS) {
   const out = path.join(ctx.dir, `callgrind-${def.name}-${mode}-${variant}.out`);
   // --smc-check: V8 writes and runs machine code (JIT); node under valgrind starts slowly.
@@ -304,6 +312,8 @@ async function callgrindRun(ctx, def, mode, variant, durationS) {
         const f = await H.checkReply(ctx.port, def.name, mode, variant); // warm up under valgrind
         if (f) throw new Error(f);
       }
+      // The concurrent server and the other Node apps: 20 s of load first, so V8 has compiled the hot path.
+      if (!SERIAL_APPS.has(def.name)) await load(ctx, def.name, mode, variant, 20);
       // Count from here on: start-up and warm-up are not per-request costs.
       execFileSync('callgrind_control', ['-i', 'on', String(app.handle.pid)], { stdio: 'ignore', timeout: 60_000 });
       return H.runWrk({
@@ -313,7 +323,7 @@ async function callgrindRun(ctx, def, mode, variant, durationS) {
         app: def.name,
         mode,
         variant,
-        connections: 1,
+        connections: SERIAL_APPS.has(def.name) ? 1 : 16,
         durationS,
       });
     });
@@ -413,8 +423,11 @@ async function main() {
     }
   }
   if (opts.tools.includes('callgrind')) {
-    for (const def of defs.filter((d) => d.name === 'c' || d.name === 'sync')) {
-      const r = await callgrindRun(ctx, def, 'new', 'hello', opts.duration);
+    // One mode and variant per app: the one asked for (--modes kept --variants hello), else new and hello.
+    const mode = opts.modes.length === 1 ? opts.modes[0] : 'new';
+    const variant = opts.variants.length === 1 ? opts.variants[0] : 'hello';
+    for (const def of defs.filter((d) => d.name === 'c' || NODE_APPS.has(d.name))) {
+      const r = await callgrindRun(ctx, def, mode, variant, opts.duration);
       results.callgrind.push(r);
       H.log(`callgrind ${def.name}: ${Math.round(r.totalIr / r.requests)} Ir/request (${r.requests} requests)\n  ${r.top.join('\n  ')}`);
     }
