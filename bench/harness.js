@@ -430,6 +430,23 @@ function baseName(def) {
   return def.base || def.name;
 }
 
+/**
+ * app@/abs/checkout: the def of `base` run from another checkout (its own dist/ and addon, e.g. the previous
+ * commit's), named `<app>@<checkout dir name>`. Throws when that checkout is not built.
+ */
+function checkoutAppDef(base, root) {
+  if (!fs.existsSync(path.join(root, 'dist/index.js'))) {
+    throw new Error(`${base.name}@${root}: ${root}/dist/index.js is missing (build that checkout)`);
+  }
+  return {
+    ...base,
+    name: `${base.name}@${path.basename(root)}`,
+    label: `${base.label} (${root})`,
+    base: base.name,
+    appsDir: path.join(root, 'bench/apps'),
+  };
+}
+
 const APP_DEFS = [
   { name: 'c', label: 'C libfcgi loop', kind: 'fcgi' },
   { name: 'sync', label: 'libfcgi sync loop', kind: 'fcgi' },
@@ -840,6 +857,7 @@ module.exports = {
   isKept,
   APP_DEFS,
   baseName,
+  checkoutAppDef,
   UPSTREAM_TIMEOUT_S,
   setQuiet,
   log,

@@ -70,34 +70,18 @@ function usage(message) {
   process.exit(message ? 2 : 0);
 }
 
-/** CPU time (user + system) of a process's main thread, in µs. */
-function mainThreadCpuUs(pid) {
-  const fields = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100); // clock ticks of 10 ms (USER_HZ 100)
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 /** [app def, baseline def] for one --apps entry. */
 function pairFor(spec) {
   const [name, checkout] = spec.split('@');
   const def = H.APP_DEFS.find((d) => d.name === name);
   if (!def) usage(`unknown app ${name}`);
   if (checkout !== undefined) {
-    // The same app from another checkout (its own dist/ and addon, e.g. the commit before), against this one's.
-    const root = path.resolve(checkout);
-    if (!fs.existsSync(path.join(root, 'dist/index.js'))) usage(`${spec}: ${root}/dist/index.js is missing (build that checkout)`);
-    const other = {
-      ...def,
-      name: `${name}@${path.basename(root)}`,
-      label: `${def.label} (${root})`,
-      base: name,
-      appsDir: path.join(root, 'bench/apps'),
-    };
-    return [def, other];
+    // The same app from another checkout (e.g. the commit before), against this one's.
+    try {
+      return [def, H.checkoutAppDef(def, path.resolve(checkout))];
+    } catch (err) {
+      return usage(err.message);
+    }
   }
   if (!def.baseline) usage(`${name} has no baseline (pick one of the apps listed in --help)`);
   return [def, H.APP_DEFS.find((d) => d.name === def.baseline)];
@@ -158,9 +142,11 @@ async function main() {
             // slower than the next (JIT, heap layout, which core it shares), and a round measures only one.
             if (started === undefined) await start();
             const apps = started.apps;
-            const cpu0 = apps.map((a) => mainThreadCpuUs(a.handle.pid));
+            const cpu0 = apps.map((a) => H.mainThreadTicks([a.handle.pid]));
             const runs = await both(opts.duration);
-            const cpu = apps.map((a, i) => (mainThreadCpuUs(a.handle.pid) - cpu0[i]) / Math.max(1, runs[i].requests));
+            const cpu = apps.map(
+              (a, i) => ((H.mainThreadTicks([a.handle.pid]) - cpu0[i]) * (1e6 / H.CLK_TCK)) / Math.max(1, runs[i].requests),
+            );
             if (!opts.sameProcesses) await stop();
             const rps = runs.map((w) => w.requests / opts.duration);
             const errors = runs.map((w) => w.status + w.connect + w.read + w.write + w.timeout);
@@ -180,10 +166,10 @@ async function main() {
           app: def.name,
           baseline: base.name,
           variant,
-          ratio: median(ratios),
+          ratio: H.median(ratios),
           min: Math.min(...ratios),
           max: Math.max(...ratios),
-          cpuRatio: median(cpuRatios),
+          cpuRatio: H.median(cpuRatios),
           cpuMin: Math.min(...cpuRatios),
           cpuMax: Math.max(...cpuRatios),
         });

@@ -623,17 +623,12 @@ async function main() {
   for (const spec of opts.apps ?? []) {
     const at = spec.indexOf('@/');
     if (at < 0) continue;
-    const base = H.APP_DEFS.find((d) => d.name === spec.slice(0, at));
-    const root = spec.slice(at + 1);
-    if (!fs.existsSync(path.join(root, 'dist/index.js')))
-      throw new Error(`${spec}: ${root}/dist/index.js is missing (build that checkout)`);
-    defs.push({
-      ...base,
-      name: `${base.name}@${path.basename(root)}`,
-      label: `${base.label} (${root})`,
-      base: base.name,
-      appsDir: path.join(root, 'bench/apps'),
-    });
+    defs.push(
+      H.checkoutAppDef(
+        H.APP_DEFS.find((d) => d.name === spec.slice(0, at)),
+        spec.slice(at + 1),
+      ),
+    );
   }
 
   const loadBefore = require('os').loadavg();
