@@ -167,7 +167,7 @@ std::string JoinParams(const FCGX_Request* req) {
   // The usual case (params within fcgi2's 4 KiB block, patch 0021): they are already "A=b\0C=d\0", one copy.
   const char* start = nullptr;
   size_t length = 0;
-  if (FCGX_GetParamsBlock(const_cast<FCGX_Request*>(req), &start, &length) && length > 0) {
+  if (FCGX_GetParamsBlock(req, &start, &length) && length > 0) {
     out.assign(start, length - 1);  // without the last NUL
     return out;
   }

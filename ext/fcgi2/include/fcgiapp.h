@@ -338,7 +338,7 @@ DLLAPI void FCGX_FreeSpares(FCGX_Request *request);
  *
  *----------------------------------------------------------------------
  */
-DLLAPI int FCGX_GetParamsBlock(FCGX_Request *request, const char **start,
+DLLAPI int FCGX_GetParamsBlock(const FCGX_Request *request, const char **start,
         size_t *length);
 #define FCGX_HAVE_PARAMS_BLOCK 1
 

@@ -2716,7 +2716,7 @@ void FCGX_Free(FCGX_Request * request, int close)
     }
 }
 
-int FCGX_GetParamsBlock(FCGX_Request *request, const char **start,
+int FCGX_GetParamsBlock(const FCGX_Request *request, const char **start,
         size_t *length)
 {
     ParamsPtr paramsPtr;
