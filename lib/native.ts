@@ -81,6 +81,11 @@ export interface NativeConstants {
   /** Slots per server (the concurrency limit); a request id is slot + maxSlots × generation. */
   readonly maxSlots: number;
   readonly events: ServerEventKinds;
+  /**
+   * The params whose place in the joined params comes with each request (native/request.h IndexParams), in the
+   * order of the index: a request's `param()` slices these instead of searching.
+   */
+  readonly indexedParams?: readonly string[];
 }
 
 type K = ServerEventKinds;
@@ -99,13 +104,15 @@ export type ServerEvent =
       role: string,
       body: Buffer | undefined,
       bodyComplete: boolean | undefined,
+      /** Where the indexed params sit in `params` (IndexParams; absent when params are 64 KiB or more). */
+      index?: string,
     ]
   /** Bytes of the body (or of FCGI_DATA with filterData), and whether they are its end. */
-  | [kind: K['Data'], slot: number, generation: number, bytes: Buffer, eof: boolean, unused: undefined, filterData: true | undefined]
+  | [kind: K['Data'], slot: number, generation: number, bytes: Buffer, eof: boolean, unused: undefined, filterData: true | undefined, unused4?: undefined]
   /** Output asked with notify is out: bytes written so far for the request. */
-  | [kind: K['Written'], slot: number, generation: number, written: number, unused1: undefined, unused2: undefined, unused3: undefined]
+  | [kind: K['Written'], slot: number, generation: number, written: number, unused1: undefined, unused2: undefined, unused3: undefined, unused4?: undefined]
   /** The peer is gone, FCGI_ABORT_REQUEST came, or reading/writing the request failed. */
-  | [kind: K['Aborted'], slot: number, generation: number, unused0: undefined, unused1: undefined, unused2: undefined, unused3: undefined]
+  | [kind: K['Aborted'], slot: number, generation: number, unused0: undefined, unused1: undefined, unused2: undefined, unused3: undefined, unused4?: undefined]
   /** A worker thread left (after stopAccepting() or interrupt()). */
   | [
       kind: K['WorkerExit'],
@@ -115,6 +122,7 @@ export type ServerEvent =
       unused1: undefined,
       unused2: undefined,
       unused3: undefined,
+      unused4?: undefined,
     ];
 
 /** The onEvent callback the concurrent server's native side calls on the JS thread. */
@@ -212,3 +220,5 @@ export const native: NativeBinding = load();
 export const ServerEventKind: ServerEventKinds = native.constants.events;
 /** Slots per concurrent server (its concurrency limit), as the addon sizes them. */
 export const MAX_SLOTS: number = native.constants.maxSlots;
+/** Name -> its position in a request's param index (see NativeConstants.indexedParams). */
+export const INDEXED_PARAMS: ReadonlyMap<string, number> = new Map((native.constants.indexedParams ?? []).map((name, k) => [name, k]));

@@ -18,6 +18,7 @@ import {
 import { ResponseHead, type HeaderFields } from './headers';
 import { normalizeListenOptions, type ListenOptions } from './listen';
 import {
+  INDEXED_PARAMS,
   MAX_SLOTS,
   ServerEventKind,
   native,
@@ -31,7 +32,10 @@ import {
 import type { NativeListenOptions } from './listen';
 import { headForAllow, headForDeny } from './request';
 import { checkOutput, LateOutput, parseQuery, type DenyResponse, type FastCGIRequest, type Output, type Role } from './request-api';
-import { kAbortHook, kAttach, kJoinedParams, kNativeFactory, kTakeWholeBody } from './symbols';
+import { kAbortHook, kAttach, kJoinedParams, kNativeFactory, kParamIndex, kTakeWholeBody } from './symbols';
+
+/** A param index's value start for a param the web server did not send (native/request.h kParamAbsent). */
+const PARAM_ABSENT = 0xffff;
 import { CgiAcceptLoop, CgiServerIo, isCgiInvocation } from './cgi';
 import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
 import { checkSlowRequestThreshold, slowLine } from './slow-log';
@@ -114,6 +118,7 @@ interface RequestControl {
     role: string,
     prefetched?: Buffer,
     prefetchedAll?: boolean,
+    index?: string,
   ): ServerRequest;
   slot(req: ServerRequest): number;
   generation(req: ServerRequest): number;
@@ -135,6 +140,8 @@ export class ServerRequest implements FastCGIRequest {
   readonly #host: RequestHost;
   readonly #slot: number;
   readonly #params: string;
+  /** Where the indexed params sit in #params ({@link kParamIndex}), when the native side sent it. */
+  readonly #index: string | undefined;
   readonly #role: Role;
   readonly #head = new ResponseHead();
   #env: Env | undefined;
@@ -189,12 +196,14 @@ export class ServerRequest implements FastCGIRequest {
     role: string,
     prefetched?: Buffer,
     prefetchedAll = false,
+    index?: string,
   ) {
     this.#host = host;
     this.#slot = slot;
     this.#generation = generation;
     this.#id = slot + MAX_SLOTS * generation;
     this.#params = params;
+    this.#index = index;
     this.#role = role as Role;
     this.#prefetched = prefetched;
     this.#prefetchedAll = prefetched !== undefined && prefetchedAll;
@@ -214,9 +223,23 @@ export class ServerRequest implements FastCGIRequest {
   get [kJoinedParams](): string {
     return this.#params;
   }
+  /** @internal where the params the adapters read sit in the joined params, when known */
+  get [kParamIndex](): string | undefined {
+    return this.#index;
+  }
   /** One param, or undefined (without building env). */
   param(name: string): string | undefined {
-    return this.#env !== undefined ? this.#env[name] : findParam(this.#params, name);
+    if (this.#env !== undefined) return this.#env[name];
+    const index = this.#index;
+    if (index !== undefined) {
+      const k = INDEXED_PARAMS.get(name);
+      if (k !== undefined) {
+        // Sliced where the native side found it: no search of the string.
+        const start = index.charCodeAt(1 + k);
+        return start === PARAM_ABSENT ? undefined : this.#params.slice(start, index.charCodeAt(1 + index.charCodeAt(0) + k));
+      }
+    }
+    return findParam(this.#params, name);
   }
   /** The FastCGI role of the request (RESPONDER, AUTHORIZER or FILTER). */
   get role(): Role {
@@ -635,8 +658,8 @@ export class ServerRequest implements FastCGIRequest {
 
   static {
     requestControl = {
-      create: (host, slot, generation, params, role, prefetched, prefetchedAll) =>
-        new ServerRequest(host, slot, generation, params, role, prefetched, prefetchedAll),
+      create: (host, slot, generation, params, role, prefetched, prefetchedAll, index) =>
+        new ServerRequest(host, slot, generation, params, role, prefetched, prefetchedAll, index),
       slot: (req) => req.#slot,
       generation: (req) => req.#generation,
       setInHandlerCall: (req, on) => {
@@ -834,9 +857,9 @@ export class Server extends EventEmitter {
     this.#onSigterm = undefined;
   }
 
-  #onEvent(...[kind, slot, gen, a, b, c, d]: ServerEvent): void {
+  #onEvent(...[kind, slot, gen, a, b, c, d, e]: ServerEvent): void {
     if (kind === ServerEventKind.Request) {
-      const req = requestControl.create(this.#host, slot, gen, a, b, c, d === true);
+      const req = requestControl.create(this.#host, slot, gen, a, b, c, d === true, e);
       this.#slots[slot] = req;
       this.#inFlight++;
       this.#counters.accepted++;

@@ -7,6 +7,12 @@ export const kInHandlerCall = Symbol('libfcgi.inHandlerCall');
 export const kAbortHook = Symbol('libfcgi.abortHook');
 /** ServerRequest: the params as received ("NAME=value\0..."), for the adapters. */
 export const kJoinedParams = Symbol('libfcgi.joinedParams');
+/**
+ * ServerRequest: where the params the adapters read sit in the joined params (native/request.h IndexParams):
+ * code unit 0 is the count K of indexed params, then K value starts, K value ends, then (name start, '=', end)
+ * of each HTTP_* entry. Undefined when the native side sent none (then the adapters search the string).
+ */
+export const kParamIndex = Symbol('libfcgi.paramIndex');
 /** ServerRequest: the whole body when it came with the request and nothing read it yet (then it is taken). */
 export const kTakeWholeBody = Symbol('libfcgi.takeWholeBody');
 /** Server: listen on validated options, or on a FastCGI accept loop's socket. */

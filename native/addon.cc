@@ -39,6 +39,9 @@ Napi::Object Constants(Napi::Env env) {
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("maxSlots", kMaxSlots);
   constants.Set("events", events);
+  Napi::Array indexed = Napi::Array::New(env, kIndexedParamCount);
+  for (int k = 0; k < kIndexedParamCount; k++) indexed.Set(static_cast<uint32_t>(k), kIndexedParams[k]);
+  constants.Set("indexedParams", indexed);
   return constants;
 }
 }  // namespace

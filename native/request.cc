@@ -182,6 +182,70 @@ std::string JoinParams(const FCGX_Request* req) {
   return out;
 }
 
+namespace {
+// The indexed params by name length (then first letter, then the rest): a name is compared with the one or
+// two candidates of its length only.
+struct IndexedByLength {
+  static constexpr size_t kMaxLength = 32;
+  int8_t first[kMaxLength];  // first candidate of that length, -1 when none
+  int8_t next[kIndexedParamCount];
+  size_t length[kIndexedParamCount];
+  IndexedByLength() {
+    for (auto& f : first) f = -1;
+    for (int k = kIndexedParamCount - 1; k >= 0; k--) {
+      length[k] = std::strlen(kIndexedParams[k]);
+      next[k] = -1;
+      if (length[k] >= kMaxLength) continue;  // (none is: the longest is 22)
+      next[k] = first[length[k]];
+      first[length[k]] = static_cast<int8_t>(k);
+    }
+  }
+  int Find(const char* name, size_t len) const {
+    if (len >= kMaxLength) return -1;
+    for (int k = first[len]; k >= 0; k = next[k]) {
+      const char* candidate = kIndexedParams[k];
+      if (candidate[0] == name[0] && std::memcmp(candidate + 1, name + 1, len - 1) == 0) return k;
+    }
+    return -1;
+  }
+};
+const IndexedByLength kByLength;
+}  // namespace
+
+std::u16string IndexParams(const std::string& joined) {
+  std::u16string index;
+  const size_t n = joined.size();
+  if (n >= kParamAbsent) return index;
+  index.reserve(1 + 2 * kIndexedParamCount + 3 * 12);
+  index.assign(1 + 2 * kIndexedParamCount, kParamAbsent);
+  index[0] = static_cast<char16_t>(kIndexedParamCount);
+  const char* data = joined.data();
+  size_t pos = 0;
+  while (pos < n) {
+    const char* entry = data + pos;
+    const void* nul = std::memchr(entry, '\0', n - pos);
+    size_t end = nul != nullptr ? static_cast<size_t>(static_cast<const char*>(nul) - data) : n;
+    // The name ends at the first '=' (fcgi2 refuses names holding one, or a NUL).
+    size_t eq = pos;
+    while (eq < end && data[eq] != '=') eq++;
+    if (eq < end) {
+      size_t nameLen = eq - pos;
+      int k = kByLength.Find(entry, nameLen);
+      if (k >= 0 && index[static_cast<size_t>(1 + k)] == kParamAbsent) {
+        index[static_cast<size_t>(1 + k)] = static_cast<char16_t>(eq + 1);
+        index[static_cast<size_t>(1 + kIndexedParamCount + k)] = static_cast<char16_t>(end);
+      }
+      if (nameLen > 5 && std::memcmp(entry, "HTTP_", 5) == 0) {
+        index.push_back(static_cast<char16_t>(pos));
+        index.push_back(static_cast<char16_t>(eq));
+        index.push_back(static_cast<char16_t>(end));
+      }
+    }
+    pos = end + 1;
+  }
+  return index;
+}
+
 bool PutAll(FCGX_Stream* stream, const char* data, size_t len) {
   // FCGX_PutStr takes an int length: very large buffers go in pieces.
   while (len > 0) {

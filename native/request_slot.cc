@@ -36,6 +36,7 @@ void ServerIo::ReadRequest(Slot* s) {
   ev->kind = ServerEvent::Kind::kRequest;
   ev->slot = s->index;
   ev->data = JoinParams(req);
+  ev->index = IndexParams(ev->data);
   ev->role = req->role;
   // A small declared body comes with the request (the web server sends it right after the params): read
   // here, so the handler gets it without a round trip to this thread and back per chunk.

@@ -181,7 +181,7 @@ void ServerIo::CallJs(Napi::Env env, Napi::Function callback, ServerIo* self, Se
   // Raw napi calls whose failures are ignored: while a worker thread's environment is being torn down
   // (process.exit in a Worker, terminate()) they fail, and node-addon-api's wrappers would make that fatal.
   napi_env e = env;
-  napi_value args[7];
+  napi_value args[8];
   napi_value undefined;
   if (napi_get_undefined(e, &undefined) != napi_ok) return;
   for (napi_value& a : args) a = undefined;
@@ -192,7 +192,9 @@ void ServerIo::CallJs(Napi::Env env, Napi::Function callback, ServerIo* self, Se
     case ServerEvent::Kind::kRequest: {
       const char* role = ev->role >= 0 && ev->role < kRoleNameCount ? kRoleNames[ev->role] : kRoleNames[0];
       ok = ok && napi_create_string_latin1(e, ev->data.data(), ev->data.size(), &args[3]) == napi_ok &&
-           napi_create_string_latin1(e, role, NAPI_AUTO_LENGTH, &args[4]) == napi_ok;
+           napi_create_string_latin1(e, role, NAPI_AUTO_LENGTH, &args[4]) == napi_ok &&
+           (ev->index.empty() ||
+            napi_create_string_utf16(e, ev->index.data(), ev->index.size(), &args[7]) == napi_ok);
       if (ev->prefetched) {
         // The bytes become the Buffer's memory (no copy); V8 frees them with the Buffer.
         char* bytes = ev->bodyBytes.get();
@@ -221,7 +223,7 @@ void ServerIo::CallJs(Napi::Env env, Napi::Function callback, ServerIo* self, Se
   }
   if (!ok) return;
   napi_value result;
-  napi_call_function(e, undefined, callback, 7, args, &result);  // a pending exception surfaces as usual
+  napi_call_function(e, undefined, callback, 8, args, &result);  // a pending exception surfaces as usual
 }
 
 Napi::Value ServerIo::Start(const Napi::CallbackInfo& info) {

@@ -46,6 +46,7 @@ struct ServerEvent {
   int slot = 0;
   uint32_t generation = 0;  // which request of this slot (stale events are ignored by JS)
   std::string data;         // kRequest: joined params; kData: body bytes
+  std::u16string index;     // kRequest: where the params JS reads sit in data (IndexParams)
   int role = 0;
   bool eof = false;         // kData: end of body; kRequest: the prefetched body is all of it
   bool prefetched = false;  // kRequest: bodyBytes hold the start of the body (read with the params)

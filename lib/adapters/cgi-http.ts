@@ -1,7 +1,7 @@
 // CGI variables -> the HTTP request they describe (method, URL, host, headers, peer): pure functions shared by the adapters.
 import { parse as parseCookie } from 'cookie';
 import { argTypeError, argValueError } from '../errors';
-import { kJoinedParams } from '../symbols';
+import { kJoinedParams, kParamIndex } from '../symbols';
 
 /** Reads one CGI variable; undefined when the web server did not send it. */
 export type ParamLookup = (name: string) => string | undefined;
@@ -12,6 +12,8 @@ export interface CgiParams {
   readonly names: () => Iterable<string>;
   /** The params as the web server sent them ("NAME=value\0..."), when known: headers are read from it directly. */
   readonly joined?: string;
+  /** Where the HTTP_* entries sit in `joined` ({@link kParamIndex}), when known: headers are sliced, not searched. */
+  readonly index?: string;
 }
 
 /** CgiParams over a plain environment object (an `Env`, `process.env`, a test's object literal). */
@@ -27,8 +29,9 @@ export function requestParams(req: {
   param(name: string): string | undefined;
   readonly env: Readonly<Record<string, string>>;
   readonly [kJoinedParams]?: string;
+  readonly [kParamIndex]?: string;
 }): CgiParams {
-  return { get: (name) => req.param(name), names: () => Object.keys(req.env), joined: req[kJoinedParams] };
+  return { get: (name) => req.param(name), names: () => Object.keys(req.env), joined: req[kJoinedParams], index: req[kParamIndex] };
 }
 
 /** Where the web server mounts the app, for the adapters and {@link ServerRequest.toRequest}. */
@@ -206,7 +209,12 @@ export function canonicalHeaderName(cgiName: string): string {
  * so a header never has two values. An empty CONTENT_TYPE/CONTENT_LENGTH means absent.
  */
 export function rawHeaders(params: CgiParams): string[] {
-  const out = params.joined === undefined ? headersFromNames(params) : headersFromJoined(params.joined);
+  const out =
+    params.joined === undefined
+      ? headersFromNames(params)
+      : params.index === undefined
+        ? headersFromJoined(params.joined)
+        : headersFromIndex(params.joined, params.index);
   const type = params.get('CONTENT_TYPE');
   if (type) out.push('Content-Type', type);
   const length = params.get('CONTENT_LENGTH');
@@ -248,6 +256,20 @@ function headersFromJoined(joined: string): string[] {
       }
     }
     start = end + 1;
+  }
+  return out;
+}
+
+/** The same from the native side's index of the HTTP_* entries ({@link kParamIndex}): sliced, nothing searched. */
+function headersFromIndex(joined: string, index: string): string[] {
+  const out: string[] = [];
+  let seen: string[] | undefined;
+  for (let i = 1 + 2 * index.charCodeAt(0); i + 2 < index.length; i += 3) {
+    const eq = index.charCodeAt(i + 1);
+    const name = joined.slice(index.charCodeAt(i), eq);
+    if (name === 'HTTP_CONTENT_TYPE' || name === 'HTTP_CONTENT_LENGTH' || (seen !== undefined && seen.includes(name))) continue;
+    (seen ??= []).push(name);
+    out.push(canonicalHeaderName(name), joined.slice(eq + 1, index.charCodeAt(i + 2)));
   }
   return out;
 }
