@@ -440,8 +440,12 @@ size_t Gate::bufferLimit() const {
 
 bool Gate::Reserve(size_t extra) {
   if (cap_ - len_ >= extra) return true;
-  // Geometric growth, but never past what the request may need.
-  size_t want = std::max(len_ + extra, std::min(std::max(cap_ * 2, static_cast<size_t>(256)), bufferLimit()));
+  // Geometric growth from 2 KiB (nginx's params for a browser's request fit), with room for a few record
+  // headers past a big record (the empty one that ends the body after it would otherwise double the buffer and
+  // copy the whole body once more), but never past what the request may need.
+  constexpr size_t kFirst = 2048;
+  constexpr size_t kSlack = 4 * kHeaderLen;
+  size_t want = std::max(len_ + extra, std::min(std::max({cap_ * 2, kFirst, len_ + extra + kSlack}), bufferLimit()));
   auto* grown = static_cast<uint8_t*>(realloc(buf_, want));
   if (grown == nullptr) return false;
   buf_ = grown;
