@@ -143,6 +143,8 @@ void ServerIo::DeliverInline(napi_env env) {
     }
   }
   if (cs != nullptr) napi_close_callback_scope(env, cs);  // microtasks and process.nextTick run here
+  events.clear();
+  if (inline_.empty()) inline_.swap(events);  // its capacity serves the next batch (no allocation per request)
 }
 
 }  // namespace libfcgi
