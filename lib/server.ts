@@ -594,8 +594,11 @@ export class ServerRequest implements FastCGIRequest {
     return fcgiError('FCGI_ABORTED', 'the web server dropped this request (client gone, FCGI_ABORT_REQUEST or a write error)');
   }
   #queue(chunk: string | Uint8Array): void {
+    const length = typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+    // Nothing to send (Node's res.end() writes an empty chunk): no piece for the native side to look at.
+    if (length === 0) return;
     this.#pending.push(chunk);
-    this.#pendingBytes += typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+    this.#pendingBytes += length;
   }
   #takePending(): string | Uint8Array | (string | Uint8Array)[] | undefined {
     const p = this.#pending;

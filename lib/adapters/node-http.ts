@@ -123,6 +123,7 @@ export class FastCGISocket extends Duplex {
       data = typeof chunk === 'string' ? chunk.slice(head.length) : chunk.subarray(headBytes);
       if (data.length === 0) return callback();
     }
+    if (data.length === 0) return callback(); // res.end() writes '' after the body: nothing to send
     req.print(typeof data === 'string' ? Buffer.from(data, encoding) : data);
     if (!req.writableNeedDrain) callback();
     else req.drain().then(() => callback(), callback);

@@ -4,6 +4,7 @@
 import { FakeNative, outputText, requestId } from '../helpers/fake-native';
 import type { ServerRequest } from '../../lib/server';
 import type { FastCGIRequest } from '../../lib/request-api';
+import { fromNodeListener } from '../../lib/adapters/node-http';
 
 const params = { REQUEST_METHOD: 'GET', REQUEST_URI: '/x', QUERY_STRING: 'a=1' };
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -39,6 +40,37 @@ describe('ServerRequest over a fake native side', () => {
     const end = cmds[0] as Extract<(typeof cmds)[number], { op: 'end' }>;
     expect(end.cut).toBe(false);
     expect(outputText(end.data)).toBe('Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnot here');
+  });
+
+  test('empty output is not handed over: print("") and an empty Buffer add no piece to the end command', async () => {
+    const fake = new FakeNative();
+    await listening(fake, (req) => {
+      req.print('Content-Type: text/plain\r\n\r\nhi');
+      req.print('');
+      req.print(Buffer.alloc(0));
+    });
+    fake.request(0, 0, params);
+    const end = fake.commandsFor(requestId(0, 0)).find((c) => c.op === 'end');
+    // One string, not a list with empty pieces (each piece costs the native side a look; an empty Buffer
+    // made V8 move its memory off the heap to be read).
+    expect(end && 'data' in end ? end.data : undefined).toBe('Content-Type: text/plain\r\n\r\nhi');
+  });
+
+  test("a Node listener's writeHead + end(body): the native side gets one string, head and body", async () => {
+    const fake = new FakeNative();
+    await listening(
+      fake,
+      fromNodeListener((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end('Hello, world!');
+      }),
+    );
+    fake.request(0, 0, params);
+    await turn();
+    const end = fake.commandsFor(requestId(0, 0)).find((c) => c.op === 'end');
+    const data = end && 'data' in end ? end.data : undefined;
+    expect(typeof data).toBe('string');
+    expect(data).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nHello, world!');
   });
 
   test('status(201, "Created"), statusCode and headersSent as the handler sees them', async () => {
