@@ -108,11 +108,38 @@ export type ServerEvent =
       index?: string,
     ]
   /** Bytes of the body (or of FCGI_DATA with filterData), and whether they are its end. */
-  | [kind: K['Data'], slot: number, generation: number, bytes: Buffer, eof: boolean, unused: undefined, filterData: true | undefined, unused4?: undefined]
+  | [
+      kind: K['Data'],
+      slot: number,
+      generation: number,
+      bytes: Buffer,
+      eof: boolean,
+      unused: undefined,
+      filterData: true | undefined,
+      unused4?: undefined,
+    ]
   /** Output asked with notify is out: bytes written so far for the request. */
-  | [kind: K['Written'], slot: number, generation: number, written: number, unused1: undefined, unused2: undefined, unused3: undefined, unused4?: undefined]
+  | [
+      kind: K['Written'],
+      slot: number,
+      generation: number,
+      written: number,
+      unused1: undefined,
+      unused2: undefined,
+      unused3: undefined,
+      unused4?: undefined,
+    ]
   /** The peer is gone, FCGI_ABORT_REQUEST came, or reading/writing the request failed. */
-  | [kind: K['Aborted'], slot: number, generation: number, unused0: undefined, unused1: undefined, unused2: undefined, unused3: undefined, unused4?: undefined]
+  | [
+      kind: K['Aborted'],
+      slot: number,
+      generation: number,
+      unused0: undefined,
+      unused1: undefined,
+      unused2: undefined,
+      unused3: undefined,
+      unused4?: undefined,
+    ]
   /** A worker thread left (after stopAccepting() or interrupt()). */
   | [
       kind: K['WorkerExit'],

@@ -62,9 +62,9 @@ std::string JoinParams(const FCGX_Request* req);
 // many value ends, then nameStart, '=' and end of every entry whose name starts with HTTP_ (more than that),
 // in order. Empty when the joined string is kParamAbsent chars or longer (offsets would not fit): JS searches.
 constexpr const char* kIndexedParams[] = {
-    "REQUEST_METHOD", "REQUEST_URI",  "REQUEST_SCHEME", "HTTPS",       "HTTP_HOST",   "HTTP_TRANSFER_ENCODING",
-    "HTTP_COOKIE",    "SERVER_PROTOCOL", "SERVER_NAME", "SERVER_ADDR", "SERVER_PORT", "SCRIPT_NAME",
-    "PATH_INFO",      "QUERY_STRING", "CONTENT_TYPE",   "CONTENT_LENGTH", "REMOTE_ADDR", "REMOTE_PORT"};
+    "REQUEST_METHOD", "REQUEST_URI",     "REQUEST_SCHEME", "HTTPS",          "HTTP_HOST",   "HTTP_TRANSFER_ENCODING",
+    "HTTP_COOKIE",    "SERVER_PROTOCOL", "SERVER_NAME",    "SERVER_ADDR",    "SERVER_PORT", "SCRIPT_NAME",
+    "PATH_INFO",      "QUERY_STRING",    "CONTENT_TYPE",   "CONTENT_LENGTH", "REMOTE_ADDR", "REMOTE_PORT"};
 constexpr int kIndexedParamCount = sizeof(kIndexedParams) / sizeof(kIndexedParams[0]);
 constexpr char16_t kParamAbsent = 0xffff;
 std::u16string IndexParams(const std::string& joined);

@@ -193,8 +193,7 @@ void ServerIo::CallJs(Napi::Env env, Napi::Function callback, ServerIo* self, Se
       const char* role = ev->role >= 0 && ev->role < kRoleNameCount ? kRoleNames[ev->role] : kRoleNames[0];
       ok = ok && napi_create_string_latin1(e, ev->data.data(), ev->data.size(), &args[3]) == napi_ok &&
            napi_create_string_latin1(e, role, NAPI_AUTO_LENGTH, &args[4]) == napi_ok &&
-           (ev->index.empty() ||
-            napi_create_string_utf16(e, ev->index.data(), ev->index.size(), &args[7]) == napi_ok);
+           (ev->index.empty() || napi_create_string_utf16(e, ev->index.data(), ev->index.size(), &args[7]) == napi_ok);
       if (ev->prefetched) {
         // The bytes become the Buffer's memory (no copy); V8 frees them with the Buffer.
         char* bytes = ev->bodyBytes.get();

@@ -64,7 +64,7 @@ describe('createServer: the param index', () => {
     expect(seen.indexed).toBe(true);
   });
 
-  test("every indexed param answers as env does: values, empty values, absent ones, the first of a repeated name", async () => {
+  test('every indexed param answers as env does: values, empty values, absent ones, the first of a repeated name', async () => {
     const params: [string, string][] = [
       ['REQUEST_METHOD_X', 'not the method'],
       ['HTTP_HOSTNAME', 'not the host'],
