@@ -53,10 +53,6 @@ export interface HttpRequestInfo {
   /** The cut-off mount prefix ('' when none matched). */
   baseUrl: string;
   scheme: 'http' | 'https';
-  /** Host, with the port when it is not the scheme's default. */
-  host: string;
-  /** `${scheme}://${host}${url}`. */
-  href: string;
   /** '1.1', '1.0', '2.0' (from SERVER_PROTOCOL). */
   httpVersion: string;
   /** Header names and values alternating, in the order the web server sent them (like Node's rawHeaders). */
@@ -275,8 +271,13 @@ function headersFromIndex(joined: string, index: string): string[] {
 }
 
 function port(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d{1,5}$/.test(value)) return undefined;
-  const n = Number(value);
+  if (value === undefined || value.length === 0 || value.length > 5) return undefined;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const digit = value.charCodeAt(i) - 48; /* 0 */
+    if (digit < 0 || digit > 9) return undefined;
+    n = n * 10 + digit;
+  }
   return n <= 65535 ? n : undefined;
 }
 
@@ -287,19 +288,18 @@ export function requestHref(get: ParamLookup, mountPath = ''): string {
   return `${scheme}://${requestHost(get, scheme)}${url === '*' ? '/' : url}`;
 }
 
-/** Everything at once (the adapters call this once per request); `mountPath` must be normalised already. */
+/**
+ * What the Node-listener adapter needs, once per request; `mountPath` must be normalised already. (The host and
+ * the absolute URL, which it does not need, are {@link requestHost} and {@link requestHref}.)
+ */
 export function cgiToHttp(params: CgiParams, mountPath = ''): HttpRequestInfo {
   const get = params.get;
-  const scheme = requestScheme(get);
-  const host = requestHost(get, scheme);
   const [url, baseUrl] = unmount(requestTarget(get), mountPath);
   return {
     method: requestMethod(get),
     url,
     baseUrl,
-    scheme,
-    host,
-    href: `${scheme}://${host}${url === '*' ? '/' : url}`,
+    scheme: requestScheme(get),
     httpVersion: httpVersion(get),
     rawHeaders: rawHeaders(params),
     remoteAddress: get('REMOTE_ADDR') || undefined,

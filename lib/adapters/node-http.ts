@@ -51,8 +51,13 @@ const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})(?: (.*))?$/;
  */
 function cgiHead(head: string): string {
   const lineEnd = head.indexOf('\r\n');
-  const status = STATUS_LINE.exec(lineEnd < 0 ? head : head.slice(0, lineEnd));
   const fields = lineEnd < 0 ? '\r\n\r\n' : head.slice(lineEnd).replace(HOP_BY_HOP_LINE, '');
+  if (lineEnd >= 12 && head.startsWith('HTTP/1.1 ') && (lineEnd === 12 || head.charCodeAt(12) === 32) /* space */) {
+    // Node's own "HTTP/1.1 200 OK": read without a regular expression (the code is three digits: writeHead checks).
+    const message = lineEnd > 13 ? head.slice(13, lineEnd) : '';
+    return `Status: ${head.slice(9, 12)}${message ? ` ${message}` : ''}${fields}`;
+  }
+  const status = STATUS_LINE.exec(lineEnd < 0 ? head : head.slice(0, lineEnd));
   if (status === null) return fields.slice(2); // (never from Node) no status line: the fields alone
   return `Status: ${status[1]}${status[2] ? ` ${status[2]}` : ''}${fields}`;
 }

@@ -7,6 +7,7 @@ import {
   normalizeMountPath,
   rawHeaders,
   requestHost,
+  requestHref,
   requestParams,
   requestScheme,
   requestTarget,
@@ -96,8 +97,8 @@ describe('scheme and host', () => {
     expect(requestHost(get({ HTTP_HOST: '[::1]:81' }), 'http')).toBe('[::1]:81');
   });
   test('href puts them together', () => {
-    expect(cgiToHttp(envParams({ HTTPS: 'on', HTTP_HOST: 'h.example', REQUEST_URI: '/p?q=1' })).href).toBe('https://h.example/p?q=1');
-    expect(cgiToHttp(envParams({ SERVER_NAME: 'h', SERVER_PORT: '81', REQUEST_URI: '/' })).href).toBe('http://h:81/');
+    expect(requestHref(get({ HTTPS: 'on', HTTP_HOST: 'h.example', REQUEST_URI: '/p?q=1' }))).toBe('https://h.example/p?q=1');
+    expect(requestHref(get({ SERVER_NAME: 'h', SERVER_PORT: '81', REQUEST_URI: '/' }))).toBe('http://h:81/');
   });
 });
 
@@ -229,5 +230,10 @@ describe('cgiToHttp', () => {
     });
     expect(httpVersion(get({ SERVER_PROTOCOL: 'HTTP/1.1' }))).toBe('1.1');
     expect(httpVersion(get({ SERVER_PROTOCOL: 'INCLUDED' }))).toBe('1.0');
+  });
+  test('ports: 1 to 5 decimal digits up to 65535, nothing else', () => {
+    const portOf = (value: string) => cgiToHttp(envParams({ REMOTE_PORT: value })).remotePort;
+    expect(['0', '80', '08080', '65535'].map(portOf)).toEqual([0, 80, 8080, 65535]);
+    expect(['', ' 80', '80 ', '-1', '+80', '1e3', '8.0', '65536', '123456', '٣'].map(portOf)).toEqual(Array(10).fill(undefined));
   });
 });
