@@ -49,6 +49,34 @@ const nginxParams = (method, uri, length) =>
     .join('\0');
 const params = variant === 'json' ? nginxParams('POST', '/express/kept/json', json.length) : nginxParams('GET', '/express/kept/hello', 0);
 
+/**
+ * The param index the addon sends with each request (native/request.cc IndexParams), built the same way here so
+ * that param() and the headers take the path they take behind a real server. MICRO_NO_INDEX=1: without it.
+ */
+function paramIndex(joined) {
+  const names = require(`${process.env.MICRO_LIB || '..'}/dist/native.js`).native.constants.indexedParams;
+  if (!names || process.env.MICRO_NO_INDEX) return undefined;
+  const k = names.length;
+  const starts = Array(k).fill(0xffff);
+  const ends = Array(k).fill(0xffff);
+  const headers = [];
+  let pos = 0;
+  for (const entry of joined.split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq >= 0) {
+      const i = names.indexOf(entry.slice(0, eq));
+      if (i >= 0 && starts[i] === 0xffff) {
+        starts[i] = pos + eq + 1;
+        ends[i] = pos + entry.length;
+      }
+      if (eq > 5 && entry.startsWith('HTTP_')) headers.push(pos, pos + eq, pos + entry.length);
+    }
+    pos += entry.length + 1;
+  }
+  return String.fromCharCode(k, ...starts, ...ends, ...headers);
+}
+const index = paramIndex(params);
+
 const io = {
   write() {},
   end() {
@@ -83,8 +111,8 @@ function startOne() {
   const n = started++;
   const req =
     variant === 'json'
-      ? new ServerRequest(host, n % 64, n, params, 'RESPONDER', json, true)
-      : new ServerRequest(host, n % 64, n, params, 'RESPONDER');
+      ? new ServerRequest(host, n % 64, n, params, 'RESPONDER', json, true, index)
+      : new ServerRequest(host, n % 64, n, params, 'RESPONDER', undefined, false, index);
   run(req);
 }
 function done() {

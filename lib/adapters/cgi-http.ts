@@ -155,6 +155,7 @@ export function requestHost(get: ParamLookup, scheme: 'http' | 'https'): string 
 /** '1.1' from 'HTTP/1.1'; '1.0' when SERVER_PROTOCOL is missing or not HTTP/x.y ('INCLUDED', CGI's odd value). */
 export function httpVersion(get: ParamLookup): string {
   const protocol = get('SERVER_PROTOCOL');
+  if (protocol === 'HTTP/1.1') return '1.1'; // what nearly every request says: no regular expression
   if (protocol !== undefined) {
     const m = /^HTTP\/(\d)(?:\.(\d))?$/i.exec(protocol);
     if (m) return `${m[1]}.${m[2] ?? '0'}`;

@@ -109,9 +109,11 @@ export class FastCGISocket extends Duplex {
     let data: string | Buffer = chunk;
     if (!this.#headDone) {
       const head = (this.response as { _header?: string | null } | undefined)?._header;
-      const headBytes = typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0;
-      const prefix = typeof chunk === 'string' ? chunk.slice(0, headBytes) : chunk.subarray(0, headBytes).toString('latin1');
-      if (typeof head !== 'string' || prefix !== head) {
+      const headBytes = typeof head === 'string' ? head.length : 0; // latin1: a byte per char
+      const startsWithHead =
+        typeof head === 'string' &&
+        (typeof chunk === 'string' ? chunk.startsWith(head) : chunk.subarray(0, headBytes).toString('latin1') === head);
+      if (!startsWithHead) {
         // An informational response (writeContinue, writeEarlyHints): FastCGI has no way to send one.
         return callback();
       }
