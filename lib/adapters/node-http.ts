@@ -110,10 +110,9 @@ export class FastCGISocket extends Duplex {
     if (!this.#headDone) {
       const head = (this.response as { _header?: string | null } | undefined)?._header;
       const headBytes = typeof head === 'string' ? head.length : 0; // latin1: a byte per char
-      const startsWithHead =
-        typeof head === 'string' &&
-        (typeof chunk === 'string' ? chunk.startsWith(head) : chunk.subarray(0, headBytes).toString('latin1') === head);
-      if (!startsWithHead) {
+      // (slice and compare: startsWith on Node's head + body, a string built by concatenation, is six times slower)
+      const prefix = typeof chunk === 'string' ? chunk.slice(0, headBytes) : chunk.subarray(0, headBytes).toString('latin1');
+      if (typeof head !== 'string' || prefix !== head) {
         // An informational response (writeContinue, writeEarlyHints): FastCGI has no way to send one.
         return callback();
       }
