@@ -33,13 +33,13 @@ import type { NativeListenOptions } from './listen';
 import { headForAllow, headForDeny } from './request';
 import { checkOutput, LateOutput, parseQuery, type DenyResponse, type FastCGIRequest, type Output, type Role } from './request-api';
 import { kAbortHook, kAttach, kJoinedParams, kNativeFactory, kParamIndex, kTakeWholeBody } from './symbols';
-
-/** A param index's value start for a param the web server did not send (native/request.h kParamAbsent). */
-const PARAM_ABSENT = 0xffff;
 import { CgiAcceptLoop, CgiServerIo, isCgiInvocation } from './cgi';
 import { fromNodeListener, isNodeListener, type NodeListener } from './adapters/node-http';
 import { checkSlowRequestThreshold, slowLine } from './slow-log';
 import { checkStatusPath, Counters, statusPage, statusRequest, type OperatorOptions, type Stats } from './stats';
+
+/** A param index's value start for a param the web server did not send (native/request.h kParamAbsent). */
+const PARAM_ABSENT = 0xffff;
 
 /** Options of {@link createServer}; every one is optional. Bad values throw TypeError/RangeError naming the option. */
 export interface ServerOptions extends OperatorOptions {
