@@ -144,7 +144,7 @@ void ServerIo::DeliverInline(napi_env env) {
   }
   if (cs != nullptr) napi_close_callback_scope(env, cs);  // microtasks and process.nextTick run here
   events.clear();
-  if (inline_.empty()) inline_.swap(events);  // its capacity serves the next batch (no allocation per request)
+  if (inline_.empty()) inline_.swap(events);  // keeps its capacity for the next batch
 }
 
 }  // namespace libfcgi

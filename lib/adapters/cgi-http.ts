@@ -237,20 +237,14 @@ function headersFromNames(params: CgiParams): string[] {
  */
 function headersFromJoined(joined: string): string[] {
   const out: string[] = [];
-  let seen: string[] | undefined; // CGI names taken so far, only to skip a repeated one
+  let seen: string[] | undefined;
   let start = 0;
   while (start < joined.length) {
     let end = joined.indexOf('\0', start);
     if (end < 0) end = joined.length;
     if (joined.startsWith('HTTP_', start)) {
       const eq = joined.indexOf('=', start);
-      if (eq > start + 5 && eq < end) {
-        const name = joined.slice(start, eq);
-        if (name !== 'HTTP_CONTENT_TYPE' && name !== 'HTTP_CONTENT_LENGTH' && !(seen !== undefined && seen.includes(name))) {
-          (seen ??= []).push(name);
-          out.push(canonicalHeaderName(name), joined.slice(eq + 1, end));
-        }
-      }
+      if (eq > start + 5 && eq < end) seen = takeHeader(out, seen, joined, start, eq, end);
     }
     start = end + 1;
   }
@@ -262,13 +256,29 @@ function headersFromIndex(joined: string, index: string): string[] {
   const out: string[] = [];
   let seen: string[] | undefined;
   for (let i = 1 + 2 * index.charCodeAt(0); i + 2 < index.length; i += 3) {
-    const eq = index.charCodeAt(i + 1);
-    const name = joined.slice(index.charCodeAt(i), eq);
-    if (name === 'HTTP_CONTENT_TYPE' || name === 'HTTP_CONTENT_LENGTH' || (seen !== undefined && seen.includes(name))) continue;
-    (seen ??= []).push(name);
-    out.push(canonicalHeaderName(name), joined.slice(eq + 1, index.charCodeAt(i + 2)));
+    seen = takeHeader(out, seen, joined, index.charCodeAt(i), index.charCodeAt(i + 1), index.charCodeAt(i + 2));
   }
   return out;
+}
+
+/**
+ * The HTTP_* entry at [start, end) of the joined params ('=' at eq) as a header, unless it is nginx's duplicate of
+ * CONTENT_TYPE/CONTENT_LENGTH or a name taken before (the first wins, as in env). `seen`: the CGI names taken so
+ * far (made on the first), returned.
+ */
+function takeHeader(
+  out: string[],
+  seen: string[] | undefined,
+  joined: string,
+  start: number,
+  eq: number,
+  end: number,
+): string[] | undefined {
+  const name = joined.slice(start, eq);
+  if (name === 'HTTP_CONTENT_TYPE' || name === 'HTTP_CONTENT_LENGTH' || (seen !== undefined && seen.includes(name))) return seen;
+  (seen ??= []).push(name);
+  out.push(canonicalHeaderName(name), joined.slice(eq + 1, end));
+  return seen;
 }
 
 function port(value: string | undefined): number | undefined {
