@@ -247,5 +247,11 @@ export const native: NativeBinding = load();
 export const ServerEventKind: ServerEventKinds = native.constants.events;
 /** Slots per concurrent server (its concurrency limit), as the addon sizes them. */
 export const MAX_SLOTS: number = native.constants.maxSlots;
-/** Name -> its position in a request's param index (see NativeConstants.indexedParams). */
-export const INDEXED_PARAMS: ReadonlyMap<string, number> = new Map((native.constants.indexedParams ?? []).map((name, k) => [name, k]));
+/**
+ * Name -> its position in a request's param index (see NativeConstants.indexedParams). The keys are the
+ * internalized copies of the addon's strings (a property key is), as the names in `param('...')` calls are:
+ * a lookup then matches by identity instead of comparing the characters.
+ */
+export const INDEXED_PARAMS: ReadonlyMap<string, number> = new Map(
+  (native.constants.indexedParams ?? []).map((name, k) => [Object.keys({ [name]: k })[0] ?? name, k]),
+);

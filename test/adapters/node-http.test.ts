@@ -180,6 +180,48 @@ test('an informational response (writeEarlyHints) is not sent; the final respons
   expect(r.body.toString()).toBe('final');
 });
 
+test('an informational response after writeHead, or queued behind a cork until the head is sent, is not sent either; nor a raw socket write before the head', async () => {
+  const { socketPath } = await serve((req, res) => {
+    if (req.url === '/corked') {
+      // The 100 Continue waits in the socket's buffer until after Node has marked the final head sent.
+      res.socket!.cork();
+      res.writeContinue();
+      res.writeHead(201, { 'X-After': 'continue' });
+      res.end('final');
+      res.socket!.uncork();
+      return;
+    }
+    res.writeHead(202, { 'X-After': 'processing' });
+    res.socket!.write('raw bytes before the head is sent\r\n'); // not taken for the head
+    res.writeProcessing();
+    res.end('final');
+  });
+  for (const [path, status, after] of [
+    ['/corked', 201, 'continue'],
+    ['/', 202, 'processing'],
+  ] as const) {
+    const r = await get(socketPath, path);
+    expect(r.status).toBe(status);
+    expect(r.headers).toContainEqual(['X-After', after]);
+    expect(r.body.toString()).toBe('final');
+  }
+});
+
+test('hop-by-hop fields a listener sets itself (Connection, Keep-Alive) are not passed to the web server; the others are', async () => {
+  const { socketPath } = await serve((_req, res) => {
+    res.setHeader('Connection', 'keep-alive');
+    res.setHeader('keep-alive', 'timeout=5');
+    res.setHeader('X-Connection-Kept', 'yes');
+    res.end('ok');
+  });
+  const r = await get(socketPath);
+  const names = r.headers.map(([n]) => n.toLowerCase());
+  expect(names).not.toContain('connection');
+  expect(names).not.toContain('keep-alive');
+  expect(r.headers).toContainEqual(['X-Connection-Kept', 'yes']);
+  expect(r.body.toString()).toBe('ok');
+});
+
 test("a dropped request whose body is being read: req gets 'aborted' and is destroyed, res 'close' without 'finish'", async () => {
   const events: string[] = [];
   let done: () => void = () => undefined;
