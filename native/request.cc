@@ -183,33 +183,34 @@ std::string JoinParams(const FCGX_Request* req) {
 }
 
 namespace {
-// The indexed params by name length (then first letter, then the rest): a name is compared only with the
-// candidates of its length (none for most of nginx's params, eight for length 11).
-struct IndexedByLength {
-  static constexpr size_t kMaxLength = 32;
-  int8_t first[kMaxLength];  // first candidate of that length, -1 when none
+// The indexed params by a hash of a name's length and first and last letters: a name is compared (at most
+// once, most often) with the indexed names of its bucket only, and most params nginx sends find none there.
+struct IndexedByHash {
+  static constexpr size_t kBuckets = 64;
+  int8_t bucket[kBuckets];  // the first indexed param of that hash, -1 when none
   int8_t next[kIndexedParamCount];
   size_t length[kIndexedParamCount];
-  IndexedByLength() {
-    for (auto& f : first) f = -1;
+  static size_t Hash(const char* name, size_t len) {
+    return (len * 5 + static_cast<unsigned char>(name[0]) + static_cast<unsigned char>(name[len - 1]) * 3) &
+           (kBuckets - 1);
+  }
+  IndexedByHash() {
+    for (auto& b : bucket) b = -1;
     for (int k = kIndexedParamCount - 1; k >= 0; k--) {
       length[k] = std::strlen(kIndexedParams[k]);
-      next[k] = -1;
-      if (length[k] >= kMaxLength) continue;  // (none is: the longest is 22)
-      next[k] = first[length[k]];
-      first[length[k]] = static_cast<int8_t>(k);
+      size_t h = Hash(kIndexedParams[k], length[k]);
+      next[k] = bucket[h];
+      bucket[h] = static_cast<int8_t>(k);
     }
   }
   int Find(const char* name, size_t len) const {
-    if (len >= kMaxLength) return -1;
-    for (int k = first[len]; k >= 0; k = next[k]) {
-      const char* candidate = kIndexedParams[k];
-      if (candidate[0] == name[0] && std::memcmp(candidate + 1, name + 1, len - 1) == 0) return k;
+    for (int k = bucket[Hash(name, len)]; k >= 0; k = next[k]) {
+      if (length[k] == len && std::memcmp(kIndexedParams[k], name, len) == 0) return k;
     }
     return -1;
   }
 };
-const IndexedByLength kByLength;
+const IndexedByHash kByHash;
 }  // namespace
 
 std::u16string IndexParams(const std::string& joined) {
@@ -220,32 +221,29 @@ std::u16string IndexParams(const std::string& joined) {
   index.assign(1 + 2 * kIndexedParamCount, kParamAbsent);
   index[0] = static_cast<char16_t>(kIndexedParamCount);
   const char* data = joined.data();
-  size_t pos = 0;
-  while (pos < n) {
-    const char* entry = data + pos;
-    const void* nul = std::memchr(entry, '\0', n - pos);
-    size_t end = nul != nullptr ? static_cast<size_t>(static_cast<const char*>(nul) - data) : n;
+  const char* const stop = data + n;
+  for (const char* entry = data; entry < stop;) {
+    const char* nul = static_cast<const char*>(std::memchr(entry, '\0', static_cast<size_t>(stop - entry)));
+    const char* end = nul != nullptr ? nul : stop;
     // The name ends at the first '=' (fcgi2 refuses names holding one, or a NUL).
-    size_t eq = pos;
-    while (eq < end && data[eq] != '=') eq++;
-    if (eq < end) {
-      size_t nameLen = eq - pos;
-      int k = kByLength.Find(entry, nameLen);
+    const char* eq = static_cast<const char*>(std::memchr(entry, '=', static_cast<size_t>(end - entry)));
+    if (eq != nullptr && eq != entry) {
+      size_t nameLen = static_cast<size_t>(eq - entry);
+      int k = kByHash.Find(entry, nameLen);
       if (k >= 0 && index[static_cast<size_t>(1 + k)] == kParamAbsent) {
-        index[static_cast<size_t>(1 + k)] = static_cast<char16_t>(eq + 1);
-        index[static_cast<size_t>(1 + kIndexedParamCount + k)] = static_cast<char16_t>(end);
+        index[static_cast<size_t>(1 + k)] = static_cast<char16_t>(eq + 1 - data);
+        index[static_cast<size_t>(1 + kIndexedParamCount + k)] = static_cast<char16_t>(end - data);
       }
       if (nameLen > 5 && std::memcmp(entry, "HTTP_", 5) == 0) {
-        index.push_back(static_cast<char16_t>(pos));
-        index.push_back(static_cast<char16_t>(eq));
-        index.push_back(static_cast<char16_t>(end));
+        index.push_back(static_cast<char16_t>(entry - data));
+        index.push_back(static_cast<char16_t>(eq - data));
+        index.push_back(static_cast<char16_t>(end - data));
       }
     }
-    pos = end + 1;
+    entry = end + 1;
   }
   return index;
 }
-
 bool PutAll(FCGX_Stream* stream, const char* data, size_t len) {
   // FCGX_PutStr takes an int length: very large buffers go in pieces.
   while (len > 0) {
