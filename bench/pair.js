@@ -20,7 +20,8 @@ const USAGE = `usage: node bench/pair.js [options]
     .map((d) => `${d.name} (÷ ${d.baseline})`)
     .join(', ')};
                     or app@/abs/checkout (÷ the same app of this checkout). Default express,listener
-  --variants a,b    default hello and the app's other variants it serves (json, or big,echo)
+  --variants a,b    default hello and the app's other variants it serves (json, or big,echo); a named variant
+                    an app (or its baseline) does not serve is skipped for that app
   --rounds N        default 7
   --duration S      seconds per round (default 4)
   --warmup S        unrecorded load on both after they start (default 5: V8 needs seconds to settle)
@@ -99,7 +100,14 @@ async function main() {
       const [def, base] = pairFor(spec);
       const ctx = { dir, tools, defs: [def, base], port: await H.freePort() };
       ctx.scripts = H.writeWrkScripts(dir);
-      const variants = opts.variants ?? def.variants ?? ['hello', 'big', 'echo'];
+      // --variants names what to run where it exists: an app that does not serve one (the bare listener has no
+      // JSON route) skips it instead of failing the whole run after the other apps' rounds.
+      const served = (d) => H.appVariants(H.APP_DEFS.find((a) => a.name === (d.base ?? d.name)) ?? d);
+      const variants = (opts.variants ?? served(def)).filter((v) => {
+        const ok = served(def).includes(v) && served(base).includes(v);
+        if (!ok) H.log(`${def.name}: no ${v} variant, skipped`);
+        return ok;
+      });
       for (const variant of variants) {
         const ratios = [];
         const cpuRatios = [];
