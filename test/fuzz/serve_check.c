@@ -695,6 +695,92 @@ static void CheckParamsBlock(void)
           "0021 the next request, small again: one block again, nothing allocated (%ld allocations)", smallAllocs);
 }
 
+/* A pair with lengths of one or four bytes (the high bit of the first byte marks four). */
+static size_t WidePair(unsigned char *out, const char *name, size_t nameLen, const char *value, size_t valueLen)
+{
+    size_t n = 0, i;
+    size_t lens[2] = {nameLen, valueLen};
+    for (i = 0; i < 2; i++) {
+        if (lens[i] < 128) {
+            out[n++] = (unsigned char)lens[i];
+        } else {
+            out[n++] = (unsigned char)(0x80 | (lens[i] >> 24));
+            out[n++] = (unsigned char)(lens[i] >> 16);
+            out[n++] = (unsigned char)(lens[i] >> 8);
+            out[n++] = (unsigned char)lens[i];
+        }
+    }
+    memcpy(out + n, name, nameLen);
+    memcpy(out + n + nameLen, value, valueLen);
+    return n + nameLen + valueLen;
+}
+
+/*
+ * 0022: a pair read from the buffer (whole in its record) and the same pair read byte by byte (cut across two
+ * PARAMS records at any byte) give the same envp: one- and four-byte name and value lengths, an empty value.
+ */
+static void CheckParamsFromBuffer(void)
+{
+    static unsigned char params[1024];
+    static char longName[130], longValue[300]; /* four-byte lengths; 300 needs their third byte too */
+    static const char *expected[6];
+    static char expectedText[6][400];
+    Buf b = {inputBytes, 0};
+    size_t n = 0, cut, same = 0, tried = 0;
+    int i;
+
+    memset(longName, 'N', sizeof longName);
+    memset(longValue, 'v', sizeof longValue);
+    n += WidePair(params + n, "REQUEST_METHOD", 14, "GET", 3);
+    n += WidePair(params + n, longName, sizeof longName, "n", 1);
+    n += WidePair(params + n, "LONG", 4, longValue, sizeof longValue);
+    n += WidePair(params + n, "EMPTY", 5, "", 0);
+    n += WidePair(params + n, "X", 1, "y", 1);
+    snprintf(expectedText[0], sizeof expectedText[0], "FCGI_ROLE=RESPONDER");
+    snprintf(expectedText[1], sizeof expectedText[1], "REQUEST_METHOD=GET");
+    snprintf(expectedText[2], sizeof expectedText[2], "%.*s=n", (int)sizeof longName, longName);
+    snprintf(expectedText[3], sizeof expectedText[3], "LONG=%.*s", (int)sizeof longValue, longValue);
+    snprintf(expectedText[4], sizeof expectedText[4], "EMPTY=");
+    snprintf(expectedText[5], sizeof expectedText[5], "X=y");
+    for (i = 0; i < 6; i++) expected[i] = expectedText[i];
+    for (cut = 0; cut < n; cut++) {
+        FCGX_Request req;
+        int sv[2], ok = 0;
+        char **p;
+        b.len = 0;
+        Begin(&b, 1, FCGI_RESPONDER, 0, 0);
+        if (cut == 0) {
+            Record(&b, FCGI_PARAMS, 1, params, n, 0); /* every pair whole in the buffer */
+        } else {
+            Record(&b, FCGI_PARAMS, 1, params, cut, 0);
+            Record(&b, FCGI_PARAMS, 1, params + cut, n - cut, 3);
+        }
+        Record(&b, FCGI_PARAMS, 1, "", 0, 0);
+        Record(&b, FCGI_STDIN, 1, "", 0, 0);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
+        if (write(sv[1], b.bytes, b.len) != (ssize_t)b.len) abort();
+        FCGX_InitRequest(&req, -1, 0);
+        req.ipcFd = sv[0];
+        req.listen_sock = -1;
+        req.keepConnection = 1;
+        req.detached = 1;
+        tried++;
+        if (FCGX_Accept_r(&req) == 0) {
+            ok = 1;
+            for (i = 0, p = req.envp; *p != NULL; p++, i++) {
+                if (i >= 6 || strcmp(*p, expected[i]) != 0) ok = 0;
+            }
+            ok = ok && i == 6;
+        }
+        FCGX_Free(&req, 1); /* closes sv[0] */
+        close(sv[1]);
+        if (ok) same++;
+    }
+    Check(same == tried && tried == n,
+          "0022 params whole in one record and cut across two at each of %zu bytes: the same envp every time (%zu of %zu)",
+          n, same, tried);
+}
+
 /* 10,000 requests in a mix of shapes; returns how many reached the application. */
 static long RunMany(long wanted)
 {
@@ -752,6 +838,7 @@ int main(void)
     CheckPreread();
     CheckSpares();
     CheckParamsBlock();
+    CheckParamsFromBuffer();
 
     RunMany(1000); /* warm up: allocator caches, thread stacks */
     before = __sanitizer_get_current_allocated_bytes();

@@ -1296,6 +1296,61 @@ char *FCGX_GetParam(const char *name, FCGX_ParamArray envp)
 /*
  *----------------------------------------------------------------------
  *
+ * PairInBuffer --
+ *
+ *      When a name-value pair lies whole in stream's buffer (its two
+ *      lengths, its name and its value), stores the lengths, moves
+ *      rdNext past them to the name and returns 1.  Otherwise returns 0
+ *      and consumes nothing.
+ *
+ *----------------------------------------------------------------------
+ */
+static size_t FourByteLength(const unsigned char *p)
+{
+    return ((size_t)(p[0] & 0x7f) << 24) + ((size_t)p[1] << 16)
+            + ((size_t)p[2] << 8) + p[3];
+}
+
+static int PairInBuffer(FCGX_Stream *stream, size_t *nameLen,
+        size_t *valueLen)
+{
+    const unsigned char *p = stream->rdNext;
+    size_t avail = (size_t)(stream->stop - stream->rdNext);
+    size_t h, n, v;
+
+    if(stream->isClosed || !stream->isReader || avail < 2) {
+        return 0;
+    }
+    if((p[0] & 0x80) == 0) {
+        n = p[0];
+        h = 1;
+    } else if(avail >= 4) {
+        n = FourByteLength(p);
+        h = 4;
+    } else {
+        return 0;
+    }
+    if(avail > h && (p[h] & 0x80) == 0) {
+        v = p[h];
+        h += 1;
+    } else if(avail >= h + 4 && (p[h] & 0x80) != 0) {
+        v = FourByteLength(p + h);
+        h += 4;
+    } else {
+        return 0;
+    }
+    if(n > avail - h || v > avail - h - n) {
+        return 0;
+    }
+    *nameLen = n;
+    *valueLen = v;
+    stream->rdNext += h;
+    return 1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * ReadParams --
  *
  *      Reads FastCGI name-value pairs from stream until EOF.  Converts
@@ -1315,39 +1370,48 @@ static int ReadParams(Params *paramsPtr, FCGX_Stream *stream,
     size_t nameLen, valueLen, total = 0;
     unsigned char lenBuff[3];
     char *nameValue;
+    int inBuffer;
 
-    while((c = FCGX_GetChar(stream)) != EOF) {
+    for(;;) {
         /*
-         * Read name length (one or four bytes) and value length
-         * (one or four bytes) from stream.  Either is below 2^31.
+         * The usual pair lies whole in the buffer: its lengths are read
+         * and its bytes copied from there, without a call per length
+         * byte and per string.  Another is read as the stream delivers
+         * it.
          */
-        nameLen = c;
-        if((nameLen & 0x80) != 0) {
-            if(FCGX_GetStr((char *) &lenBuff[0], 3, stream) != 3) {
+        inBuffer = PairInBuffer(stream, &nameLen, &valueLen);
+        if(!inBuffer) {
+            if((c = FCGX_GetChar(stream)) == EOF) {
+                break;
+            }
+            /*
+             * Read name length (one or four bytes) and value length
+             * (one or four bytes) from stream.  Either is below 2^31.
+             */
+            nameLen = c;
+            if((nameLen & 0x80) != 0) {
+                if(FCGX_GetStr((char *) &lenBuff[0], 3, stream) != 3) {
+                    SetError(stream, FCGX_PARAMS_ERROR);
+                    return -1;
+                }
+                nameLen = ((nameLen & 0x7f) << 24) + (lenBuff[0] << 16)
+                        + (lenBuff[1] << 8) + lenBuff[2];
+            }
+            if((c = FCGX_GetChar(stream)) == EOF) {
                 SetError(stream, FCGX_PARAMS_ERROR);
                 return -1;
-	    }
-            nameLen = ((nameLen & 0x7f) << 24) + (lenBuff[0] << 16)
-                    + (lenBuff[1] << 8) + lenBuff[2];
+            }
+            valueLen = c;
+            if((valueLen & 0x80) != 0) {
+                if(FCGX_GetStr((char *) &lenBuff[0], 3, stream) != 3) {
+                    SetError(stream, FCGX_PARAMS_ERROR);
+                    return -1;
+                }
+                valueLen = ((valueLen & 0x7f) << 24) + (lenBuff[0] << 16)
+                        + (lenBuff[1] << 8) + lenBuff[2];
+            }
         }
-        if(nameLen > maxNameLen) {
-            SetError(stream, FCGX_PARAMS_ERROR);
-            return -1;
-        }
-        if((c = FCGX_GetChar(stream)) == EOF) {
-            SetError(stream, FCGX_PARAMS_ERROR);
-            return -1;
-	}
-        valueLen = c;
-        if((valueLen & 0x80) != 0) {
-            if(FCGX_GetStr((char *) &lenBuff[0], 3, stream) != 3) {
-                SetError(stream, FCGX_PARAMS_ERROR);
-                return -1;
-	    }
-            valueLen = ((valueLen & 0x7f) << 24) + (lenBuff[0] << 16)
-                    + (lenBuff[1] << 8) + lenBuff[2];
-        }
-        if(valueLen > maxValueLen) {
+        if(nameLen > maxNameLen || valueLen > maxValueLen) {
             SetError(stream, FCGX_PARAMS_ERROR);
             return -1;
         }
@@ -1373,16 +1437,19 @@ static int ReadParams(Params *paramsPtr, FCGX_Stream *stream,
             SetError(stream, FCGX_PARAMS_ERROR);
             return -1;
         }
-        if(FCGX_GetStr(nameValue, (int) nameLen, stream) != (int) nameLen) {
+        if(inBuffer) {
+            memcpy(nameValue, stream->rdNext, nameLen);
+            memcpy(nameValue + nameLen + 1, stream->rdNext + nameLen,
+                    valueLen);
+            stream->rdNext += nameLen + valueLen;
+        } else if(FCGX_GetStr(nameValue, (int) nameLen, stream)
+                        != (int) nameLen
+                || FCGX_GetStr(nameValue + nameLen + 1, (int) valueLen,
+                        stream) != (int) valueLen) {
             SetError(stream, FCGX_PARAMS_ERROR);
             return -1;
-	}
+        }
         *(nameValue + nameLen) = '=';
-        if(FCGX_GetStr(nameValue + nameLen + 1, (int) valueLen, stream)
-                != (int) valueLen) {
-            SetError(stream, FCGX_PARAMS_ERROR);
-            return -1;
-	}
         *(nameValue + nameLen + valueLen + 1) = '\0';
         /*
          * "name=value" must read back as this pair: a name that is
