@@ -321,9 +321,40 @@ GateEvent Gate::EndRecord() {
   return GateEvent::kNeedMore;
 }
 
+namespace {
+// A PARAMS length at p: one byte, or four when the first has its high bit set. Returns how many it took.
+size_t PairLength(const uint8_t* p, size_t* value) {
+  if ((p[0] & 0x80) == 0) {
+    *value = p[0];
+    return 1;
+  }
+  *value = (static_cast<size_t>(p[0] & 0x7f) << 24) | (static_cast<size_t>(p[1]) << 16) |
+           (static_cast<size_t>(p[2]) << 8) | p[3];
+  return 4;
+}
+}  // namespace
+
 bool Gate::CheckPairs(const uint8_t* p, size_t n) {
   size_t i = 0;
   while (i < n) {
+    if (pairPart_ == 0 && pairLenHave_ == 0 && n - i >= 8) {
+      // Both lengths of the next pair in this chunk (the usual case): read at once, without the per-byte state
+      // below, which is for lengths cut by a record or a read.
+      size_t nameLen = 0;
+      size_t valueLen = 0;
+      i += PairLength(p + i, &nameLen);
+      i += PairLength(p + i, &valueLen);
+      if (config_.maxNameLength != 0 && nameLen > config_.maxNameLength) return false;
+      if (config_.maxValueLength != 0 && valueLen > config_.maxValueLength) return false;
+      size_t skip = nameLen + valueLen;
+      size_t k = std::min(skip, n - i);
+      i += k;
+      if (skip > k) {
+        pairSkip_ = skip - k;
+        pairPart_ = 2;
+      }
+      continue;
+    }
     if (pairPart_ == 2) {
       size_t k = std::min(pairSkip_, n - i);
       i += k;

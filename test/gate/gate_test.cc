@@ -455,6 +455,31 @@ static void TestProtocolErrors() {
   CHECK(run.error != nullptr);
 }
 
+static void TestPairLimitsAnySplit() {
+  current =
+      "pair limits hold the same whether a pair's lengths arrive whole in one read or cut at any byte (one- and "
+      "four-byte lengths)";
+  GateConfig pairs;
+  pairs.maxNameLength = 130;
+  pairs.maxValueLength = 300;
+  Bytes fits = Pair("A", "1") + Pair(std::string(130, 'N'), "n") + Pair("LONG", std::string(300, 'v')) + Pair("E", "");
+  Bytes nameOver = Pair("A", "1") + Pair(std::string(131, 'N'), "n");
+  Bytes valueOver = Pair("A", "1") + Pair("LONG", std::string(301, 'v')) + Pair("E", "");
+  for (const Bytes* params : {&fits, &nameOver, &valueOver}) {
+    Bytes in = Begin(1) + Rec(kParams, 1, *params) + Rec(kParams, 1, "") + Rec(kStdin, 1, "");
+    Run whole = Drive(pairs, in);
+    CHECK((whole.error == nullptr) == (params == &fits));
+    CHECK(params == &fits ? whole.readyCount == 1 : whole.error != nullptr && strstr(whole.error, "maxParam") != nullptr);
+    for (size_t cut = 1; cut < in.size(); cut++) {
+      if (!(Drive(pairs, in, {cut}) == whole)) {
+        fprintf(stderr, "split at %zu differs\n", cut);
+        CHECK(false);
+        break;
+      }
+    }
+  }
+}
+
 static void TestFilterRole() {
   current = "FILTER: ready at the end of STDIN like a responder; FCGI_DATA follows in the rest";
   GateConfig config;
@@ -504,6 +529,7 @@ int main() {
   TestBodies();
   TestPaddingAndZeroLength();
   TestProtocolErrors();
+  TestPairLimitsAnySplit();
   TestFilterRole();
   TestAuthorizerRole();
   TestWatchInFlight();
