@@ -183,8 +183,8 @@ std::string JoinParams(const FCGX_Request* req) {
 }
 
 namespace {
-// The indexed params by a hash of a name's length and first and last letters: a name is compared (at most
-// once, most often) with the indexed names of its bucket only, and most params nginx sends find none there.
+// The indexed params by a hash of a name's length and first and last letters: a name is compared only with the
+// indexed names of its bucket (at most two share one), and most other params nginx sends find none there.
 struct IndexedByHash {
   static constexpr size_t kBuckets = 64;
   int8_t bucket[kBuckets];  // the first indexed param of that hash, -1 when none
@@ -204,6 +204,7 @@ struct IndexedByHash {
     }
   }
   int Find(const char* name, size_t len) const {
+    if (len == 0) return -1;  // (Hash reads the last letter)
     for (int k = bucket[Hash(name, len)]; k >= 0; k = next[k]) {
       if (length[k] == len && std::memcmp(kIndexedParams[k], name, len) == 0) return k;
     }
@@ -244,6 +245,7 @@ std::u16string IndexParams(const std::string& joined) {
   }
   return index;
 }
+
 bool PutAll(FCGX_Stream* stream, const char* data, size_t len) {
   // FCGX_PutStr takes an int length: very large buffers go in pieces.
   while (len > 0) {
