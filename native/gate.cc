@@ -365,10 +365,8 @@ bool Gate::CheckPairs(const uint8_t* p, size_t n) {
     pairLen_[pairLenHave_++] = p[i++];
     size_t need = (pairLen_[0] & 0x80) ? 4 : 1;
     if (pairLenHave_ < need) continue;
-    size_t value = need == 1
-                       ? pairLen_[0]
-                       : (static_cast<size_t>(pairLen_[0] & 0x7f) << 24) | (static_cast<size_t>(pairLen_[1]) << 16) |
-                             (static_cast<size_t>(pairLen_[2]) << 8) | pairLen_[3];
+    size_t value = 0;
+    PairLength(pairLen_, &value);
     pairLenHave_ = 0;
     if (pairPart_ == 0) {
       if (config_.maxNameLength != 0 && value > config_.maxNameLength) return false;
@@ -395,10 +393,8 @@ void Gate::ConsumeGetValues(const uint8_t* p, size_t n) {
         lenBytes_[lenHave_++] = p[i++];
         size_t need = (lenBytes_[0] & 0x80) ? 4 : 1;
         if (lenHave_ < need) break;
-        size_t value = need == 1 ? lenBytes_[0]
-                                 : (static_cast<size_t>(lenBytes_[0] & 0x7f) << 24) |
-                                       (static_cast<size_t>(lenBytes_[1]) << 16) |
-                                       (static_cast<size_t>(lenBytes_[2]) << 8) | lenBytes_[3];
+        size_t value = 0;
+        PairLength(lenBytes_, &value);
         lenHave_ = 0;
         if (pairState_ == PairState::kNameLen) {
           nameLen_ = value;

@@ -222,6 +222,18 @@ test('hop-by-hop fields a listener sets itself (Connection, Keep-Alive) are not 
   expect(r.body.toString()).toBe('ok');
 });
 
+test("Node's serialised head carries no Connection line of its own (nothing for the adapter to strip)", async () => {
+  let head: string | null | undefined;
+  const { socketPath } = await serve((_req, res) => {
+    res.on('finish', () => (head = (res as unknown as { _header?: string | null })._header));
+    res.end('ok');
+  });
+  const r = await get(socketPath);
+  expect(r.body.toString()).toBe('ok');
+  expect(typeof head).toBe('string');
+  expect(head).not.toMatch(/\r\nconnection:/i);
+});
+
 test("a dropped request whose body is being read: req gets 'aborted' and is destroyed, res 'close' without 'finish'", async () => {
   const events: string[] = [];
   let done: () => void = () => undefined;
