@@ -9,7 +9,8 @@ namespace libfcgi {
 namespace {
 // The ServerIo whose PollOnJsThread runs on this thread: its Post()s are delivered at the end of that call.
 thread_local ServerIo* tlsDispatching = nullptr;
-// Connections taken per uv_poll callback before libuv gets its turn (level-triggered: the rest come next turn).
+// Connections and events taken per uv_poll callback before libuv gets its turn, as far as new batches go
+// (level-triggered: what is left in the epoll set comes next turn). A batch taken is handed out whole.
 constexpr int kPollBatch = 64;
 }  // namespace
 
@@ -79,10 +80,15 @@ void ServerIo::RefJsPoll(bool on) {
 void ServerIo::PollOnJsThread() {
   bool closed = false;
   tlsDispatching = this;
-  for (int i = 0; i < kPollBatch; i++) {
+  // New batches are taken for the first kPollBatch results; the batch in hand is always handed out whole: an
+  // event taken out of the epoll set and left in it would wait for some unrelated event to make the set
+  // readable again. (Taking new batches for a while matters: the listen socket is armed one-shot and each of
+  // its events accepts one connection, so a single batch per callback accepted one connection per loop turn,
+  // and a burst of connections overflowed the listen backlog.)
+  for (int i = 0;; i++) {
     int fd = -1;
     uint64_t cookie = 0;
-    WaitResult w = listener_->NextReady(&fd, &cookie);
+    WaitResult w = listener_->NextReady(&fd, &cookie, i < kPollBatch);
     if (w == WaitResult::kNothing) break;
     if (w == WaitResult::kClosed) {
       closed = true;

@@ -859,7 +859,7 @@ WaitResult Listener::NextConnection(int extraFd, int* outFd, uint64_t* cookie) {
   }
 }
 
-WaitResult Listener::NextReady(int* outFd, uint64_t* cookie) {
+WaitResult Listener::NextReady(int* outFd, uint64_t* cookie, bool mayTake) {
   for (;;) {
     if (closed_.load()) {
       // Events taken and not handled yet are for entries Close() closed (their tags are gone) or the wake fd.
@@ -867,6 +867,7 @@ WaitResult Listener::NextReady(int* outFd, uint64_t* cookie) {
       return DrainedOrClosed(outFd);
     }
     if (readyPos_ == readyCount_) {
+      if (!mayTake) return WaitResult::kNothing;
       int n = epoll_wait(epfd_, ready_, kReadyBatch, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return WaitResult::kNothing;

@@ -62,8 +62,9 @@ class Listener {
   WaitResult NextConnection(int extraFd, int* fd, uint64_t* cookie = nullptr);
   // NextConnection without waiting, for the one thread that polls epollFd() from its own event loop (the
   // concurrent server's JS thread): what is ready is taken in batches of up to kReadyBatch events and handed out
-  // one call at a time; kNothing when none is left. One thread only.
-  WaitResult NextReady(int* fd, uint64_t* cookie);
+  // one call at a time; kNothing when none is left, or when the batch in hand is used up and !mayTake (no new
+  // batch is taken then: what is still in the set keeps epollFd() readable). One thread only.
+  WaitResult NextReady(int* fd, uint64_t* cookie, bool mayTake);
   // The epoll set (readable when NextReady has something).
   int epollFd() const { return epfd_; }
   // The request of a connection just handed out is all in the bytes the gate read (params and whole body, role
