@@ -11,22 +11,26 @@ const fs = require('fs');
 const path = require('path');
 const H = require('./harness');
 
-const USAGE = `usage: node bench/perf-split.js [--app express] [--variant hello] [--duration S] [--json FILE]
+const USAGE = `usage: node bench/perf-split.js [--app express] [--variant hello] [--duration S] [--symbols N] [--keep-data FILE] [--json FILE]
   --app NAME      an app with a baseline (${H.APP_DEFS.filter((d) => d.baseline)
     .map((d) => `${d.name} ÷ ${d.baseline}`)
     .join(', ')}); default express
   --variant V     default hello
   --duration S    seconds of recorded load (default 10, after 8 s of warm-up)
+  --symbols N     also list the N symbols with the most samples in the app, each next to the baseline's
+  --keep-data FILE  keep perf.data there (perf report -i FILE -g caller: who calls a symbol)
   --json FILE     also write the table as JSON`;
 
 function parseArgs(argv) {
-  const o = { app: 'express', variant: 'hello', duration: 10, json: undefined };
+  const o = { app: 'express', variant: 'hello', duration: 10, symbols: 0, keepData: undefined, json: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
     if (a === '--app') o.app = v();
     else if (a === '--variant') o.variant = v();
     else if (a === '--duration') o.duration = Number(v());
+    else if (a === '--symbols') o.symbols = Number(v());
+    else if (a === '--keep-data') o.keepData = v();
     else if (a === '--json') o.json = v();
     else {
       process.stdout.write(`${USAGE}\n`);
@@ -95,6 +99,7 @@ async function main() {
   recorder.kill('SIGINT');
   await new Promise((resolve) => recorder.on('exit', resolve));
   await H.stopAll();
+  if (opts.keepData) fs.copyFileSync(data, opts.keepData);
 
   const script = execFileSync(tools.perf, ['script', '-i', data, '-F', 'tid,ip,sym'], {
     encoding: 'utf8',
@@ -103,6 +108,7 @@ async function main() {
   });
   // Samples: a "tid" line, then the call chain innermost first ("ip sym" lines), then a blank line.
   const counts = pids.map(() => new Map());
+  const bySymbol = pids.map(() => new Map());
   let tid;
   let first = true;
   for (const line of script.split('\n')) {
@@ -116,8 +122,11 @@ async function main() {
       const k = pids.indexOf(tid); // the main thread's tid is the pid
       if (k < 0) continue;
       const [ip, ...rest] = line.trim().split(/\s+/);
-      const c = category(ip, rest.join(' '));
+      const sym = rest.join(' ');
+      const c = category(ip, sym);
       counts[k].set(c, (counts[k].get(c) ?? 0) + 1);
+      const name = `${c === 'kernel' ? '[k] ' : ''}${sym.replace(/\+0x[0-9a-f]+$/, '')}`;
+      bySymbol[k].set(name, (bySymbol[k].get(name) ?? 0) + 1);
     }
   }
   // One sample is 1/999 s: µs per request = samples × (1e6 / 999) / requests.
@@ -148,6 +157,12 @@ async function main() {
     ),
     `| **total** | **${f(total(0))}** | **${f(total(1))}** | **${total(0) - total(1) >= 0 ? '+' : ''}${f(total(0) - total(1))}** |`,
   ];
+  if (opts.symbols > 0) {
+    const top = [...bySymbol[0].entries()].sort((a, b) => b[1] - a[1]).slice(0, opts.symbols);
+    out.push('', `| symbol (innermost frame) | ${def.name} | ${base.name} |`, '| --- | ---: | ---: |');
+    for (const [name, n] of top)
+      out.push(`| ${name.slice(0, 110)} | ${f(perRequest(0, n))} | ${f(perRequest(1, bySymbol[1].get(name) ?? 0))} |`);
+  }
   process.stdout.write(`${out.join('\n')}\n`);
   if (opts.json) {
     fs.writeFileSync(
