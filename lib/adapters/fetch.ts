@@ -96,85 +96,90 @@ async function readBody(lazy: LazyRequest): Promise<Buffer> {
  * everything else is served by a platform Request built on first need. This is what @hono/node-server does:
  * building a platform Request costs more than a small handler does.
  */
-const lazyRequestPrototype: object = Object.create(Request.prototype) as object;
-for (const key of Object.getOwnPropertyNames(Request.prototype)) {
-  if (key === 'constructor') continue;
-  const d = Object.getOwnPropertyDescriptor(Request.prototype, key) as PropertyDescriptor;
-  if (d.get) {
-    Object.defineProperty(lazyRequestPrototype, key, {
-      get(this: LazyRequest) {
-        return (realRequest(this) as unknown as Record<string, unknown>)[key];
-      },
-      configurable: true,
-    });
-  } else if (typeof d.value === 'function') {
-    Object.defineProperty(lazyRequestPrototype, key, {
-      value(this: LazyRequest, ...args: unknown[]) {
-        const real = realRequest(this) as unknown as Record<string, (...a: unknown[]) => unknown>;
-        return real[key](...args);
-      },
-      configurable: true,
-      writable: true,
-    });
+let lazyRequestPrototype: object | undefined;
+/** Built on the first request (reading Request.prototype loads Node's fetch implementation: see platformResponse). */
+function makeLazyRequestPrototype(): object {
+  const proto: object = Object.create(Request.prototype) as object;
+  for (const key of Object.getOwnPropertyNames(Request.prototype)) {
+    if (key === 'constructor') continue;
+    const d = Object.getOwnPropertyDescriptor(Request.prototype, key) as PropertyDescriptor;
+    if (d.get) {
+      Object.defineProperty(proto, key, {
+        get(this: LazyRequest) {
+          return (realRequest(this) as unknown as Record<string, unknown>)[key];
+        },
+        configurable: true,
+      });
+    } else if (typeof d.value === 'function') {
+      Object.defineProperty(proto, key, {
+        value(this: LazyRequest, ...args: unknown[]) {
+          const real = realRequest(this) as unknown as Record<string, (...a: unknown[]) => unknown>;
+          return real[key](...args);
+        },
+        configurable: true,
+        writable: true,
+      });
+    }
   }
+  // util.inspect(request) and console.log show the platform Request.
+  const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
+  Object.defineProperty(proto, inspectSymbol, {
+    value(this: LazyRequest, ...args: unknown[]) {
+      const real = realRequest(this) as unknown as Record<symbol, (...a: unknown[]) => unknown>;
+      return real[inspectSymbol](...args);
+    },
+    configurable: true,
+  });
+  Object.defineProperties(proto, {
+    method: {
+      get(this: LazyRequest) {
+        return this[kSource].param('REQUEST_METHOD') || 'GET';
+      },
+    },
+    url: {
+      get(this: LazyRequest) {
+        return this[kUrl];
+      },
+    },
+    headers: {
+      get(this: LazyRequest) {
+        return (this[kHeaders] ??= buildHeaders(this[kSource]));
+      },
+    },
+    signal: {
+      get(this: LazyRequest) {
+        return this[kReal]?.signal ?? this[kSource].signal;
+      },
+    },
+    bodyUsed: {
+      get(this: LazyRequest) {
+        return this[kReal] !== undefined ? this[kReal].bodyUsed : this[kBodyUsed];
+      },
+    },
+    arrayBuffer: {
+      async value(this: LazyRequest) {
+        const bytes = await readBody(this);
+        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      },
+    },
+    bytes: {
+      async value(this: LazyRequest) {
+        return new Uint8Array(await readBody(this));
+      },
+    },
+    text: {
+      async value(this: LazyRequest) {
+        return (await readBody(this)).toString('utf8');
+      },
+    },
+    json: {
+      async value(this: LazyRequest) {
+        return JSON.parse((await readBody(this)).toString('utf8')) as unknown;
+      },
+    },
+  });
+  return proto;
 }
-// util.inspect(request) and console.log show the platform Request.
-const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
-Object.defineProperty(lazyRequestPrototype, inspectSymbol, {
-  value(this: LazyRequest, ...args: unknown[]) {
-    const real = realRequest(this) as unknown as Record<symbol, (...a: unknown[]) => unknown>;
-    return real[inspectSymbol](...args);
-  },
-  configurable: true,
-});
-Object.defineProperties(lazyRequestPrototype, {
-  method: {
-    get(this: LazyRequest) {
-      return this[kSource].param('REQUEST_METHOD') || 'GET';
-    },
-  },
-  url: {
-    get(this: LazyRequest) {
-      return this[kUrl];
-    },
-  },
-  headers: {
-    get(this: LazyRequest) {
-      return (this[kHeaders] ??= buildHeaders(this[kSource]));
-    },
-  },
-  signal: {
-    get(this: LazyRequest) {
-      return this[kReal]?.signal ?? this[kSource].signal;
-    },
-  },
-  bodyUsed: {
-    get(this: LazyRequest) {
-      return this[kReal] !== undefined ? this[kReal].bodyUsed : this[kBodyUsed];
-    },
-  },
-  arrayBuffer: {
-    async value(this: LazyRequest) {
-      const bytes = await readBody(this);
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    },
-  },
-  bytes: {
-    async value(this: LazyRequest) {
-      return new Uint8Array(await readBody(this));
-    },
-  },
-  text: {
-    async value(this: LazyRequest) {
-      return (await readBody(this)).toString('utf8');
-    },
-  },
-  json: {
-    async value(this: LazyRequest) {
-      return JSON.parse((await readBody(this)).toString('utf8')) as unknown;
-    },
-  },
-});
 
 /**
  * The fetch `Request` for a FastCGI request: URL from scheme, host and REQUEST_URI (see cgi-http.ts), headers
@@ -183,7 +188,7 @@ Object.defineProperties(lazyRequestPrototype, {
  * to `new Request()` through `request.clone()`.
  */
 export function toFetchRequest(req: ServerRequest, mountPath = ''): Request {
-  const lazy = Object.create(lazyRequestPrototype) as LazyRequest;
+  const lazy = Object.create((lazyRequestPrototype ??= makeLazyRequestPrototype())) as LazyRequest;
   lazy[kSource] = req;
   lazy[kUrl] = requestHref((name) => req.param(name), mountPath);
   lazy[kHeaders] = undefined;

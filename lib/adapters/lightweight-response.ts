@@ -5,7 +5,20 @@
  * them as they are, and a platform Response is built only when something else is asked of it (body, text(),
  * clone(), ...). `instanceof Response` holds both ways. */
 
-const GlobalResponse = globalThis.Response;
+let platform: typeof Response | undefined;
+/**
+ * The platform's Response, read on first need (reading globalThis.Response loads Node's fetch implementation,
+ * about 2 MB of heap that an app without a fetch handler would carry, and the garbage collector mark, for nothing);
+ * LightweightResponse is made its subclass then.
+ */
+function platformResponse(): typeof Response {
+  if (platform === undefined) {
+    platform = globalThis.Response;
+    Object.setPrototypeOf(LightweightResponse, platform); // Response.json(), .redirect(), .error()
+    Object.setPrototypeOf(LightweightResponse.prototype, platform.prototype);
+  }
+  return platform;
+}
 type BodyInit = ConstructorParameters<typeof Response>[0];
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
@@ -23,16 +36,14 @@ export class LightweightResponse {
 
   static [Symbol.hasInstance](value: unknown): boolean {
     // A platform Response is a Response too (fetch() returns those).
-    if (this === LightweightResponse && value instanceof GlobalResponse) return true;
+    if (this === LightweightResponse && value instanceof platformResponse()) return true;
     return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
+    const Platform = platformResponse();
     this.#body = body;
-    if (
-      (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) &&
-      !(init instanceof GlobalResponse)
-    ) {
+    if ((body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) && !(init instanceof Platform)) {
       const status = init?.status ?? 200;
       // What the platform checks at construction is checked here too, so a bad Response fails where it is made.
       if (!Number.isInteger(status) || status < 200 || status > 599)
@@ -41,7 +52,7 @@ export class LightweightResponse {
         throw new TypeError('Response constructor: Invalid response status code ' + status);
       this[kResponseCache] = [status, init?.statusText, body ?? null, init?.headers];
     } else {
-      this[kReal] = new GlobalResponse(body, init);
+      this[kReal] = new Platform(body, init);
     }
   }
 
@@ -51,7 +62,7 @@ export class LightweightResponse {
     if (real === undefined) {
       const cache = this[kResponseCache] as ResponseCache;
       this[kResponseCache] = undefined;
-      real = this[kReal] = new GlobalResponse(this.#body, { status: cache[0], statusText: cache[1], headers: cache[3] });
+      real = this[kReal] = new (platformResponse())(this.#body, { status: cache[0], statusText: cache[1], headers: cache[3] });
     }
     return real;
   }
@@ -103,13 +114,23 @@ export class LightweightResponse {
       },
       configurable: true,
     });
-    Object.setPrototypeOf(this, GlobalResponse); // Response.json(), .redirect(), .error()
-    Object.setPrototypeOf(this.prototype, GlobalResponse.prototype);
+  }
+
+  // The platform's statics, there before platformResponse() makes this class the platform's subclass.
+  static json(data: unknown, init?: ResponseInit): Response {
+    return platformResponse().json(data, init);
+  }
+  static redirect(url: string | URL, status?: number): Response {
+    return platformResponse().redirect(url, status as Parameters<typeof Response.redirect>[1]);
+  }
+  static error(): Response {
+    return platformResponse().error();
   }
 }
 
 /** Makes `new Response()` build LightweightResponses in this process (once; idempotent). */
 export function installLightweightResponse(): void {
+  platformResponse(); // the platform's, before it is replaced
   if (globalThis.Response === (LightweightResponse as unknown as typeof Response)) return;
   Object.defineProperty(globalThis, 'Response', { value: LightweightResponse, writable: true, configurable: true });
 }
