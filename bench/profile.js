@@ -16,7 +16,9 @@ const USAGE = `usage: node bench/profile.js [options]
   --tools a,b       of strace,perf,cpu-prof,callgrind (default strace,perf,cpu-prof); callgrind runs one
                     mode and variant per app: the only one given, else new and hello
   --json FILE       default bench/results/profile.json
-  --keep-tmp        keep the temp dir (raw strace output, perf data, .cpuprofile files)`;
+  --keep-tmp        keep the temp dir (raw strace output, perf data, .cpuprofile files)
+environment: LIBFCGI_BENCH_VALGRIND_ARGS, more options for callgrind (e.g. --cache-sim=yes: cache misses per
+                    request next to the instructions)`;
 
 function parseArgs(argv) {
   const o = {
@@ -303,6 +305,7 @@ async function callgrindRun(ctx, def, mode, variant, durationS) {
     '--dump-instr=no',
     '--smc-check=all-non-file',
     '--instr-atstart=no',
+    ...(process.env.LIBFCGI_BENCH_VALGRIND_ARGS || '').split(' ').filter(Boolean),
   ];
   const app = await H.startApp(def, { ...ctx, wrap, readyTimeoutMs: 300_000 });
   let w;

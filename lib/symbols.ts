@@ -19,3 +19,8 @@ export const kTakeWholeBody = Symbol('libfcgi.takeWholeBody');
 export const kAttach = Symbol('libfcgi.attach');
 /** ServerOptions (internal): makes the native side from (source, concurrency, onEvent); the test seam. */
 export const kNativeFactory = Symbol('libfcgi.nativeFactory');
+/**
+ * NodeListenerOptions (internal): the app whose req/res prototypes the adapter primes hidden classes for
+ * (lib/adapters/app-shapes.ts) when the listener itself is a wrapper (libfcgi run's listen(): emit('request')).
+ */
+export const kShapesOf = Symbol('libfcgi.shapesOf');

@@ -9,7 +9,8 @@ import type net from 'net';
 import { Duplex } from 'stream';
 import { argTypeError } from '../errors';
 import type { ServerRequest } from '../server';
-import { kAbortHook, kTakeWholeBody } from '../symbols';
+import { kAbortHook, kShapesOf, kTakeWholeBody } from '../symbols';
+import { AppShapes } from './app-shapes';
 import { cgiToHttp, normalizeMountPath, requestParams } from './cgi-http';
 
 /** What `http.createServer` takes: Express and Connect apps, Koa's `app.callback()`, Fastify's `routing`. */
@@ -22,6 +23,8 @@ export interface NodeListenerOptions {
    * path is below it. Default: none, `req.url` is REQUEST_URI as the client sent it.
    */
   mountPath?: string;
+  /** @internal the app whose own req/res prototypes to prime for, when `listener` wraps it */
+  [kShapesOf]?: unknown;
 }
 
 const SOCKET_HIGH_WATER_MARK = 16 * 1024; // as a net.Socket's
@@ -269,6 +272,7 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
   if (typeof listener !== 'function') throw argTypeError('listener', 'a function (req, res) such as an Express app', listener);
   if (typeof options !== 'object' || options === null) throw argTypeError('options', 'an object', options);
   const mountPath = normalizeMountPath(options.mountPath, 'options.mountPath');
+  const shapes = AppShapes.of(options[kShapesOf] ?? listener);
 
   return (sreq) =>
     new Promise<void>((resolve, reject) => {
@@ -299,6 +303,7 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
       socket.response = res;
       res.assignSocket(socket as unknown as net.Socket);
       socket.on('drain', () => emitResponseDrain(res));
+      shapes?.prime(req, res);
 
       let settled = false;
       const settle = (err?: unknown) => {
@@ -314,6 +319,7 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
         body.dump();
         if (res.socket === (socket as unknown)) res.detachSocket(socket as unknown as net.Socket);
         process.nextTick(() => {
+          shapes?.learn(req, res);
           if (!res.destroyed) {
             res.destroyed = true;
             res.emit('close');

@@ -9,6 +9,7 @@ import { fromFetchHandler, type FetchApp, type FetchHandler } from '../adapters/
 import { fromNodeListener, type NodeListener } from '../adapters/node-http';
 import type { ListenOptions } from '../listen';
 import { createServer, type Handler, type Server } from '../server';
+import { kShapesOf } from '../symbols';
 import { integerOption, parseCommandLine, parseSocketAddress, UsageError } from './args';
 import { nodeArgsForModule } from './load-module';
 
@@ -176,7 +177,10 @@ export async function runRun(argv: string[]): Promise<number> {
     const listener: NodeListener = (req, res) => {
       httpServer.emit('request', req, res);
     };
-    serve('listen() of the app', fromNodeListener(listener, { mountPath })).then(
+    // The app the server was made with (http.createServer(app), as Express's app.listen does): the adapter primes
+    // req/res for its prototypes (lib/adapters/app-shapes.ts) while requests still go through emit('request').
+    const own = httpServer.listeners('request');
+    serve('listen() of the app', fromNodeListener(listener, { mountPath, [kShapesOf]: own.length === 1 ? own[0] : undefined })).then(
       (server) => {
         served = server;
         httpServer.address = () => server.address() as unknown as ReturnType<http.Server['address']>;

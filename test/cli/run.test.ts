@@ -69,6 +69,25 @@ describe('libfcgi run: what the module exports is served', () => {
     expect(proc.stderr()).toMatch(/libfcgi run: serving/);
   });
 
+  test('an app that calls listen() itself: req and res keep one hidden class from request to request (the adapter primes them for the Express app behind listen())', async () => {
+    const dir = track(tempDir('fcgi-run-'));
+    const socketPath = path.join(dir.path, 'app.sock');
+    const proc = await startProcess(process.execPath, [CLI, 'run', runFixture('express-listen-shapes.js'), '--socket', socketPath], {
+      cwd: ROOT,
+    });
+    track({ close: () => proc.close() });
+    await waitForSocketFile(socketPath, 15000, { process: proc });
+    const same: unknown[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await fcgiRequest(
+        { path: socketPath },
+        { params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/same', SERVER_PROTOCOL: 'HTTP/1.1' } },
+      );
+      same.push((JSON.parse(r.body.toString()) as { same: unknown }).same);
+    }
+    expect(same.slice(15)).toEqual(same.slice(15).map(() => ({ req: true, res: true })));
+  });
+
   test("a TypeScript module is served (tsx from the app's project: Node 20 has no type stripping)", async () => {
     const dir = track(tempDir('fcgi-run-'));
     const socketPath = path.join(dir.path, 'app.sock');
