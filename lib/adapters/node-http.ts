@@ -23,6 +23,14 @@ export interface NodeListenerOptions {
    * path is below it. Default: none, `req.url` is REQUEST_URI as the client sent it.
    */
   mountPath?: string;
+  /**
+   * For an Express app (one with Express's `app.request`/`app.response`): create on every `req` and `res`, before
+   * the app runs, the plain properties the app adds to them (learned from its first requests: `req.params`,
+   * `req.body`, `res.locals`, ...), so that V8 keeps one hidden class for them from request to request instead of
+   * a new one per request after Express re-parents them. What the app reads does not change; `'body' in req` and
+   * `Object.keys(req)` see those properties from the start. Default `true`; ignored for other listeners.
+   */
+  learnProperties?: boolean;
   /** @internal the app whose own req/res prototypes to prime for, when `listener` wraps it */
   [kShapesOf]?: unknown;
 }
@@ -272,7 +280,9 @@ export function fromNodeListener(listener: NodeListener, options: NodeListenerOp
   if (typeof listener !== 'function') throw argTypeError('listener', 'a function (req, res) such as an Express app', listener);
   if (typeof options !== 'object' || options === null) throw argTypeError('options', 'an object', options);
   const mountPath = normalizeMountPath(options.mountPath, 'options.mountPath');
-  const shapes = AppShapes.of(options[kShapesOf] ?? listener);
+  const learn = options.learnProperties;
+  if (learn !== undefined && typeof learn !== 'boolean') throw argTypeError('options.learnProperties', 'of type boolean', learn);
+  const shapes = learn === false ? undefined : AppShapes.of(options[kShapesOf] ?? listener);
 
   return (sreq) =>
     new Promise<void>((resolve, reject) => {

@@ -4,6 +4,7 @@
 // adapter creates the properties the app adds ahead; what they read as must not change.
 import fs from 'fs';
 import path from 'path';
+import { fromNodeListener, type NodeListener } from '../../lib';
 import { fcgiRequest } from '../../lib/client';
 import { fixture, startApp, type AppProcess } from '../helpers/app-process';
 import { closeAfterAll } from '../helpers/cleanup';
@@ -21,30 +22,37 @@ interface Report {
   lazy: string;
   lazyIsAccessor: boolean;
   hasLazy: boolean;
+  ownParams: boolean;
+  ownBodyAhead: boolean;
   ownSymbols: number;
   body?: unknown;
 }
 
 let app: AppProcess & { socketPath: string };
+let off: AppProcess & { socketPath: string };
 
-beforeAll(async () => {
+async function start(env: NodeJS.ProcessEnv): Promise<AppProcess & { socketPath: string }> {
   const dir = makeTempDir('fcgi-shapes-');
   const socketPath = path.join(dir, 'app.sock');
-  const started = await startApp(fixture('express-shapes.ts'), { listen: { path: socketPath } });
-  app = { ...started, socketPath };
+  const started = await startApp(fixture('express-shapes.ts'), { listen: { path: socketPath }, env });
   track({
     close: async () => {
       await started.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   });
+  return { ...started, socketPath };
+}
+
+beforeAll(async () => {
+  [app, off] = await Promise.all([start({}), start({ SHAPES: 'off' })]);
 });
 
-async function get(i: number, prefix = '', route = 'hello'): Promise<Report> {
+async function get(i: number, prefix = '', route = 'hello', to = app): Promise<Report> {
   const json = i % 2 === 1;
   const body = JSON.stringify({ n: i });
   const reply = await fcgiRequest(
-    { path: app.socketPath },
+    { path: to.socketPath },
     {
       params: {
         REQUEST_METHOD: json ? 'POST' : 'GET',
@@ -93,4 +101,26 @@ test('the properties created ahead read as before: defaults, getters of Express,
   // router's, the middleware's shared one, and the one of this request).
   const again = await get(42, '/odd');
   expect(again.ownSymbols).toBe(hello.ownSymbols);
+});
+
+test('an own property is created ahead (body before any body parser); with learnProperties: false none is, and the classes change', async () => {
+  const on: Report[] = [];
+  const without: Report[] = [];
+  for (let i = 0; i < 24; i++) {
+    on.push(await get(i));
+    without.push(await get(i, '', 'hello', off));
+  }
+  expect(on.slice(12).map((r) => r.ownBodyAhead)).toEqual(on.slice(12).map(() => true));
+  expect(without.map((r) => r.ownBodyAhead)).toEqual(without.map(() => false));
+  expect(without.slice(12).every((r) => r.same?.req === false && r.same.res === false)).toBe(true);
+  // What the app reads is the same either way.
+  const strip = (r: Report) => ({ ...r, same: null, ownBodyAhead: null, ownSymbols: null });
+  expect(on.slice(12).map(strip)).toEqual(without.slice(12).map(strip));
+});
+
+test('learnProperties must be a boolean: a TypeError naming it', () => {
+  const listener = (_req: unknown, res: { end(): void }) => res.end();
+  expect(() => fromNodeListener(listener as unknown as NodeListener, { learnProperties: 'no' as unknown as boolean })).toThrow(
+    expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/options\.learnProperties/) as unknown }),
+  );
 });
