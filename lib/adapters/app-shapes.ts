@@ -8,9 +8,9 @@
 // to the next.
 //
 // AppShapes learns which properties an Express app adds to req and res (from its first requests, a property once
-// two of them had it, at most kMaxKeys each) and creates them on every new req and res, in the same order, before the app sees them: as
-// `undefined`, or as the value the app's prototype chain gives (res.statusCode: 200), so reading them gives what it
-// gave before. Only plain data properties are learned: not a name the app's prototypes define as a getter or setter
+// two of them had it, at most kMaxKeys each) and creates them on every new req and res, in the same order, before
+// the app sees them: as `undefined`, or as the value the app's prototype chain gives (res.statusCode: 200), so
+// reading them gives what it gave before. Only plain data properties are learned: not a name the app's prototypes define as a getter or setter
 // (Express's req.query, req.ip, ...), nor a property some middleware defined as an accessor or read-only.
 // What differs for the app: such a property is an own property from the start (`'body' in req` is true before
 // body-parser runs, which is what body-parser itself sets up), and Object.keys(req) lists it.
