@@ -1,5 +1,6 @@
 // Fetch handlers ((Request) => Response: Hono's app.fetch, any Web-standard router) over createServer; bodies stream both ways.
 import { Readable } from 'stream';
+import type { ReadableStreamReadResult } from 'stream/web';
 import { argTypeError } from '../errors';
 import type { ServerRequest } from '../server';
 import { installLightweightResponse, kResponseCache, type ResponseCache } from './lightweight-response';
@@ -204,9 +205,35 @@ export function toFetchRequest(req: ServerRequest, mountPath = ''): Request {
  */
 const SKIPPED_HEADERS = new Set(['set-cookie', 'status', 'transfer-encoding', 'connection', 'keep-alive']);
 
+/** A body's byte length, as Node's http writes it for `res.end(data)` and @hono/node-server for a string body. */
+function byteLength(body: string | Uint8Array): number {
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+}
+
+/** Statuses whose responses have no body and no Content-Length of their own. */
+function bodiless(status: number): boolean {
+  return status === 204 || status === 304;
+}
+
+/**
+ * How long a read may take and still count as "the body is already there": a few microtask hops (a string, bytes,
+ * a Blob, URLSearchParams or FormData body reads in 1 to 6), never a timer or I/O.
+ */
+const EAGER_TICKS = 8;
+/** At most this many reads before the head goes out (a long stream that is fast to produce is sent as a stream). */
+const EAGER_READS = 8;
+
+function afterTicks(n: number): Promise<undefined> {
+  let p: Promise<undefined> = Promise.resolve(undefined);
+  for (let i = 1; i < n; i++) p = p.then(() => undefined);
+  return p;
+}
+
 /**
  * Sends a fetch `Response` as the FastCGI response: status and statusText as `Status:`, every header (each
- * Set-Cookie as its own field), the body streamed with backpressure (print, then drain when it says so).
+ * Set-Cookie as its own field), the body streamed with backpressure (print, then drain when it says so). A body
+ * whose end is already there (a string, bytes, a Blob: it ends within a few microtasks) gets a Content-Length
+ * when the app gave none, so the web server can frame it as it is instead of chunk-encoding it to the client.
  */
 export async function sendFetchResponse(req: ServerRequest, response: Response, isHead = false): Promise<void> {
   if (!(response instanceof Response)) {
@@ -221,18 +248,42 @@ export async function sendFetchResponse(req: ServerRequest, response: Response, 
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) fields['set-cookie'] = cookies;
   req.status(response.status, response.statusText || undefined);
-  req.header(fields);
   const body = response.body as ReadableStream<Uint8Array> | null; // typed ReadableStream<any> by undici
-  if (body === null) return;
-  // A Response cannot have a body with 204 or 304 (its constructor throws); HEAD gets the head only.
+  if (body === null) {
+    if (!isHead && !bodiless(response.status) && fields['content-length'] === undefined) fields['content-length'] = '0';
+    req.header(fields);
+    return;
+  }
+  // HEAD gets the head only (a Response cannot have a body with 204 or 304: its constructor throws).
   if (isHead) {
+    req.header(fields);
     await body.cancel().catch(() => undefined);
     return;
   }
   const reader = body.getReader();
   try {
+    // The chunks that are already there, read before the head: if the body ends among them, its length is known.
+    const ready: Uint8Array[] = [];
+    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+    let ended = false;
+    if (fields['content-length'] === undefined && !response.headers.has('transfer-encoding')) {
+      for (let i = 0; i < EAGER_READS && !ended; i++) {
+        pending ??= reader.read();
+        const result = await Promise.race([pending, afterTicks(EAGER_TICKS)]);
+        if (result === undefined) break; // not there yet: a stream
+        pending = undefined;
+        if (result.done) ended = true;
+        else ready.push(result.value);
+      }
+      if (ended) fields['content-length'] = String(ready.reduce((n, chunk) => n + chunk.byteLength, 0));
+    }
+    req.header(fields);
+    for (const chunk of ready) if (chunk.byteLength > 0) req.print(chunk);
+    if (ended) return;
+    if (req.writableNeedDrain && !req.aborted) await req.drain();
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await (pending ?? reader.read());
+      pending = undefined;
       if (done) return;
       if (req.aborted) break;
       if (value.byteLength > 0) req.print(value);
@@ -273,6 +324,12 @@ function sendCachedResponse(req: ServerRequest, [status, statusText, body, init]
     const cookies = headers.getSetCookie();
     if (cookies.length > 0) fields['set-cookie'] = cookies;
     if (typeof body === 'string' && !headers.has('content-type')) fields['content-type'] = 'text/plain;charset=UTF-8';
+  }
+  // The body is all here: its length goes with it (HEAD: the length a GET would get; no body: 0, not on HEAD,
+  // whose null body (Hono answers HEAD that way) says nothing about the GET's).
+  if (fields['content-length'] === undefined) {
+    if (body !== null) fields['content-length'] = String(byteLength(body));
+    else if (!isHead && !bodiless(status)) fields['content-length'] = '0';
   }
   req.status(status, statusText || undefined);
   req.header(fields);

@@ -52,6 +52,13 @@ describeWithBinaries(['nginx'])('fromFetchHandler through nginx', () => {
     expect(head.body.length).toBe(0);
   });
 
+  test('a Response from a string reaches the client with its Content-Length, not chunk-encoded by nginx', async () => {
+    const res = await request(`${stack.url}/status?code=200`);
+    expect(res.text).toBe('body text');
+    expect(res.headers['content-length']).toBe('9');
+    expect(res.headers['transfer-encoding']).toBeUndefined();
+  });
+
   test.each([204, 304])('status %i goes out, without a body', async (code) => {
     const res = await request(`${stack.url}/status?code=${code}`);
     expect(res.status).toBe(code);
