@@ -114,6 +114,11 @@ async function readData(data: string): Promise<RequestBody> {
   return { source: fs.createReadStream(file), length: stat.size };
 }
 
+/** A string's UTF-8 bytes as a latin1 string (one char per byte): what cgiParams takes for a target or a header. */
+function utf8Bytes(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
 function parseHeader(text: string): [string, string] {
   const colon = text.indexOf(':');
   const name = colon < 0 ? '' : text.slice(0, colon).trim();
@@ -213,7 +218,9 @@ export async function runRequest(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
 
-  const headers = [...command.headers];
+  // What the command line gives is text; the params take the bytes a client would send (UTF-8, as curl sends what
+  // a terminal types), written as a latin1 string of bytes as Node's http server hands over a request line.
+  const headers = command.headers.map(([name, value]): [string, string] => [name, utf8Bytes(value)]);
   const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
   if (!has('host')) headers.unshift(['Host', 'localhost']);
   if (body !== undefined && !has('content-type')) headers.push(['Content-Type', 'application/x-www-form-urlencoded']);
@@ -221,7 +228,7 @@ export async function runRequest(argv: string[]): Promise<number> {
   try {
     params = cgiParams({
       method: command.method,
-      target: command.target,
+      target: utf8Bytes(command.target),
       httpVersion: '1.1',
       headers,
       contentLength: body?.length,
@@ -229,8 +236,8 @@ export async function runRequest(argv: string[]): Promise<number> {
       remoteAddress: '127.0.0.1',
       serverAddress: '127.0.0.1',
       serverPort: 80,
-      documentRoot: command.documentRoot,
-      scriptName: command.scriptName,
+      documentRoot: utf8Bytes(command.documentRoot),
+      scriptName: command.scriptName === undefined ? undefined : utf8Bytes(command.scriptName),
       serverSoftware: serverSoftware(),
     });
   } catch (err) {

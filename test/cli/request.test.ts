@@ -96,6 +96,32 @@ describe('libfcgi request against a running app', () => {
     expect(env).not.toHaveProperty('REDIRECT_STATUS');
   });
 
+  test('text typed on the command line goes out as UTF-8 bytes, as curl sends it: path, query, headers, --script-name', async () => {
+    const result = await runCli([
+      'request',
+      '-c',
+      app.socketPath,
+      '-H',
+      'X-Name: wörld ✓',
+      '--script-name',
+      '/café',
+      '--body-only',
+      '/café/ö%20x?q=é',
+    ]);
+    expect(result.code).toBe(0);
+    // env holds the bytes the client sent, one char per byte (README: "Values in env are byte strings").
+    const { env } = JSON.parse(result.stdout.toString()) as FixtureAnswer;
+    const utf8 = Object.fromEntries(Object.entries(env).map(([name, value]) => [name, Buffer.from(value, 'latin1').toString('utf8')]));
+    expect(utf8).toMatchObject({
+      REQUEST_URI: '/café/ö%20x?q=é',
+      DOCUMENT_URI: '/café/ö x',
+      QUERY_STRING: 'q=é',
+      SCRIPT_NAME: '/café',
+      PATH_INFO: '/ö x',
+      HTTP_X_NAME: 'wörld ✓',
+    });
+  });
+
   test('--body-only prints the body alone', async () => {
     const result = await runCli(['request', '--connect', app.socketPath, '--body-only', '/x?size=100000']);
     expect(result.code).toBe(0);
