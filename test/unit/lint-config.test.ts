@@ -139,6 +139,8 @@ describe('benchmark results in git', () => {
       'bench/results/adapters-2026-12-02-quiet.json',
       'bench/results/adapters-2026-12-03-run1.json',
       'bench/results/adapters-2026-12-03-run2.json',
+      'bench/results/adapters-2026-12-04-run1.json',
+      'bench/results/adapters-2026-12-04-run2.json',
       'bench/results/gate-before-after-5rounds.json',
       'bench/results/gate-before-after.json',
       'bench/results/issue11-run1.json',
